@@ -1,0 +1,44 @@
+# Two commands for everyone: `make lab` and `make test`. Both build .venv once and reuse it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# JupyterLab refuses to run as root (containers, CI, Binder-like machines) unless told it may.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: install lab test test-fast lint release check-release bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install only when the pins or the package metadata change.
+$(STAMP): requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: install
+	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_why_normalize.ipynb
+
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# Unit tests only, no notebook execution: the inner loop while editing course/.
+test-fast: install
+	$(BIN)/python -m pytest tests -q -n 2
+
+lint: install
+	$(BIN)/ruff check course tests benchmarks
+
+release: install
+	$(BIN)/python -m course.release
+
+check-release: install
+	$(BIN)/python -m course.release --check
+
+bench: install
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

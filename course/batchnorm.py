@@ -1,0 +1,93 @@
+"""Reference batch normalization for (N, D) inputs, cs231n-style API."""
+
+import numpy as np
+
+DEFAULT_EPS = 1e-5
+DEFAULT_MOMENTUM = 0.9  # weight of the OLD running value: running = m * running + (1 - m) * batch
+
+
+def _validate(x, gamma, beta):
+    """Raise a clear ValueError for inputs the layer cannot normalise."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"batchnorm expects x of shape (N, D), got shape {x.shape}")
+    D = x.shape[1]
+    for name, p in (("gamma", gamma), ("beta", beta)):
+        if np.shape(p) != (D,):
+            raise ValueError(f"{name} must have shape ({D},) to match x's {D} features, "
+                             f"got {np.shape(p)}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x contains NaN or infinity; batch statistics would be meaningless")
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    """Normalise each feature of x over the batch, then scale by gamma and shift by beta."""
+    _validate(x, gamma, beta)
+    mode = bn_param.get("mode", "train")
+    eps = bn_param.get("eps", DEFAULT_EPS)
+    momentum = bn_param.get("momentum", DEFAULT_MOMENTUM)
+    N, D = x.shape
+    running_mean = bn_param.get("running_mean", np.zeros(D, dtype=x.dtype))  # (D,)
+    running_var = bn_param.get("running_var", np.ones(D, dtype=x.dtype))  # (D,)
+
+    if mode == "train":
+        if N < 2:
+            # One example has zero variance: x_hat would be 0 and the layer would output beta.
+            raise ValueError("train mode needs at least 2 examples per batch; use mode='test'")
+        mu = x.mean(axis=0)  # (D,)
+        xmu = x - mu  # (N, D)
+        sq = xmu**2  # (N, D)
+        var = sq.mean(axis=0)  # (D,)  biased: divide by N, as the frameworks do
+        std = np.sqrt(var + eps)  # (D,)  eps inside the root keeps tiny variances stable
+        inv_std = 1.0 / std  # (D,)
+        x_hat = xmu * inv_std  # (N, D)
+        out = gamma * x_hat + beta  # (N, D)
+        running_mean = momentum * running_mean + (1 - momentum) * mu  # (D,)
+        running_var = momentum * running_var + (1 - momentum) * var  # (D,)
+        # Names match the nodes of the computational graph in notebook 03.
+        cache = {"x": x, "mu": mu, "xmu": xmu, "sq": sq, "var": var, "std": std,
+                 "inv_std": inv_std, "x_hat": x_hat, "gamma": gamma, "beta": beta, "eps": eps}
+    elif mode == "test":
+        std = np.sqrt(running_var + eps)  # (D,)
+        x_hat = (x - running_mean) / std  # (N, D)
+        out = gamma * x_hat + beta  # (N, D)
+        cache = {"x": x, "x_hat": x_hat, "inv_std": 1.0 / std, "gamma": gamma, "beta": beta,
+                 "eps": eps, "mode": "test"}
+    else:
+        raise ValueError(f"bn_param['mode'] must be 'train' or 'test', got {mode!r}")
+
+    bn_param["running_mean"] = running_mean
+    bn_param["running_var"] = running_var
+    return out, cache
+
+
+def batchnorm_backward(dout, cache):
+    """Backward pass walked node by node along the forward graph (see notebook 03)."""
+    x_hat, gamma = cache["x_hat"], cache["gamma"]
+    xmu, var, eps, inv_std = cache["xmu"], cache["var"], cache["eps"], cache["inv_std"]
+    N = dout.shape[0]
+
+    dbeta = dout.sum(axis=0)  # (D,)   out = gamma * x_hat + beta
+    dgamma = (dout * x_hat).sum(axis=0)  # (D,)
+    dx_hat = dout * gamma  # (N, D)
+    # x_hat = xmu * inv_std: inv_std is shared by the whole column, so its gradient sums over N.
+    dinv_std = (dx_hat * xmu).sum(axis=0)  # (D,)
+    dxmu = dx_hat * inv_std  # (N, D)   first path into xmu
+    dstd = -dinv_std / (var + eps)  # (D,)  d(1/s)/ds = -1/s^2 = -1/(var + eps)
+    dvar = dstd * 0.5 / np.sqrt(var + eps)  # (D,)
+    dsq = np.ones_like(xmu) * dvar / N  # (N, D)   var = mean(sq)
+    dxmu = dxmu + 2 * xmu * dsq  # (N, D)   second path into xmu, through the variance
+    dmu = -dxmu.sum(axis=0)  # (D,)   xmu = x - mu
+    dx = dxmu + np.ones_like(xmu) * dmu / N  # (N, D)   mu = mean(x)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward_alt(dout, cache):
+    """Closed-form backward pass: the staged one simplified on paper."""
+    x_hat, gamma, inv_std = cache["x_hat"], cache["gamma"], cache["inv_std"]
+    N = dout.shape[0]
+    dbeta = dout.sum(axis=0)  # (D,)
+    dgamma = (dout * x_hat).sum(axis=0)  # (D,)
+    # dx = gamma/(N*std) * (N*dout - sum(dout) - x_hat * sum(dout * x_hat))
+    dx = (gamma * inv_std / N) * (N * dout - dbeta - x_hat * dgamma)  # (N, D)
+    return dx, dgamma, dbeta

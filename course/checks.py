@@ -1,0 +1,40 @@
+"""Check cells: run a student's function on public cases and say what is right or wrong."""
+
+from course.tasks import evaluate, get, run_case
+
+
+def _verdicts(task, fns):
+    return [(case, evaluate(task, case, run_case(task, fns, case))) for case in task.cases()]
+
+
+def check(grade_id, *fns):
+    """Print a short table of verdicts for the student's function(s); return True if all pass."""
+    task = get(grade_id)
+    names = ", ".join(f"{n}()" for n in task.functions)
+    results = _verdicts(task, fns)
+    if any(v.mistake == "not_implemented" for _, v in results):
+        print(f"… {names}: not implemented yet. "
+              "Fill in the cell above, run it, then run this check.")
+        return False
+    print(f"Checking {names}: {task.checks}")
+    for case, v in results:
+        mark = "✓" if v.passed else "✗"
+        print(f"  {mark} {case.label}" + ("" if v.passed else f" — {v.message}"))
+    passed = sum(v.passed for _, v in results)
+    if passed == len(results):
+        print(f"All {passed} cases pass. Well done!")
+    else:
+        print(f"{passed}/{len(results)} cases pass.")
+    return passed == len(results)
+
+
+def use_or_reference(grade_id, *fns):
+    """The student's function(s) if they pass the check, else the course reference (with a note)."""
+    task = get(grade_id)
+    if all(v.passed for _, v in _verdicts(task, fns)):
+        return fns[0] if len(fns) == 1 else tuple(fns)
+    names = ", ".join(task.functions)
+    print(f"Note: {names} does not pass its check yet, "
+          "so the cells below use the course reference.")
+    ref = task.reference
+    return ref[0] if len(ref) == 1 else tuple(ref)

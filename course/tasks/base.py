@@ -1,0 +1,140 @@
+"""What a graded exercise is: inputs, a reference, known mistakes, and how a result is judged.
+
+The same Task drives the check cells (public cases), the student fallback, the tests and the
+autograder (hidden cases). Judging always happens where `evaluate` runs, from the reference
+computed there, so a student process can only hand over outputs, never a verdict.
+"""
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PUBLIC_SEED = 0
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input to a task; `label` says in words what kind of input it is."""
+
+    label: str
+    inputs: dict
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known wrong answer: a deliberately wrong implementation and the sentence that names it."""
+
+    name: str
+    message: str
+    impl: tuple  # wrong versions of the task's functions, same order as Task.functions
+
+
+@dataclass(frozen=True)
+class Result:
+    """What running the student's functions on one case produced."""
+
+    outputs: dict = field(default_factory=dict)  # name -> np.ndarray
+    mutated: tuple = ()  # names of inputs changed in place that should not have been
+    error: str | None = None  # "NotImplementedError: ..." etc.
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement of one case: passed or not, and the sentence a student reads."""
+
+    passed: bool
+    message: str
+    mistake: str | None = None  # Mistake.name, or "not_implemented", "exception", ...
+
+
+@dataclass(frozen=True)
+class Task:
+    """A graded exercise: the functions a student writes and how to check them."""
+
+    grade_id: str
+    notebook: str
+    functions: tuple  # names the student defines, e.g. ("batchnorm_forward",)
+    points: float
+    checks: str  # what is checked, in words (shown in feedback; no hidden inputs)
+    reference: tuple  # reference implementations, same order as functions
+    make_cases: Callable  # rng -> list[Case]
+    run: Callable  # (fns tuple, inputs dict) -> dict of named outputs
+    mistakes: tuple = ()
+    mutable: tuple = ()  # inputs the functions are allowed to change in place
+    rtol: float = 1e-6
+    atol: float = 1e-8
+
+    def cases(self, seed=PUBLIC_SEED):
+        """The task's cases for a seed: PUBLIC_SEED for check cells, others for grading."""
+        return self.make_cases(np.random.default_rng(seed))
+
+
+def _same(a, b):
+    """Exact equality of two nested inputs (arrays, dicts, scalars)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    try:
+        return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+    except TypeError:
+        return np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def run_case(task, fns, case):
+    """Call fns on a private copy of the case's inputs and collect outputs as float arrays."""
+    inputs = copy.deepcopy(case.inputs)
+    try:
+        raw = task.run(tuple(fns), inputs)
+        outputs = {k: np.array(v, dtype=float) for k, v in raw.items()}
+    except Exception as exc:  # noqa: BLE001 - any failure of student code is a verdict
+        return Result(error=f"{type(exc).__name__}: {exc}")
+    mutated = tuple(k for k in case.inputs
+                    if k not in task.mutable and not _same(case.inputs[k], inputs[k]))
+    return Result(outputs=outputs, mutated=mutated)
+
+
+def _close(task, got, want):
+    """(ok, reason) comparing the outputs a student produced with the expected ones."""
+    for key, w in want.items():
+        if key not in got:
+            return False, f"no `{key}` was returned"
+        g = got[key]
+        if g.shape != w.shape:
+            return False, f"`{key}` has shape {g.shape}, expected {w.shape}"
+        if not np.all(np.isfinite(g)) and np.all(np.isfinite(w)):
+            return False, f"`{key}` contains NaN or infinity"
+        if not np.allclose(g, w, rtol=task.rtol, atol=task.atol):
+            err = float(np.max(np.abs(g - w)))
+            return False, f"`{key}` differs from the expected values (max abs error {err:.2e})"
+    return True, ""
+
+
+def evaluate(task, case, result):
+    """Judge one case: compare with the reference and, if wrong, name a known mistake."""
+    if result.error is not None:
+        if result.error.startswith("NotImplementedError"):
+            return Verdict(False, "not implemented yet", "not_implemented")
+        return Verdict(False, f"raised {result.error}", "exception")
+    expected = run_case(task, task.reference, case)
+    if expected.error is not None:  # a broken reference is our bug, never the student's
+        raise RuntimeError(f"reference for {task.grade_id} failed: {expected.error}")
+    ok, reason = _close(task, result.outputs, expected.outputs)
+    if ok and not result.mutated:
+        return Verdict(True, "correct")
+    for m in task.mistakes:
+        wrong = run_case(task, m.impl, case)
+        if wrong.error is None and _close(task, result.outputs, wrong.outputs)[0]:
+            return Verdict(False, m.message, m.name)
+    if result.mutated:
+        names = ", ".join(f"`{k}`" for k in result.mutated)
+        return Verdict(False, f"changed its input {names} in place; compute on new arrays "
+                              "(e.g. x - mu, not x -= mu)", "mutates_input")
+    return Verdict(False, reason, "wrong_output")
+
+
+def score(task, verdicts):
+    """Points earned: the task's points times the fraction of cases passed."""
+    if not verdicts:
+        return 0.0
+    return round(task.points * sum(v.passed for v in verdicts) / len(verdicts), 2)
