@@ -1,0 +1,92 @@
+"""A fully connected network with optional batch normalization before each activation."""
+
+import numpy as np
+
+from course.bn_layer import BatchNorm1d
+from course.layers import (
+    affine_backward,
+    affine_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+)
+
+ACTIVATIONS = {"relu": (relu_forward, relu_backward),
+               "sigmoid": (sigmoid_forward, sigmoid_backward)}
+
+
+class MLP:
+    """[affine -> (BN) -> activation] x hidden layers -> affine scores."""
+
+    def __init__(self, sizes, activation="relu", batchnorm=False, weight_scale=None, seed=0,
+                 momentum=0.9):
+        rng = np.random.default_rng(seed)
+        self.act_forward, self.act_backward = ACTIVATIONS[activation]
+        self.W, self.b, self.bn = [], [], []
+        for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+            # Default scale: He for ReLU, Xavier for sigmoid; a number overrides it (for sweeps).
+            gain = 2.0 if activation == "relu" else 1.0
+            scale = np.sqrt(gain / d_in) if weight_scale is None else weight_scale
+            self.W.append(rng.normal(0.0, scale, (d_in, d_out)))  # (D_in, D_out)
+            self.b.append(np.zeros(d_out))  # (D_out,)
+            hidden = i < len(sizes) - 2
+            self.bn.append(BatchNorm1d(d_out, momentum=momentum) if batchnorm and hidden else None)
+        self.training = True
+        self.grads = {}
+        self.preacts = []  # inputs of each hidden activation, kept for diagnostics
+
+    def train(self, mode=True):
+        """Switch train/eval mode for the network and every BN layer."""
+        self.training = mode
+        for bn in self.bn:
+            if bn is not None:
+                bn.training = mode
+        return self
+
+    def eval(self):
+        """Evaluation mode: BN uses its running statistics."""
+        return self.train(False)
+
+    def forward(self, X):
+        """Class scores for a batch X of shape (N, D)."""
+        self._caches, self.preacts = [], []
+        h = X  # (N, D)
+        last = len(self.W) - 1
+        for i, (W, b, bn) in enumerate(zip(self.W, self.b, self.bn, strict=True)):
+            h, aff_cache = affine_forward(h, W, b)  # (N, D_out)
+            if i == last:
+                self._caches.append((aff_cache, None))
+                break
+            if bn is not None:
+                h = bn.forward(h)  # (N, D_out)
+            self.preacts.append(h)
+            h, act_cache = self.act_forward(h)  # (N, D_out)
+            self._caches.append((aff_cache, act_cache))
+        return h  # (N, C)
+
+    def backward(self, dscores):
+        """Backpropagate dscores; gradients land in self.grads."""
+        dh = dscores  # (N, C)
+        for i in reversed(range(len(self.W))):
+            aff_cache, act_cache = self._caches[i]
+            if act_cache is not None:
+                dh = self.act_backward(dh, act_cache)
+                if self.bn[i] is not None:
+                    dh = self.bn[i].backward(dh)
+            dh, dW, db = affine_backward(dh, aff_cache)
+            self.grads[f"W{i}"], self.grads[f"b{i}"] = dW, db
+        return dh
+
+    def params(self):
+        """Every learnable array with its gradient, as (name, value, grad) in a fixed order."""
+        out = []
+        for i, (W, b, bn) in enumerate(zip(self.W, self.b, self.bn, strict=True)):
+            out.append((f"W{i}", W, self.grads.get(f"W{i}")))
+            # With BN after it, the affine bias is cancelled by the mean subtraction (beta does
+            # its job), so it is not trained.
+            if bn is None:
+                out.append((f"b{i}", b, self.grads.get(f"b{i}")))
+            else:
+                out += [(f"bn{i}.{n}", v, g) for n, v, g in bn.params()]
+        return out
