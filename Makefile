@@ -51,8 +51,9 @@ release: install
 check-release: install
 	$(BIN)/python -m course.release --check
 
+# Every benchmarks/bench*.py prints its own table (benchmarks are never timed tests).
 bench: install
-	$(BIN)/python benchmarks/bench.py
+	for f in benchmarks/bench*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

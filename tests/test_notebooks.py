@@ -1,0 +1,145 @@
+"""Every course notebook: skeleton, grading metadata, stripped outputs, answers vs reference."""
+
+import ast
+import re
+
+import pytest
+
+from course import release
+from course.notebook import (
+    NOTEBOOKS,
+    answer_cells,
+    grade_id,
+    notebook_id,
+    read,
+    setup_cells,
+    solution_paths,
+    tags,
+)
+from course.tasks import all_tasks, evaluate, for_notebook, run_case
+
+SOLUTIONS = solution_paths()
+ALL_NOTEBOOKS = SOLUTIONS + [NOTEBOOKS / p.name for p in SOLUTIONS]
+ids = [p.stem for p in SOLUTIONS]
+
+
+def _namespace(nb):
+    """Run the setup cells, then the answer code cells, as the grader does; return the names."""
+    ns = {"__name__": "__answers__"}
+    for cell in setup_cells(nb) + [c for c in answer_cells(nb) if c.cell_type == "code"]:
+        exec(compile(cell.source, "<cell>", "exec"), ns)
+    return ns
+
+
+def test_there_are_solution_notebooks_and_each_has_a_student_copy():
+    assert SOLUTIONS, "solutions/ holds no notebooks"
+    for path in SOLUTIONS:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+", path.stem), path.name
+        assert (NOTEBOOKS / path.name).exists(), f"run python -m course.release ({path.name})"
+
+
+def test_student_notebooks_are_what_release_generates(capsys):
+    assert release.main(["--check"]) == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_notebook_is_committed_without_outputs(path):
+    nb = read(path)
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, f"cells {dirty} have outputs; strip them (nbstripout) before committing"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids)
+def test_notebook_follows_the_course_skeleton(path):
+    nb = read(path)
+    cells = nb.cells
+    md = [c.source for c in cells if c.cell_type == "markdown"]
+    title = cells[0].source
+    assert cells[0].cell_type == "markdown" and title.startswith(f"# {path.stem[:2]}"), title[:40]
+    assert "**Objectives**" in title and re.search(r"Estimated time: \d+", title)
+    setup_heading = next(i for i, c in enumerate(cells) if c.source.startswith("## Setup"))
+    assert "setup" in tags(cells[setup_heading + 1]), "the cell after '## Setup' is tagged setup"
+    assert len(setup_cells(nb)) == 1
+    assert not re.search(r"^\s*[%!]", setup_cells(nb)[0].source, re.MULTILINE), \
+        "setup must be plain Python (the grader runs it outside IPython)"
+    assert any(s.startswith("## 1.") for s in md), "sections are numbered '## 1. ...'"
+    assert any("### Think!" in s for s in md), "at least one Think! question"
+    assert cells[-1].cell_type == "markdown" and cells[-1].source.startswith("## Summary")
+    assert nb.metadata.get("course", {}).get("notebook") == path.stem
+    demos = [i for i, c in enumerate(cells) if "demo" in tags(c)]
+    assert demos, "every notebook has at least one interactive demo"
+    for i in demos:
+        intro = next(c.source for c in reversed(cells[:i]) if c.cell_type == "markdown")
+        assert "### Interactive demo" in intro and "?" in intro, \
+            "a demo is introduced by its guiding question"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids)
+def test_answer_cells_carry_grading_metadata_matching_the_registry(path):
+    nb = read(path)
+    nb_id = notebook_id(nb, path)
+    tasks = {t.grade_id: t for t in for_notebook(nb_id)}
+    seen = []
+    for cell in answer_cells(nb):
+        meta = cell.metadata.get("nbgrader", {})
+        gid = grade_id(cell)
+        assert gid and meta.get("solution") is True and meta.get("points", 0) > 0, cell.source[:60]
+        assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, gid
+        seen.append(gid)
+        if cell.cell_type == "markdown":
+            assert meta.get("grade") is True and gid.startswith("think_"), gid
+            continue
+        assert meta.get("grade") is False
+        assert gid in tasks, f"answer cell {gid} has no Task in course/tasks for {nb_id}"
+        assert meta["points"] == tasks[gid].points, gid
+        defined = {n.name for n in ast.parse(cell.source).body if isinstance(n, ast.FunctionDef)}
+        assert set(tasks[gid].functions) <= defined, f"{gid} must define {tasks[gid].functions}"
+    assert len(seen) == len(set(seen)), "each grade_id has exactly one answer cell"
+    assert set(tasks) <= set(seen), f"tasks without an answer cell: {set(tasks) - set(seen)}"
+    checks = "\n".join(c.source for c in nb.cells if "check" in tags(c))
+    for gid in tasks:
+        assert f'check("{gid}"' in checks, f"no check cell for {gid}"
+
+
+def test_grade_ids_are_unique_across_the_course():
+    ids_seen = [grade_id(c) for p in SOLUTIONS for c in answer_cells(read(p))]
+    assert len(ids_seen) == len(set(ids_seen))
+    assert {t.notebook for t in all_tasks().values()} <= {p.stem for p in SOLUTIONS}
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids)
+def test_solution_answers_agree_with_the_course_reference(path):
+    nb = read(path)
+    ns = _namespace(nb)
+    for task in for_notebook(notebook_id(nb, path)):
+        fns = tuple(ns[name] for name in task.functions)
+        for seed in (0, 1, 99):
+            for case in task.cases(seed):
+                v = evaluate(task, case, run_case(task, fns, case))
+                assert v.passed, f"{task.grade_id}, seed {seed}, {case.label}: {v.message}"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids)
+def test_student_answers_are_unimplemented_stubs(path):
+    nb = read(NOTEBOOKS / path.name)
+    assert "### BEGIN SOLUTION" not in "".join(c.source for c in nb.cells)
+    ns = _namespace(nb)
+    for task in for_notebook(notebook_id(nb, path)):
+        fns = tuple(ns[name] for name in task.functions)
+        case = task.cases()[0]
+        assert evaluate(task, case, run_case(task, fns, case)).mistake == "not_implemented"
+
+
+def test_release_stubs_keep_indentation_and_handle_written_answers():
+    src = ('def f(x):\n    """Doc."""\n'
+           "    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n")
+    new, n = release.stub_source(src, "code", "f_task")
+    assert n == 1
+    assert new == ('def f(x):\n    """Doc."""\n    # YOUR CODE HERE\n'
+                   '    raise NotImplementedError("f_task: not implemented yet")\n')
+    md, _ = release.stub_source("Answer:\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION",
+                                "markdown", "think_x")
+    assert md == "Answer:\nYOUR ANSWER HERE"
+    with pytest.raises(ValueError, match="unbalanced"):
+        release.stub_source("### BEGIN SOLUTION\nx = 1\n", "code", "t")
