@@ -1,0 +1,93 @@
+"""Pictures for notebook 01: pre-activation histograms over the sigmoid, and the saturation demo."""
+
+from functools import cache
+
+import numpy as np
+
+from course.dataset import load_digits
+from course.demo import Demo, Slider
+from course.layers import sigmoid
+from course.saturation import (
+    SATURATION_THRESHOLD,
+    init_weights,
+    mlp_forward_backward,
+    saturation_fraction,
+)
+
+Z_RANGE = 12.0  # histograms cover [-12, 12]; anything further out is piled into the edge bins
+EDGES = np.linspace(-Z_RANGE, Z_RANGE, 61)  # (61,)
+_CURVE_Z = np.linspace(-Z_RANGE, Z_RANGE, 121)  # (121,)
+_CURVE_S = sigmoid(_CURVE_Z)  # (121,)
+PANEL = 2 * Z_RANGE + 3  # horizontal distance between two layers' z = 0 in draw_layers
+
+
+def z_histogram(z):
+    """Histogram of all entries of z on EDGES, scaled so the tallest bar is 1 (clipped at ±12)."""
+    counts, _ = np.histogram(np.clip(z, -Z_RANGE, Z_RANGE), bins=EDGES)  # (60,)
+    return counts / max(counts.max(), 1)
+
+
+def draw_layers(ax, zs, threshold=SATURATION_THRESHOLD, color="C0", label=""):
+    """Every layer's pre-activation histogram over its own copy of the sigmoid, side by side.
+
+    One axes holds all layers (each shifted right by PANEL) because a single axes redraws
+    several times faster than one per layer; the grey bands are the saturated tails.
+    """
+    centres = np.arange(len(zs)) * PANEL  # (L,) each layer's z = 0
+    width = Z_RANGE - threshold
+    tails = [(c + side, width) for c in centres for side in (-Z_RANGE, threshold)]
+    ax.broken_barh(tails, (0, 1.2), color="0.9", lw=0)  # one artist for all the grey bands
+    for l, (x0, z) in enumerate(zip(centres, zs, strict=True), start=1):
+        ax.plot(x0 + _CURVE_Z, _CURVE_S, color="0.3", lw=1.2)
+        ax.stairs(z_histogram(z), x0 + EDGES, fill=True, color=color, alpha=0.6)
+        ax.text(x0, 1.08, f"layer {l}: {saturation_fraction(z, threshold):.0%} saturated",
+                ha="center", fontsize=9)
+    ax.set_xticks(centres, ["z = 0"] * len(zs))
+    ax.set(xlim=(-Z_RANGE, centres[-1] + Z_RANGE), ylim=(0, 1.2), yticks=[])
+    ax.grid(False)
+    ax.set_ylabel(label)
+
+
+@cache
+def demo_data(n=256, depth=6, width=64, seed=0):
+    """The demo's fixed batch of standardised digits and its unit-scale weights."""
+    d = load_digits(standardize=True)
+    weights = init_weights([64] + [width] * depth + [10], seed=seed)
+    return d.X_train[:n], d.y_train[:n], weights
+
+
+def draw_saturation(fig, scale=1.0, shift=0.0):
+    """Demo: per-layer histograms, saturated fraction and gradient norm, plain vs standardised."""
+    X, y, weights = demo_data()
+    plain = mlp_forward_backward(X, y, weights, scale, shift)
+    normed = mlp_forward_backward(X, y, weights, scale, shift, normalize=True)
+    depth = len(plain["z"])
+    fig.set_size_inches(10, 5.2)
+    grid = fig.add_gridspec(2, 2, height_ratios=(1, 1.25))
+    draw_layers(fig.add_subplot(grid[0, :]), plain["z"], label="plain net")
+
+    layers = np.arange(1, depth + 1)
+    ax = fig.add_subplot(grid[1, 0])
+    sat = [[saturation_fraction(z) for z in r["z"]] for r in (plain, normed)]
+    ax.bar(layers - 0.2, sat[0], 0.4, label="plain")
+    ax.bar(layers + 0.2, sat[1], 0.4, label="standardised")
+    ax.set(ylim=(0, 1), xlabel="hidden layer", ylabel=f"fraction |z| > {SATURATION_THRESHOLD:g}")
+    ax.legend(loc="upper left")
+
+    ax = fig.add_subplot(grid[1, 1])
+    steps = np.arange(1, depth + 2)  # hidden layers, then the output layer
+    ax.semilogy(steps, plain["grad_norms"], "o-", label="plain")
+    ax.semilogy(steps, normed["grad_norms"], "s-", label="standardised")
+    ax.set(xlabel="layer (last = output)", ylabel="‖dL/dW‖", ylim=(1e-7, 1e3))
+    ax.legend(loc="lower right")
+    fig.suptitle(f"weight scale {scale:g}, shift {shift:+g}: loss {plain['loss']:.2f}",
+                 fontsize=10)
+
+
+SATURATION_DEMO = Demo(
+    "01 sigmoid saturation", draw_saturation,
+    sliders={"scale": Slider(0.25, 10.0, 0.25, 1.0, "weight scale"),
+             "shift": Slider(-4.0, 4.0, 0.5, 0.0, "input shift (every bias)")},
+    question="At what weight scale do the plain net's layers start to saturate, and what happens "
+             "to the gradient of layer 1 there? Does shifting every sigmoid's input hurt the "
+             "standardised net at all?")

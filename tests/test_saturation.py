@@ -1,0 +1,158 @@
+"""Notebook 01: sigmoid slope, saturation, standardising, the deep sigmoid net and its pictures."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from course.batchnorm import batchnorm_forward
+from course.gradcheck import numerical_gradient, rel_error
+from course.layers import sigmoid_grad
+from course.saturation import (
+    SATURATION_THRESHOLD,
+    init_weights,
+    linear_r2,
+    mlp_forward_backward,
+    saturation_fraction,
+    standardize,
+    train_recording,
+)
+from course.saturation_plots import (
+    EDGES,
+    SATURATION_DEMO,
+    demo_data,
+    draw_layers,
+    draw_saturation,
+    z_histogram,
+)
+
+
+def test_sigmoid_slope_peaks_at_a_quarter_at_zero_and_is_small_beyond_the_threshold():
+    z = np.linspace(-10, 10, 2001)
+    g = sigmoid_grad(z)
+    assert sigmoid_grad(np.array(0.0)) == 0.25
+    assert g.max() == 0.25 and z[g.argmax()] == 0.0
+    assert np.all(g[np.abs(z) > SATURATION_THRESHOLD] < 0.018)
+    assert sigmoid_grad(np.array(4.0)) == pytest.approx(0.0176627, rel=1e-5)
+    assert sigmoid_grad(np.array(5.0)) == pytest.approx(0.0066481, rel=1e-4)
+
+
+def test_saturation_fraction_on_a_hand_made_array():
+    z = np.array([[-5.0, 0.0, 4.0], [4.5, -3.0, 10.0]])
+    assert saturation_fraction(z) == 0.5  # -5, 4.5 and 10; exactly 4 is not beyond
+    assert saturation_fraction(z, threshold=6.0) == pytest.approx(1 / 6)
+    assert saturation_fraction(z, threshold=2.0) == pytest.approx(5 / 6)  # all but 0
+    assert saturation_fraction(np.zeros((3, 3))) == 0.0
+    assert isinstance(saturation_fraction(z), float)
+
+
+@given(arrays(np.float64, st.tuples(st.integers(1, 8), st.integers(1, 8)),
+              elements=st.floats(-50, 50)), st.floats(0, 20))
+def test_saturation_fraction_is_symmetric_and_in_unit_interval(z, t):
+    f = saturation_fraction(z, t)
+    assert 0.0 <= f <= 1.0
+    assert f == saturation_fraction(-z, t)
+    assert saturation_fraction(z, t + 1) <= f
+
+
+def test_standardize_hand_made_and_equal_to_batchnorm_with_unit_gamma():
+    x = np.array([[1.0], [3.0]])  # mean 2, biased variance 1
+    np.testing.assert_allclose(standardize(x), np.array([[-1.0], [1.0]]) / np.sqrt(1 + 1e-5))
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(10, 4))
+    bn, _ = batchnorm_forward(x, np.ones(4), np.zeros(4), {"mode": "train"})
+    np.testing.assert_allclose(standardize(x), bn, rtol=1e-12)
+
+
+@given(arrays(np.float64, st.tuples(st.integers(2, 12), st.integers(1, 6)),
+              elements=st.floats(-1e3, 1e3)))
+def test_standardize_gives_zero_mean_and_variance_below_one(x):
+    out = standardize(x)
+    var = x.var(axis=0)
+    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-8)
+    np.testing.assert_allclose(out.var(axis=0), var / (var + 1e-5), rtol=1e-6, atol=1e-10)
+
+
+def _small_net(seed=0):
+    rng = np.random.default_rng(seed)
+    X, y = rng.normal(size=(6, 5)), rng.integers(0, 3, size=6)
+    return X, y, init_weights([5, 4, 4, 3], seed=seed)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_mlp_gradients_match_numerical_gradients(normalize):
+    X, y, weights = _small_net()
+    scale, shift = 1.7, 0.3
+    grads = mlp_forward_backward(X, y, weights, scale, shift, normalize)["grads"]
+    assert len(grads) == len(weights)
+    for W, g in zip(weights, grads, strict=True):
+        def loss(_):
+            return mlp_forward_backward(X, y, weights, scale, shift, normalize)["loss"]
+        num = numerical_gradient(loss, W)  # perturbs W in place, which `weights` holds
+        assert rel_error(g, num) < 1e-8
+
+
+def test_gradient_vanishes_towards_the_input_in_the_plain_net_but_not_when_standardised():
+    X, y, weights = demo_data()
+    plain = mlp_forward_backward(X, y, weights, scale=1.0)["grad_norms"]
+    normed = mlp_forward_backward(X, y, weights, scale=1.0, normalize=True)["grad_norms"]
+    assert np.all(np.diff(plain) > 0)  # each layer nearer the input gets a smaller gradient
+    assert plain[0] < 1e-3 * plain[-1]
+    hidden = normed[:-1]
+    assert hidden.max() < 2 * hidden.min()
+
+
+def test_large_weights_saturate_and_standardising_removes_it_and_ignores_the_shift():
+    X, y, weights = demo_data()
+    small = mlp_forward_backward(X, y, weights, scale=1.0)["z"]
+    big = mlp_forward_backward(X, y, weights, scale=8.0)["z"]
+    normed = mlp_forward_backward(X, y, weights, scale=8.0, normalize=True)["z"]
+    shifted = mlp_forward_backward(X, y, weights, scale=8.0, shift=3.0, normalize=True)["z"]
+    for zs, zb, zn, zsh in zip(small, big, normed, shifted, strict=True):
+        assert saturation_fraction(zb) > 0.3 > saturation_fraction(zs)
+        assert saturation_fraction(zn) < 0.01
+        np.testing.assert_allclose(zn.mean(axis=0), 0, atol=1e-10)
+        np.testing.assert_allclose(zn, zsh, atol=1e-8)  # BN cancels any bias
+
+
+def test_train_recording_records_every_step_on_a_fixed_batch_without_touching_inputs():
+    X, y, weights = _small_net(1)
+    X, y = np.tile(X, (4, 1)), np.tile(y, 4)  # 24 examples
+    before = [W.copy() for W in weights]
+    new, record = train_recording(X, y, weights, steps=3, lr=0.5, layer=1, batch=8)
+    assert len(record) == 4 and record[0].shape == (8, 4)
+    np.testing.assert_array_equal(record[0], mlp_forward_backward(X[:8], y[:8], weights)["z"][1])
+    for W, b in zip(weights, before, strict=True):
+        np.testing.assert_array_equal(W, b)
+    assert not np.allclose(record[0], record[-1])
+    assert not np.allclose(new[0], weights[0])
+
+
+def test_linear_r2_exact_cases():
+    x = np.linspace(-1, 1, 11)[:, None]  # (11, 1)
+    np.testing.assert_allclose(linear_r2(x, 3 * x - 2), [1.0])
+    np.testing.assert_allclose(linear_r2(x, x**2), [0.0], atol=1e-12)  # symmetric: no slope
+
+
+def test_histogram_scaling_and_clipping():
+    h = z_histogram(np.array([0.1, 0.2, 100.0, -100.0, -100.0]))
+    assert h.shape == (len(EDGES) - 1,) and h.max() == 1.0
+    assert h[0] == 1.0 and h[-1] == 0.5  # far values land in the edge bins
+
+
+def test_draw_layers_labels_each_layer_with_its_saturated_fraction():
+    fig, ax = plt.subplots()
+    draw_layers(ax, [np.array([0.0, 5.0]), np.array([-9.0, 9.0, 1.0, 2.0])])
+    labels = [t.get_text() for t in ax.texts]
+    plt.close(fig)
+    assert labels == ["layer 1: 50% saturated", "layer 2: 50% saturated"]
+
+
+def test_saturation_demo_draws_three_panels_for_its_sliders():
+    assert set(SATURATION_DEMO.sliders) == {"scale", "shift"}
+    fig = plt.figure()
+    draw_saturation(fig, scale=8.0, shift=-2.0)
+    assert len(fig.axes) == 3
+    assert "weight scale 8" in fig._suptitle.get_text()
+    plt.close(fig)
