@@ -1,0 +1,218 @@
+"""BN's forward computational graph, and a step-by-step walk of the backward pass along it.
+
+The node names are the keys of the reference forward cache (course.batchnorm), so the figure,
+the staged backward pass and the exercise in notebook 03 all use the same words.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from course.batchnorm import batchnorm_forward
+from course.demo import Demo, Slider
+
+
+@dataclass(frozen=True)
+class Node:
+    """A box in the figure: its formula, the shape of its value, where it sits, how wide it is."""
+
+    label: str
+    shape: str
+    xy: tuple
+    width: float = 0.8
+
+
+NODES = {
+    "x": Node(r"$x$", "(N, D)", (0.0, 0.0), 0.6),
+    "mu": Node(r"$\mu$", "(D,)", (1.2, 1.25), 0.6),
+    "xmu": Node(r"$x-\mu$", "(N, D)", (2.4, 0.0)),
+    "sq": Node(r"$(x-\mu)^2$", "(N, D)", (3.4, 1.25), 1.0),
+    "var": Node(r"$\sigma^2$", "(D,)", (4.6, 1.25), 0.6),
+    "std": Node(r"$s=\sqrt{\sigma^2+\epsilon}$", "(D,)", (6.0, 1.25), 1.5),
+    "inv_std": Node(r"$1/s$", "(D,)", (7.4, 1.25), 0.6),
+    "x_hat": Node(r"$\hat{x}$", "(N, D)", (7.4, 0.0), 0.6),
+    "gamma": Node(r"$\gamma$", "(D,)", (7.4, -1.25), 0.6),
+    "gx": Node(r"$\gamma\hat{x}$", "(N, D)", (8.6, 0.0), 0.7),
+    "beta": Node(r"$\beta$", "(D,)", (8.6, -1.25), 0.6),
+    "out": Node(r"$y$", "(N, D)", (9.8, 0.0), 0.6),
+}
+EDGES = (("x", "mu"), ("x", "xmu"), ("mu", "xmu"), ("xmu", "sq"), ("sq", "var"),
+         ("var", "std"), ("std", "inv_std"), ("xmu", "x_hat"), ("inv_std", "x_hat"),
+         ("x_hat", "gx"), ("gamma", "gx"), ("gx", "out"), ("beta", "out"))
+_BOX_H = 0.5
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stop of the backward walk: the gradient that arrives at `node` and how it is made."""
+
+    node: str
+    local: str  # the local derivative(s), mathtext
+    grad: str  # how the arriving gradient is computed, mathtext
+    value: np.ndarray  # its value on the tiny batch
+    via: tuple  # forward edges (node, consumer) along which gradient flows back into node
+    note: str = ""
+    paths: dict = field(default_factory=dict)  # path name -> contribution, where paths add
+
+
+def tiny_batch(N=3, D=2, seed=0):
+    """A tiny float64 batch with random gamma, beta and upstream gradient (never all ones)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(1.0, 2.0, (N, D))  # (N, D)
+    gamma = rng.uniform(0.5, 2.0, D)  # (D,)
+    beta = rng.normal(0.0, 1.0, D)  # (D,)
+    dout = rng.normal(0.0, 1.0, (N, D))  # (N, D)
+    return x, gamma, beta, dout
+
+
+def backward_steps(x, gamma, beta, dout, eps=1e-5):
+    """The staged backward pass as a list of Steps, from the output back to x."""
+    _, c = batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps})
+    xmu, inv_std, x_hat = c["xmu"], c["inv_std"], c["x_hat"]
+    N = x.shape[0]
+    dgx = dout  # (N, D)
+    dbeta = dout.sum(axis=0)  # (D,)
+    dgamma = (dgx * x_hat).sum(axis=0)  # (D,)
+    dx_hat = dgx * gamma  # (N, D)
+    dinv_std = (dx_hat * xmu).sum(axis=0)  # (D,)
+    dstd = -dinv_std * inv_std**2  # (D,)
+    dvar = dstd * 0.5 * inv_std  # (D,)
+    dsq = np.broadcast_to(dvar / N, xmu.shape)  # (N, D)
+    dxmu_direct = dx_hat * inv_std  # (N, D)
+    dxmu_var = 2 * xmu * dsq  # (N, D)
+    dxmu = dxmu_direct + dxmu_var  # (N, D)
+    dmu_direct, dmu_var = -dxmu_direct.sum(axis=0), -dxmu_var.sum(axis=0)  # (D,), (D,)
+    dmu = dmu_direct + dmu_var  # (D,)
+    dx_direct = dxmu  # (N, D)
+    dx_mu = np.broadcast_to(dmu / N, x.shape)  # (N, D)
+    shared = "shared by all N rows of the batch, so the N arriving gradients are summed"
+    return [
+        Step("out", r"$\partial L/\partial y$ comes from the layers above",
+             r"$dy = \mathrm{dout}$", dout, ()),
+        Step("beta", r"$\partial y_i/\partial\beta = 1$", r"$d\beta = \sum_i dy_i$", dbeta,
+             (("beta", "out"),), note=f"β is {shared}."),
+        Step("gx", r"$\partial y/\partial(\gamma\hat{x}) = 1$",
+             r"$d(\gamma\hat{x}) = dy$", dgx, (("gx", "out"),)),
+        Step("gamma", r"$\partial(\gamma\hat{x})_i/\partial\gamma = \hat{x}_i$",
+             r"$d\gamma = \sum_i d(\gamma\hat{x})_i\,\hat{x}_i$", dgamma, (("gamma", "gx"),),
+             note=f"γ is {shared}."),
+        Step("x_hat", r"$\partial(\gamma\hat{x})/\partial\hat{x} = \gamma$",
+             r"$d\hat{x} = \gamma\,d(\gamma\hat{x})$", dx_hat, (("x_hat", "gx"),)),
+        Step("inv_std", r"$\partial\hat{x}_i/\partial(1/s) = (x_i-\mu)$",
+             r"$d(1/s) = \sum_i d\hat{x}_i\,(x_i-\mu)$", dinv_std, (("inv_std", "x_hat"),),
+             note=f"1/s scales every row: it is {shared}."),
+        Step("std", r"$\partial(1/s)/\partial s = -1/s^2$", r"$ds = -d(1/s)\,/\,s^2$", dstd,
+             (("std", "inv_std"),)),
+        Step("var", r"$\partial s/\partial\sigma^2 = 1/(2s)$",
+             r"$d\sigma^2 = ds\,/\,(2s)$", dvar, (("var", "std"),),
+             note="σ² reaches y through every x̂ᵢ of its column: dσ² already holds N paths "
+                  "(the Σᵢ taken at 1/s)."),
+        Step("sq", r"$\partial\sigma^2/\partial(x-\mu)^2_i = 1/N$",
+             r"$d(x-\mu)^2_i = d\sigma^2/N$", dsq, (("sq", "var"),),
+             note="σ² is a mean over the batch: each row gets an equal 1/N share."),
+        Step("xmu", r"$\partial\hat{x}/\partial(x-\mu) = 1/s$,   "
+                    r"$\partial(x-\mu)^2/\partial(x-\mu) = 2(x-\mu)$",
+             r"$d(x-\mu) = d\hat{x}/s + 2(x-\mu)\,d(x-\mu)^2$", dxmu,
+             (("xmu", "x_hat"), ("xmu", "sq")),
+             note="x−μ feeds two nodes, so two paths add: directly into x̂, and through σ².",
+             paths={"via x_hat": dxmu_direct, "via sq -> var": dxmu_var}),
+        Step("mu", r"$\partial(x-\mu)_i/\partial\mu = -1$",
+             r"$d\mu = -\sum_i d(x-\mu)_i$", dmu, (("mu", "xmu"),),
+             note="μ is subtracted from every row and x−μ carries both paths: dμ sums "
+                  "2·N terms. The σ² path adds 0 here, since Σᵢ(xᵢ−μ) = 0.",
+             paths={"via x_hat": dmu_direct, "via sq -> var": dmu_var}),
+        Step("x", r"$\partial(x-\mu)/\partial x = 1$,   $\partial\mu/\partial x_i = 1/N$",
+             r"$dx = d(x-\mu) + d\mu/N$", dx_direct + dx_mu, (("x", "xmu"), ("x", "mu")),
+             note="x feeds two nodes, so two paths add: directly into x−μ, and through μ.",
+             paths={"via xmu": dx_direct, "via mu": dx_mu}),
+    ]
+
+
+def _clip(center, towards, width):
+    """Where the segment from center towards another point leaves the node's box."""
+    d = np.subtract(towards, center)
+    t = min(width / 2 / abs(d[0]) if d[0] else np.inf, _BOX_H / 2 / abs(d[1]) if d[1] else np.inf)
+    return tuple(np.add(center, t * d))
+
+
+def _arrow(ax, src, dst, **style):
+    a, b = NODES[src], NODES[dst]
+    start, end = _clip(a.xy, b.xy, a.width + 0.08), _clip(b.xy, a.xy, b.width + 0.08)
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, **style))
+
+
+def draw_graph(ax, current=None, done=(), via=()):
+    """Draw the graph into ax; highlight `current`, shade `done`, draw `via` edges backwards."""
+    for name, n in NODES.items():
+        colour = "#ffb347" if name == current else "#d5e8f7" if name in done else "white"
+        ax.add_patch(FancyBboxPatch((n.xy[0] - n.width / 2, n.xy[1] - _BOX_H / 2), n.width,
+                                    _BOX_H, boxstyle="round,pad=0.02,rounding_size=0.1",
+                                    fc=colour, ec="0.2", lw=1.6 if name == current else 1.0))
+        ax.text(*n.xy, n.label, ha="center", va="center", fontsize=12)
+        ax.text(n.xy[0], n.xy[1] - _BOX_H / 2 - 0.08, n.shape, ha="center", va="top",
+                fontsize=8, color="0.35")
+    for src, dst in EDGES:
+        _arrow(ax, src, dst, color="0.55", lw=1.0)
+    for src, dst in via:  # the gradient flows against the forward arrow
+        _arrow(ax, dst, src, color="#d62728", lw=2.2, connectionstyle="arc3,rad=0.25")
+    ax.set(xlim=(-0.5, 10.3), ylim=(-1.9, 1.75))
+    ax.set_axis_off()
+
+
+def draw_forward_graph(fig):
+    """The forward computational graph of batch normalisation, each node with its shape."""
+    fig.set_size_inches(9.5, 3.2)
+    fig.set_layout_engine("none")
+    ax = fig.add_axes((0.01, 0.02, 0.98, 0.88))
+    draw_graph(ax)
+    ax.set_title(r"Forward graph of BN: $y = \gamma\,(x-\mu)/\sqrt{\sigma^2+\epsilon} + \beta$,"
+                 " statistics per feature over the batch")
+
+
+def _fmt(a):
+    return np.array2string(np.asarray(a), precision=3, suppress_small=True, floatmode="fixed",
+                           sign=" ")
+
+
+_TINY = tiny_batch()
+_STEPS = backward_steps(*_TINY)
+
+
+def draw_backward_step(fig, step=0):
+    """One stop of the backward walk on the tiny batch: graph, local derivative, shape, value."""
+    k = int(round(step))
+    k = min(max(k, 0), len(_STEPS) - 1)
+    s = _STEPS[k]
+    fig.set_size_inches(9.5, 5.6)
+    fig.set_layout_engine("none")
+    ax = fig.add_axes((0.01, 0.42, 0.98, 0.54))
+    draw_graph(ax, current=s.node, done={t.node for t in _STEPS[:k]}, via=s.via)
+    n = NODES[s.node]
+    N, D = _TINY[0].shape
+    ax.set_title(f"Backward step {k} of {len(_STEPS) - 1}: the gradient arriving at "
+                 f"{n.label}   (orange: this node, blue: gradient known, red: where it comes from)",
+                 fontsize=10)
+    shape = s.value.shape
+    lines = [("local derivative:", s.local), ("gradient:", s.grad),
+             ("shape:", f"{n.shape}, here {shape} on a tiny batch with N={N}, D={D}")]
+    for i, (key, text) in enumerate(lines):
+        fig.text(0.02, 0.36 - 0.065 * i, key, fontsize=10, weight="bold")
+        fig.text(0.19, 0.36 - 0.065 * i, text, fontsize=11)
+    if s.note:
+        fig.text(0.02, 0.36 - 0.065 * 3, s.note, fontsize=9.5, style="italic")
+    blocks = [("value", s.value)] + list(s.paths.items())
+    for j, (name, value) in enumerate(blocks):
+        fig.text(0.02 + 0.25 * j, 0.12, f"{name}:\n{_fmt(value)}", fontsize=9,
+                 family="monospace", va="top")
+
+
+FORWARD_GRAPH = draw_forward_graph
+
+BACKWARD_DEMO = Demo(
+    name="bn_backward_steps",
+    draw=draw_backward_step,
+    sliders={"step": Slider(0, len(_STEPS) - 1, 1, 0, "backward step")},
+    question="At which nodes do several gradients add up, and why do μ and σ² need a sum "
+             "over the batch?",
+)

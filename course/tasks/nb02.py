@@ -1,0 +1,112 @@
+"""Graded task of notebook 02: the batchnorm forward pass in train mode."""
+
+import numpy as np
+
+from course.batchnorm import batchnorm_forward
+from course.tasks.base import Case, Mistake, Task
+
+
+def _forward_with(x, gamma, beta, bn_param, mean, scale):
+    """A train-mode forward pass whose centring and scaling are supplied by the caller."""
+    eps = bn_param.get("eps", 1e-5)
+    mu = mean(x)
+    x_hat = (x - mu) / scale(x - mu, eps)  # (N, D)
+    out = gamma * x_hat + beta  # (N, D)
+    return out, {"x": x, "x_hat": x_hat, "gamma": gamma, "beta": beta, "eps": eps}
+
+
+def _col_mean(x):
+    return x.mean(axis=0)  # (D,)
+
+
+def _ddof1(x, gamma, beta, bn_param):
+    return _forward_with(x, gamma, beta, bn_param, _col_mean,
+                         lambda xmu, eps: np.sqrt(xmu.var(axis=0, ddof=1) + eps))
+
+
+def _eps_outside(x, gamma, beta, bn_param):
+    return _forward_with(x, gamma, beta, bn_param, _col_mean,
+                         lambda xmu, eps: np.sqrt((xmu**2).mean(axis=0)) + eps)
+
+
+def _eps_missing(x, gamma, beta, bn_param):
+    return _forward_with(x, gamma, beta, bn_param, _col_mean,
+                         lambda xmu, eps: np.sqrt((xmu**2).mean(axis=0)))
+
+
+def _wrong_axis(x, gamma, beta, bn_param):
+    # Statistics per example (over the features) instead of per feature (over the batch).
+    return _forward_with(x, gamma, beta, bn_param, lambda v: v.mean(axis=1, keepdims=True),
+                         lambda xmu, eps: np.sqrt((xmu**2).mean(axis=1, keepdims=True) + eps))
+
+
+def _affine_first(x, gamma, beta, bn_param):
+    # Scale and shift first, then standardise: the normalisation undoes gamma and beta.
+    z = gamma * x + beta  # (N, D)
+    ones, zeros = np.ones_like(gamma), np.zeros_like(beta)
+    return _forward_with(z, ones, zeros, bn_param, _col_mean,
+                         lambda zmu, eps: np.sqrt((zmu**2).mean(axis=0) + eps))
+
+
+def _params(rng, D):
+    """Non-trivial gamma (some negative) and beta, so applying them in the wrong place shows."""
+    gamma = rng.uniform(0.5, 2.0, D) * rng.choice([-1.0, 1.0], D)  # (D,)
+    beta = rng.normal(0.0, 1.0, D)  # (D,)
+    return gamma, beta
+
+
+def _cases(rng):
+    cases = []
+    # (4, 3): a tiny batch makes ddof=1 obvious; column 2 barely varies, so eps matters there.
+    x = rng.normal(2.0, 3.0, (4, 3))  # (N, D)
+    x[:, 2] = 5.0 + 1e-3 * rng.normal(size=4)
+    gamma, beta = _params(rng, 3)
+    cases.append(Case("small batch (4, 3) with one nearly constant feature",
+                      {"x": x, "gamma": gamma, "beta": beta, "bn_param": {"mode": "train"}}))
+    # (16, 5): features on scales from 1e-3 to 1e3.
+    x = rng.normal(1.0, 1.0, (16, 5)) * np.array([1e-3, 1.0, 10.0, 100.0, 1e3])  # (N, D)
+    gamma, beta = _params(rng, 5)
+    cases.append(Case("features on very different scales (16, 5)",
+                      {"x": x, "gamma": gamma, "beta": beta,
+                       "bn_param": {"mode": "train", "eps": 1e-5, "momentum": 0.9,
+                                    "running_mean": np.zeros(5), "running_var": np.ones(5)}}))
+    # (3, 8): more features than examples, so per-example statistics cannot pass by accident.
+    x = rng.normal(0.0, 2.0, (3, 8)) + rng.normal(0.0, 5.0, 8)  # (N, D)
+    x[:, 5] = -1.0 + 2e-3 * rng.normal(size=3)
+    gamma, beta = _params(rng, 8)
+    cases.append(Case("wide batch (3, 8): more features than examples",
+                      {"x": x, "gamma": gamma, "beta": beta, "bn_param": {"mode": "train"}}))
+    return cases
+
+
+def _run(fns, inputs):
+    (forward,) = fns
+    result = forward(inputs["x"], inputs["gamma"], inputs["beta"], inputs["bn_param"])
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError("batchnorm_forward must return the pair (out, cache)")
+    out, _cache = result  # caches may differ between correct solutions; only `out` is judged
+    return {"out": out}
+
+
+TASKS = [
+    Task(grade_id="bn_forward_train", notebook="02_forward_pass",
+         functions=("batchnorm_forward",), points=3,
+         checks="train-mode output `out` on random batches with random gamma and beta",
+         reference=(batchnorm_forward,), make_cases=_cases, run=_run, mutable=("bn_param",),
+         mistakes=(
+             Mistake("ddof1", "the variance was computed with ddof=1 (dividing by N - 1); "
+                     "batch normalisation uses the biased variance: divide by N "
+                     "(np.var's default, or ((x - mu)**2).mean(axis=0)).", (_ddof1,)),
+             Mistake("eps_outside", "ε was added outside the square root (std + eps); "
+                     "use np.sqrt(var + eps), which matters for features of tiny variance.",
+                     (_eps_outside,)),
+             Mistake("eps_missing", "ε is missing: divide by np.sqrt(var + eps) with "
+                     "eps = bn_param.get('eps', 1e-5), or a feature of tiny variance blows up.",
+                     (_eps_missing,)),
+             Mistake("wrong_axis", "the statistics were taken over the wrong axis (per example); "
+                     "each feature is normalised over the batch: use axis=0.", (_wrong_axis,)),
+             Mistake("affine_first", "γ and β were applied before normalising, so the "
+                     "normalisation removed them; standardise first, then out = gamma * x_hat "
+                     "+ beta.", (_affine_first,)),
+         )),
+]
