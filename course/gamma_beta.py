@@ -4,10 +4,7 @@ import numpy as np
 
 from course.demo import Demo, Slider
 from course.layers import sigmoid, sigmoid_grad
-
-# A unit is "saturated" when its sigmoid output is below 0.05 or above 0.95: there the slope
-# sigma'(z) is under a fifth of its peak value 0.25, so gradients through it shrink fast.
-SATURATION_Z = float(np.log(19.0))  # sigmoid(z) = 0.95  <=>  z = ln(19) ≈ 2.94
+from course.saturation import SATURATION_THRESHOLD, saturation_fraction
 
 
 def standardized_sample(n=4000, seed=0):
@@ -19,8 +16,9 @@ def standardized_sample(n=4000, seed=0):
 
 def saturation(z):
     """(fraction of saturated units, mean slope sigma'(z)) for pre-activations z."""
+    # "Saturated" means the same as in notebook 01: |z| beyond SATURATION_THRESHOLD.
     z = np.asarray(z, dtype=float)
-    return float(np.mean(np.abs(z) > SATURATION_Z)), float(np.mean(sigmoid_grad(z)))
+    return saturation_fraction(z), float(np.mean(sigmoid_grad(z)))
 
 
 _X_HAT = standardized_sample()  # (n,)  drawn once: redraws only rescale it
@@ -44,9 +42,9 @@ def draw_gamma_beta(fig, gamma=1.0, beta=0.0):
     ax_y.plot(grid, 4 * sigmoid_grad(grid), color="C1", lw=1.2, ls="--",
               label=r"$4\,\sigma'(y)$")
     for side in (-1, 1):
-        ax_y.axvspan(side * SATURATION_Z, side * 8.0, color="0.85", zorder=0)
+        ax_y.axvspan(side * SATURATION_THRESHOLD, side * 8.0, color="0.85", zorder=0)
     ax_y.set(xlim=(-8, 8), ylim=(0, 1.3), xticks=np.arange(-8, 9, 2), yticks=[0, 0.5, 1],
-             xlabel="BN output y (grey: saturated)",
+             xlabel=f"BN output y (grey: saturated, |y| > {SATURATION_THRESHOLD:g})",
              title=rf"$\gamma$ = {gamma:.2f}, $\beta$ = {beta:.2f}")
     ax_y.legend(loc="upper center", ncols=3, handlelength=1.2)
     counts, _ = np.histogram(sigmoid(y), _S_BINS)
