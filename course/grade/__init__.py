@@ -1,0 +1,6 @@
+"""The instructor's autograder: `python -m course.grade SUBMISSION... --out DIR`.
+
+Modules: questions (what can be graded), submission (what a student handed in), runner (fresh,
+limited student processes), harness (the code inside them), wire (the private result channel),
+grading (points, in the grader's own process), report (CSV, feedback, tables), cli.
+"""

@@ -1,0 +1,137 @@
+"""Command line: grade submissions in parallel, write the gradebook and feedback, show progress.
+
+    python -m course.grade SUBMISSION... --out DIR [--jobs N] [--timeout SECONDS] [--resume]
+    python -m course.grade --list
+    python -m course.grade notebooks/02_forward_pass.ipynb      # a student checks their work
+"""
+
+import argparse
+import os
+import secrets
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from course.grade import report
+from course.grade.grading import StudentGrade, grade_submission
+from course.grade.questions import Course
+from course.grade.runner import Limits
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="python -m course.grade",
+                                description="Grade student notebooks against hidden cases.")
+    p.add_argument("submissions", nargs="*", type=Path,
+                   help="a student's folder (id = folder name) or one .ipynb (id = file stem)")
+    p.add_argument("--out", type=Path, help="write grades.csv and feedback/ here; "
+                   "without it, print a score table")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel students")
+    p.add_argument("--timeout", type=float, default=Limits.timeout,
+                   help="seconds per question (and per answer cell)")
+    p.add_argument("--total-timeout", type=float, default=Limits.total_timeout,
+                   help="seconds per notebook, restarts included")
+    p.add_argument("--memory", type=int, default=Limits.memory_mb,
+                   help="MB a student process may allocate beyond Python + numpy")
+    p.add_argument("--output-limit", type=int, default=Limits.output_bytes // 1024,
+                   help="KB of printed output before a student process is stopped")
+    p.add_argument("--resume", action="store_true", help="skip students already in grades.csv")
+    p.add_argument("--list", action="store_true", help="list every gradable question and exit")
+    p.add_argument("--notebooks", help="comma-separated notebook ids to grade (default: all)")
+    p.add_argument("--secret", default=os.environ.get("COURSE_GRADE_SECRET"),
+                   help="derives the hidden seeds (default: random, kept in DIR/.secret)")
+    p.add_argument("--solutions", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--registry", default="course.tasks", help=argparse.SUPPRESS)
+    p.add_argument("--path", action="append", default=[], help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def list_questions(course):
+    """Print notebook, question, points, kind and functions for every question."""
+    rows = [("notebook", "question", "points", "graded", "functions")]
+    for q in course.questions:
+        rows.append((q.notebook, q.grade_id, f"{q.points:g}", "by hand" if q.manual else "auto",
+                     "(written answer)" if q.manual else ", ".join(q.functions)))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(f"{c:<{w}}" for c, w in zip(r, widths, strict=False)) + "  " + r[4])
+    auto = sum(q.points for q in course.questions if not q.manual)
+    hand = sum(q.points for q in course.questions if q.manual)
+    print(f"\n{len(course.questions)} questions: {auto:g} points auto-graded, "
+          f"{hand:g} points graded by hand.")
+
+
+def _secret(args):
+    if args.secret:
+        return args.secret
+    if args.out is None:
+        return secrets.token_hex(16)
+    path = args.out / ".secret"
+    if args.resume and path.exists():
+        return path.read_text().strip()
+    token = secrets.token_hex(16)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def _grade_one(course, target, secret, limits, only):
+    try:
+        return grade_submission(course, target, secret, limits, only)
+    except Exception as exc:  # noqa: BLE001 - a grader bug must not stop the batch
+        student = target.name if target.is_dir() else target.stem
+        return StudentGrade(student, [], f"grader error: {type(exc).__name__}: {exc}")
+
+
+def main(argv=None):
+    args = parse(argv)
+    course = Course(registry=args.registry, path=[str(p.resolve()) for p in args.path])
+    if args.solutions is not None:
+        course.solutions = args.solutions
+    if args.list:
+        list_questions(course)
+        return 0
+    if not args.submissions:
+        print("nothing to grade: give submission folders or .ipynb files (or --list)",
+              file=sys.stderr)
+        return 2
+    limits = Limits(timeout=args.timeout, total_timeout=args.total_timeout,
+                    memory_mb=args.memory, output_bytes=args.output_limit * 1024)
+    only = set(args.notebooks.split(",")) if args.notebooks else None
+    if args.out is None:  # a student grading their own notebook(s)
+        for target in args.submissions:
+            print(report.table(_grade_one(course, target, _secret(args), limits, only)))
+        return 0
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "feedback").mkdir(exist_ok=True)
+    book = report.GradeBook(args.out, course.questions, resume=args.resume)
+    secret = _secret(args)
+    targets, seen = [], set(book.done)
+    for t in args.submissions:
+        student = t.name if t.is_dir() else t.stem
+        if student in seen:
+            if student not in book.done:
+                print(f"skipping {t}: student id {student!r} appears twice", file=sys.stderr)
+            continue
+        seen.add(student)
+        targets.append(t)
+    start, done, tty = time.monotonic(), 0, sys.stderr.isatty()
+    skipped = len(args.submissions) - len(targets)
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = [pool.submit(_grade_one, course, t, secret, limits, only) for t in targets]
+        for future in as_completed(futures):
+            grade = future.result()
+            book.add(grade)
+            name = report.safe_name(grade.student)
+            (args.out / "feedback" / f"{name}.md").write_text(report.feedback(grade))
+            done += 1
+            line = (f"[{done}/{len(targets)}] {grade.student}: {grade.total:g}/"
+                    f"{grade.max_total:g} {grade.status} ({time.monotonic() - start:.0f} s)")
+            print(("\r\033[K" if tty else "") + line[:200], end="" if tty else "\n",
+                  file=sys.stderr, flush=True)
+    book.close()
+    print(("\n" if tty else "") + f"graded {done} students in {time.monotonic() - start:.1f} s"
+          + (f" ({skipped} skipped)" if skipped else "") + f"; wrote {book.path}",
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,150 @@
+"""Turn raw student outputs into points: evaluate and score in the grader's own process."""
+
+import hashlib
+from dataclasses import dataclass, field
+
+from course.grade import runner, submission
+from course.tasks.base import PUBLIC_SEED, evaluate, score
+
+
+@dataclass
+class QuestionGrade:
+    """Points and diagnosis for one question (points is None for a written answer)."""
+
+    question: object  # questions.Question
+    points: float | None = 0.0
+    verdicts: list = field(default_factory=list)  # (case label, Verdict)
+    status: str | None = None  # "timeout in batchnorm_forward", ...
+    notes: list = field(default_factory=list)
+    flag: str | None = None
+    written: str = ""
+
+
+@dataclass
+class NotebookGrade:
+    notebook: str
+    file: str | None
+    questions: list  # QuestionGrade
+    status: list = field(default_factory=list)
+
+
+@dataclass
+class StudentGrade:
+    student: str
+    notebooks: list  # NotebookGrade, in notebook order
+    status: str = "ok"
+    notes: list = field(default_factory=list)
+
+    @property
+    def graded(self):
+        return [q for nb in self.notebooks for q in nb.questions]
+
+    @property
+    def total(self):
+        return round(sum(q.points or 0 for q in self.graded if not q.question.manual), 2)
+
+    @property
+    def max_total(self):
+        return round(sum(q.question.points for q in self.graded if not q.question.manual), 2)
+
+
+def hidden_seed(secret, grade_id):
+    """A per-question seed derived from the grader's secret; never the public seed."""
+    seed = int.from_bytes(hashlib.sha256(f"{secret}\0{grade_id}".encode()).digest()[:8], "big")
+    return seed if seed != PUBLIC_SEED else seed + 1
+
+
+def _where(q, what):
+    return what if " in answer cell " in what else f"{what} in {', '.join(q.functions)}"
+
+
+def _case_status(q, verdicts):
+    """A status for failures that happen inside a case but leave the process alive."""
+    for _, v in verdicts:
+        if v.mistake != "exception":
+            continue
+        if "MemoryError" in v.message.split(":")[0]:
+            return _where(q, "memory limit")
+        if v.message.startswith(("raised SystemExit", "raised KeyboardInterrupt")):
+            return _where(q, "sys.exit")
+    return None
+
+
+def _cell_status(error):
+    if error.startswith("MemoryError"):
+        return "memory limit"
+    if error.startswith(("SystemExit", "KeyboardInterrupt")):
+        return "sys.exit"
+    return None
+
+
+def grade_notebook(course, nb_id, nb, secret, limits):
+    """Grade one student notebook; a failure costs only the question it happened in."""
+    ex = submission.extract(course, nb_id, nb)
+    seeds = {g: hidden_seed(secret, g) for g in ex.plan.questions}
+    outcome = runner.run_plan(ex.plan, seeds, limits)
+    grades = []
+    for q in course.questions_of(nb_id):
+        g = QuestionGrade(q, notes=list(ex.notes.get(q.grade_id, [])),
+                          flag=ex.flags.get(q.grade_id))
+        grades.append(g)
+        if q.manual:
+            g.points, g.written = None, ex.written.get(q.grade_id, "")
+            continue
+        cell_error = outcome.cell_errors.get(q.grade_id)
+        if cell_error:
+            g.notes.append(f"your answer cell raised {cell_error}")
+            kind = _cell_status(cell_error)
+            if kind:
+                g.status = f"{kind} in answer cell {q.grade_id}"
+        if q.grade_id in outcome.failures:
+            g.status = _where(q, outcome.failures[q.grade_id])
+            continue
+        results = outcome.results.get(q.grade_id)
+        if results is None:
+            continue
+        task = course.tasks[q.grade_id]
+        cases = task.cases(seeds[q.grade_id])
+        results = list(results[:len(cases)])
+        results += [runner.Result(error="RuntimeError: no result")] * (len(cases) - len(results))
+        g.verdicts = [(c.label, evaluate(task, c, r)) for c, r in zip(cases, results, strict=True)]
+        g.points = score(task, [v for _, v in g.verdicts])
+        g.status = g.status or _case_status(q, g.verdicts)
+    nbg = NotebookGrade(nb_id, None, grades)
+    if outcome.error:
+        nbg.status.append(f"grader error: {outcome.error}")
+    nbg.status += [g.status for g in grades if g.status]
+    return nbg
+
+
+def _missing(course, nb_id, reason):
+    grades = [QuestionGrade(q, points=None if q.manual else 0.0)
+              for q in course.questions_of(nb_id)]
+    return NotebookGrade(nb_id, None, grades, [reason])
+
+
+def grade_submission(course, target, secret, limits, only=None):
+    """Grade everything one student handed in (a folder or one .ipynb)."""
+    sub = submission.collect(target, course)
+    wanted = [n for n in course.notebook_ids if only is None or n in only]
+    handed_in = set(sub.notebooks) | set(sub.broken)
+    expected = wanted if sub.folder else [n for n in wanted if n in handed_in]
+    notebooks, status = [], []
+    for nb_id in expected:
+        if nb_id in sub.notebooks:
+            path, nb = sub.notebooks[nb_id]
+            nbg = grade_notebook(course, nb_id, nb, secret, limits)
+            nbg.file = path.name
+        elif nb_id in sub.broken:
+            nbg = _missing(course, nb_id, sub.broken[nb_id])
+        else:
+            nbg = _missing(course, nb_id, "missing")
+        notebooks.append(nbg)
+        prefix = f"{nb_id}: " if len(expected) > 1 else ""
+        status += [prefix + s for s in nbg.status]
+    for name, reason in sub.broken.items():
+        if name not in course.notebook_ids:
+            status.append(f"{reason}: {name}" if sub.folder else reason)
+    if not notebooks and not status:
+        status.append("no course notebooks found")
+    return StudentGrade(sub.student, notebooks, "; ".join(status) or "ok", sub.notes)

@@ -1,0 +1,118 @@
+"""What the grader writes: the CSV gradebook, per-student feedback, and a console score table."""
+
+import csv
+import re
+import threading
+from pathlib import Path
+
+
+def _fmt(x):
+    return f"{x:g}"
+
+
+class GradeBook:
+    """DIR/grades.csv, one row appended and flushed per student; --resume reads who is done."""
+
+    def __init__(self, out_dir, questions, resume=False):
+        self.path = Path(out_dir) / "grades.csv"
+        self.columns = ["student", "status"] + [q.column for q in questions] + \
+            ["total", "max_total"]
+        self.lock = threading.Lock()
+        self.done = set()
+        if resume and self.path.exists() and self.path.stat().st_size:
+            with open(self.path, newline="") as f:
+                rows = list(csv.reader(f))
+            if rows[0] != self.columns:
+                raise SystemExit(f"{self.path} has other columns than this course's questions; "
+                                 "grade into a new --out folder or drop --resume")
+            self.done = {r[0] for r in rows[1:] if r}
+            self.file = open(self.path, "a", newline="")
+        else:
+            self.file = open(self.path, "w", newline="")
+            csv.writer(self.file).writerow(self.columns)
+            self.file.flush()
+        self.writer = csv.writer(self.file)
+
+    def add(self, grade):
+        """Append one student's row and flush it to disk at once."""
+        cells = {q.question.column: "" if q.points is None else _fmt(q.points)
+                 for q in grade.graded}
+        row = [grade.student, grade.status] + [cells.get(c, "") for c in self.columns[2:-2]] + \
+            [_fmt(grade.total), _fmt(grade.max_total)]
+        with self.lock:
+            self.writer.writerow(row)
+            self.file.flush()
+            self.done.add(grade.student)
+
+    def close(self):
+        self.file.close()
+
+
+def safe_name(student):
+    """A file name for a student id (folders may carry any characters)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
+
+
+def feedback(grade):
+    """Markdown feedback: per question the points, what was checked, and what went wrong."""
+    lines = [f"# Feedback for {grade.student}", "",
+             f"Auto-graded total: **{_fmt(grade.total)} / {_fmt(grade.max_total)}**"
+             f" (status: {grade.status})", ""]
+    if any(q.question.manual for q in grade.graded):
+        lines += ["Written answers (\"Think!\") are graded by hand and are not in this total.", ""]
+    lines += [f"- {n}" for n in grade.notes]
+    for nb in grade.notebooks:
+        lines += ["", f"## {nb.notebook}" + (f" ({nb.file})" if nb.file else ""), ""]
+        lines += [f"- **{s}**" for s in nb.status]
+        for g in nb.questions:
+            q = g.question
+            if q.manual:
+                lines += ["", f"### {q.grade_id}: graded by hand ({_fmt(q.points)} points)", ""]
+                if q.prompt:
+                    lines += [f"Question: {q.prompt}", ""]
+                text = g.written or "(no answer written)"
+                lines += ["> " + line for line in text.splitlines()]
+                continue
+            lines += ["", f"### {q.grade_id}: {_fmt(g.points)} / {_fmt(q.points)} points", "",
+                      f"Functions: {', '.join(f'`{f}`' for f in q.functions)}. "
+                      f"Checked: {q.checks}.", ""]
+            if g.status:
+                lines.append(f"- **{g.status}** (questions before and after were still graded)")
+            lines += [f"- {n}" for n in g.notes]
+            if g.flag:
+                lines.append(f"- for the instructor to review: the answer {g.flag}")
+            for label, v in g.verdicts:
+                lines.append(f"- {'✓' if v.passed else '✗'} {label}"
+                             + ("" if v.passed else f": {v.message}"))
+    return "\n".join(lines) + "\n"
+
+
+def table(grade):
+    """A plain-text score table for a student grading their own work."""
+    rows = []
+    for nb in grade.notebooks:
+        rows.append((nb.notebook + (f" ({nb.file})" if nb.file else ""), "", ""))
+        for s in nb.status:
+            rows.append(("  ! " + s, "", ""))
+        for g in nb.questions:
+            q = g.question
+            if q.manual:
+                rows.append((f"  {q.grade_id}", f"- / {_fmt(q.points)}", "graded by hand"))
+                continue
+            passed = sum(v.passed for _, v in g.verdicts)
+            if g.status:
+                why = g.status
+            elif not g.verdicts:
+                why = "not graded"
+            elif passed == len(g.verdicts):
+                why = f"all {passed} hidden cases pass"
+            else:
+                first = next(v for _, v in g.verdicts if not v.passed)
+                why = f"{passed}/{len(g.verdicts)} cases pass: {first.message}"
+            rows.append((f"  {q.grade_id} ({', '.join(q.functions)})",
+                         f"{_fmt(g.points)} / {_fmt(q.points)}", why))
+    width = max([len(r[0]) for r in rows] + [10])
+    out = [f"{a:<{width}}  {b:>10}  {c}".rstrip() for a, b, c in rows]
+    out.append(f"{'total (auto-graded)':<{width}}  "
+               f"{_fmt(grade.total) + ' / ' + _fmt(grade.max_total):>10}  status: {grade.status}")
+    return "\n".join(out)
