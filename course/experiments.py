@@ -1,0 +1,187 @@
+"""Small, fast training experiments on the digits, with and without batch normalization.
+
+Each experiment is a function returning numbers (so tests can assert the effect it shows) and a
+plotting function that draws those numbers. Every run is seeded and takes well under a second.
+"""
+
+from functools import cache
+
+import numpy as np
+
+from course.dataset import load_digits
+from course.layers import affine_forward
+from course.mlp import MLP
+from course.optim import SGD
+from course.saturation import SATURATION_THRESHOLD, saturation_fraction
+from course.train import accuracy, train
+
+SHALLOW = (64, 64, 64, 10)  # two hidden ReLU layers: the default network of the sweeps
+DEEP_SIGMOID = (64, 64, 64, 64, 64, 64, 10)  # five hidden sigmoid layers: hard without BN
+
+
+@cache
+def digits():
+    """The standardized digits (loaded once per process)."""
+    return load_digits(standardize=True)
+
+
+def run(batchnorm, sizes=SHALLOW, activation="relu", weight_scale=None, lr=0.1, batch_size=64,
+        epochs=3, seed=0):
+    """Train one MLP with SGD (momentum 0.9) on the digits; return (model, History)."""
+    d = digits()
+    model = MLP(sizes, activation=activation, batchnorm=batchnorm, weight_scale=weight_scale,
+                seed=seed)
+    hist = train(model, d.X_train, d.y_train, d.X_val, d.y_val, SGD(lr, 0.9), epochs=epochs,
+                 batch_size=batch_size, seed=seed)
+    return model, hist
+
+
+# ----------------------------------------------------------------------------------------------
+# Predicting with batch statistics: the deployment bug
+
+
+def forward_batch_stats(model, X):
+    """Scores of an MLP that normalises with the statistics of X itself (train-mode arithmetic)
+    without touching its running buffers; unlike the layer, it also accepts a batch of one.
+
+    Returns (scores, preacts). For N = 1, x - mean(x) = 0 exactly, so every BN layer outputs beta
+    whatever the input: the scores are the same for every example.
+    """
+    h, preacts = X, []  # (N, D)
+    last = len(model.W) - 1
+    for i, (W, b, bn) in enumerate(zip(model.W, model.b, model.bn, strict=True)):
+        h, _ = affine_forward(h, W, b)  # (N, D_out)
+        if i == last:
+            break
+        if bn is not None:
+            xmu = h - h.mean(axis=0)  # (N, D_out)  zero for a batch of one
+            h = bn.gamma * xmu / np.sqrt(xmu.var(axis=0) + bn.eps) + bn.beta  # (N, D_out)
+        preacts.append(h)
+        h, _ = model.act_forward(h)  # (N, D_out)
+    return h, preacts
+
+
+def accuracy_batch_stats(model, X, y, batch_size, order=None):
+    """Accuracy when predictions are made in train mode, batch_size examples at a time.
+
+    `order` sets which examples share a batch (default: the given order); batch_size=1 is the
+    one-request-at-a-time server.
+    """
+    order = np.arange(len(y)) if order is None else order
+    correct = 0
+    for s in range(0, len(y), batch_size):
+        idx = order[s:s + batch_size]
+        scores, _ = forward_batch_stats(model, X[idx])  # (B, C)
+        correct += int((scores.argmax(axis=1) == y[idx]).sum())
+    return correct / len(y)
+
+
+def deployment_bug(model, X, y, batch_sizes=(1, 8, 64)):
+    """Accuracy in test mode versus train mode with random and single-class (skewed) batches."""
+    random_order = np.random.default_rng(0).permutation(len(y))
+    by_class = np.argsort(y, kind="stable")  # every batch holds (almost) a single digit
+    result = {"test mode": accuracy(model, X, y)}
+    for bs in batch_sizes:
+        result[f"train mode, random batches of {bs}"] = accuracy_batch_stats(
+            model, X, y, bs, random_order)
+        if bs > 1:
+            result[f"train mode, one-class batches of {bs}"] = accuracy_batch_stats(
+                model, X, y, bs, by_class)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Sweeps
+
+
+def curves(sizes=DEEP_SIGMOID, activation="sigmoid", lr=0.1, epochs=5):
+    """Loss per step and validation accuracy per epoch, without and with BN: {bn: History}."""
+    return {bn: run(bn, sizes, activation, lr=lr, epochs=epochs)[1] for bn in (False, True)}
+
+
+def sweep(param, values, epochs=3, **fixed):
+    """Final validation accuracy for each value of one run() argument: {bn: array}."""
+    return {bn: np.array([run(bn, **{**fixed, param: v}, epochs=epochs)[1].val_acc[-1]
+                          for v in values]) for bn in (False, True)}
+
+
+INIT_SCALES = (0.001, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+LEARNING_RATES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+BATCH_SIZES = (2, 4, 8, 16, 64, 256)
+
+
+def init_scale_sweep(scales=INIT_SCALES, epochs=3):
+    """Validation accuracy against the standard deviation of the initial weights."""
+    return sweep("weight_scale", scales, epochs)
+
+
+def lr_sweep(lrs=LEARNING_RATES, epochs=3):
+    """Validation accuracy against the SGD learning rate."""
+    return sweep("lr", lrs, epochs)
+
+
+def batch_size_sweep(batch_sizes=BATCH_SIZES, epochs=3, base_lr=0.1, base_batch=64):
+    """Validation accuracy against batch size, with the learning rate scaled linearly with it
+    (base_lr at base_batch), so each run sees the data equally often at a comparable step size."""
+    return {bn: np.array([run(bn, lr=min(base_lr, base_lr * bs / base_batch), batch_size=bs,
+                              epochs=epochs)[1].val_acc[-1] for bs in batch_sizes])
+            for bn in (False, True)}
+
+
+def saturation_by_layer(sizes=DEEP_SIGMOID, weight_scale=1.0, epochs=3, lr=0.1):
+    """Fraction of saturated sigmoid inputs (|z| > threshold) per hidden layer of a deep sigmoid
+    net, at initialisation and after training, without and with BN; plus final accuracy."""
+    d = digits()
+    out = {}
+    for bn in (False, True):
+        model = MLP(sizes, activation="sigmoid", batchnorm=bn, weight_scale=weight_scale, seed=0)
+        # At initialisation: a training batch, normalised as in train mode (buffers untouched).
+        _, z0 = forward_batch_stats(model, d.X_train[:256])
+        hist = train(model, d.X_train, d.y_train, d.X_val, d.y_val, SGD(lr, 0.9), epochs=epochs,
+                     batch_size=64, seed=0)
+        model.eval()
+        model.forward(d.X_val)  # after training: deployment (test) mode on the validation set
+        out[bn] = {"init": np.array([saturation_fraction(z) for z in z0]),
+                   "trained": np.array([saturation_fraction(z) for z in model.preacts]),
+                   "val_acc": hist.val_acc[-1]}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Plots
+
+LABELS = {False: "without BN", True: "with BN"}
+
+
+def plot_curves(axes, hists):
+    """Loss per step (left) and validation accuracy per epoch (right)."""
+    for bn, h in hists.items():
+        axes[0].plot(h.loss, lw=1, label=LABELS[bn])
+        axes[1].plot(np.arange(1, len(h.val_acc) + 1), h.val_acc, "o-", label=LABELS[bn])
+    axes[0].set(xlabel="SGD step", ylabel="training loss", title="loss per mini-batch")
+    axes[1].set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1),
+                title="validation accuracy (test mode)")
+    axes[1].legend()
+
+
+def plot_sweep(ax, values, result, xlabel, log=True):
+    """Final validation accuracy against one swept setting, without and with BN."""
+    for bn, acc in result.items():
+        ax.plot(values, acc, "o-", label=LABELS[bn])
+    if log:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel="validation accuracy", ylim=(0, 1))
+    ax.axhline(0.1, color="gray", ls=":", lw=1)  # chance level: 10 classes
+    ax.legend()
+
+
+def plot_saturation(ax, result):
+    """Saturated fraction per hidden layer, at initialisation and after training."""
+    for bn, r in result.items():
+        layers = np.arange(1, len(r["init"]) + 1)
+        ax.plot(layers, r["init"], "o--", label=f"{LABELS[bn]}, at init")
+        ax.plot(layers, r["trained"], "s-", label=f"{LABELS[bn]}, trained "
+                                                   f"(val acc {r['val_acc']:.2f})")
+    ax.set(xlabel="hidden layer", ylabel=f"fraction with |z| > {SATURATION_THRESHOLD:g}",
+           ylim=(-0.02, 1), title="saturated sigmoid inputs per layer")
+    ax.legend(fontsize=8)

@@ -1,0 +1,273 @@
+"""Running statistics: moving averages, the paper's population estimates, recalibration, and the
+momentum/variance conventions of this course, PyTorch and Keras.
+
+Test mode needs a mean and variance that do not depend on the other examples in the batch. They
+are estimated during training, one batch at a time; this module holds every way of doing so.
+"""
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM
+from course.demo import Demo, Slider
+
+# ----------------------------------------------------------------------------------------------
+# Exponential moving averages (this course's convention: momentum = weight of the OLD value)
+
+
+def ema_update(running, batch_value, momentum=DEFAULT_MOMENTUM):
+    """One moving-average step: keep `momentum` of the old value, mix in the rest of the new."""
+    return momentum * running + (1 - momentum) * batch_value
+
+
+def ema_trajectory(values, momentum=DEFAULT_MOMENTUM, init=0.0):
+    """The running value before any step and after each of the K steps: shape (K + 1, ...)."""
+    running = np.asarray(init, dtype=float)
+    out = [running]
+    for v in values:
+        running = ema_update(running, v, momentum)
+        out.append(running)
+    return np.array(out)  # (K + 1, ...)
+
+
+def ema_weights(k, momentum=DEFAULT_MOMENTUM):
+    """Weights of (init, v_1, ..., v_k) in the running value after k steps; they sum to 1."""
+    j = np.arange(1, k + 1)
+    return np.concatenate([[momentum**k], (1 - momentum) * momentum ** (k - j)])  # (k + 1,)
+
+
+def ema_closed_form(values, momentum=DEFAULT_MOMENTUM, init=0.0):
+    """The running value after all steps as one weighted sum: m^k init + the batch terms."""
+    values = np.asarray(values, dtype=float)  # (k, ...)
+    w = ema_weights(len(values), momentum)  # (k + 1,)
+    stacked = np.concatenate([np.asarray(init, dtype=float)[None] * np.ones_like(values[:1]),
+                              values])  # (k + 1, ...)
+    return np.tensordot(w, stacked, axes=1)
+
+
+def steps_to_forget(momentum, fraction=0.01):
+    """Smallest k with momentum**k <= fraction: steps until the initial value weighs < fraction."""
+    return int(np.ceil(np.log(fraction) / np.log(momentum)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Population statistics the paper's way, from the statistics of many mini-batches
+
+
+def batches(n, batch_size, seed=0):
+    """Index arrays of the full mini-batches of a shuffled range(n) (last partial one dropped)."""
+    order = np.random.default_rng(seed).permutation(n)  # (n,)
+    return [order[s:s + batch_size] for s in range(0, n - batch_size + 1, batch_size)]
+
+
+def batch_statistics(X, batch_size, seed=0):
+    """Per-batch means and biased variances of X's features over shuffled mini-batches."""
+    idx = batches(len(X), batch_size, seed)
+    means = np.array([X[i].mean(axis=0) for i in idx])  # (B, D)
+    variances = np.array([X[i].var(axis=0) for i in idx])  # (B, D)  biased, as in train mode
+    return means, variances
+
+
+def population_estimate(means, variances, batch_size):
+    """The paper's estimate: mean of the batch means, and m/(m-1) times the mean batch variance."""
+    # A biased batch variance underestimates the variance by a factor (m - 1)/m on average.
+    return means.mean(axis=0), unbiased_var(variances.mean(axis=0), batch_size)  # (D,), (D,)
+
+
+def _bn_layers(model):
+    """The model's batch-norm layers (anything with running_mean/running_var/momentum)."""
+    return [bn for bn in getattr(model, "bn", []) if bn is not None]
+
+
+def population_statistics(model, X, batch_size, seed=0, unbiased=True):
+    """Per BN layer, the paper's (mean, variance) estimate of its input; the model is unchanged.
+
+    The model runs in train mode on each mini-batch (so every layer sees inputs normalised the way
+    they were during training); with momentum 0 a layer's running buffers hold exactly the
+    statistics of the batch it just saw, which we collect and average.
+    """
+    layers = _bn_layers(model)
+    saved = [(bn.momentum, bn.running_mean, bn.running_var) for bn in layers]
+    was_training = model.training
+    means = [[] for _ in layers]
+    variances = [[] for _ in layers]
+    try:
+        model.train()
+        for bn in layers:
+            bn.momentum = 0.0  # running = 0 * old + 1 * batch: the buffers report the batch
+        for idx in batches(len(X), batch_size, seed):
+            model.forward(X[idx])
+            for k, bn in enumerate(layers):
+                means[k].append(bn.running_mean.copy())  # (D,)
+                variances[k].append(bn.running_var.copy())  # (D,)  biased batch variance
+    finally:
+        for bn, (mom, rm, rv) in zip(layers, saved, strict=True):
+            bn.momentum, bn.running_mean, bn.running_var = mom, rm, rv
+        model.train(was_training)
+    out = []
+    for mk, vk in zip(means, variances, strict=True):
+        mean, var = np.mean(mk, axis=0), np.mean(vk, axis=0)  # (D,), (D,)
+        out.append((mean, unbiased_var(var, batch_size) if unbiased else var))
+    return out
+
+
+def recalibrate(model, X, batch_size=64, seed=0, unbiased=True):
+    """Replace every BN layer's running statistics by population estimates over X; return model.
+
+    Use it after training (or after anything that changed the weights without updating the
+    buffers, e.g. averaging weights): a cumulative, momentum-free average over all of X.
+    """
+    for bn, (mean, var) in zip(_bn_layers(model), population_statistics(
+            model, X, batch_size, seed, unbiased), strict=True):
+        bn.running_mean, bn.running_var = mean, var
+    return model
+
+
+# ----------------------------------------------------------------------------------------------
+# Conventions across frameworks
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How a framework's batch-norm layer keeps its running statistics."""
+
+    name: str
+    momentum: float  # the default value of the framework's `momentum` argument
+    momentum_weighs: str  # "old" or "new": which value the framework's momentum multiplies
+    eps: float
+    running_var: str  # "biased" or "unbiased" batch variance fed into the moving average
+    init: tuple = (0.0, 1.0)  # initial (running_mean, running_var)
+
+    def course_momentum(self):
+        """The same momentum in this course's convention (weight of the OLD value)."""
+        return self.momentum if self.momentum_weighs == "old" else 1 - self.momentum
+
+
+COURSE = Convention("this course", DEFAULT_MOMENTUM, "old", DEFAULT_EPS, "biased")
+PYTORCH = Convention("PyTorch BatchNorm1d", 0.1, "new", 1e-5, "unbiased")
+KERAS = Convention("Keras BatchNormalization", 0.99, "old", 1e-3, "biased")
+CONVENTIONS = (COURSE, PYTORCH, KERAS)
+
+
+def to_pytorch_momentum(momentum):
+    """This course's momentum (weight of old) as PyTorch's momentum (weight of new)."""
+    return 1 - momentum
+
+
+def from_pytorch_momentum(momentum):
+    """PyTorch's momentum (weight of new) as this course's momentum (weight of old)."""
+    return 1 - momentum
+
+
+def unbiased_var(var, n):
+    """Biased variance (divide by n) of a batch of n, rescaled to the unbiased one (n - 1)."""
+    return var * n / (n - 1)
+
+
+def biased_var(var, n):
+    """Unbiased variance of a batch of n, rescaled to the biased one."""
+    return var * (n - 1) / n
+
+
+def running_update(running_mean, running_var, x, momentum=DEFAULT_MOMENTUM):
+    """One train-mode update of the buffers, this course's (and Keras') way."""
+    mu, var = x.mean(axis=0), x.var(axis=0)  # (D,), (D,)
+    return ema_update(running_mean, mu, momentum), ema_update(running_var, var, momentum)
+
+
+def pytorch_running_update(running_mean, running_var, x, momentum=0.1):
+    """One train-mode update of the buffers, PyTorch's way: momentum weighs the NEW value, and
+    the variance fed in is the unbiased one (the layer still normalises with the biased one)."""
+    if x.shape[0] < 2:
+        raise ValueError("an unbiased variance needs at least two examples")
+    mu, var = x.mean(axis=0), x.var(axis=0, ddof=1)  # (D,), (D,)  ddof=1: divide by N - 1
+    new_mean = (1 - momentum) * running_mean + momentum * mu  # (D,)
+    new_var = (1 - momentum) * running_var + momentum * var  # (D,)
+    return new_mean, new_var
+
+
+def simulate(convention, xs, momentum=None):
+    """Running (mean, var) after feeding the batches xs through a convention's update rule."""
+    m = convention.momentum if momentum is None else momentum
+    D = xs[0].shape[1]
+    rm, rv = np.full(D, convention.init[0]), np.full(D, convention.init[1])  # (D,), (D,)
+    for x in xs:
+        if convention.momentum_weighs == "new":
+            rm, rv = pytorch_running_update(rm, rv, x, m)
+        else:
+            rm, rv = running_update(rm, rv, x, m)
+    return rm, rv
+
+
+# ----------------------------------------------------------------------------------------------
+# Interactive demo: the running estimates of one real feature over training steps
+
+DEMO_FEATURE = 20  # pixel (2, 4) of the 8x8 digits: mean about 7, variance about 38
+DEMO_STEPS = 300
+
+
+@cache
+def _demo_feature():
+    """One raw pixel of the training digits (a feature a BN layer could see): shape (N,)."""
+    from course.dataset import load_digits
+    return load_digits().X_train[:, DEMO_FEATURE].copy()  # (N,)
+
+
+def _draw_running_stats(fig, momentum=0.9, batch_size=32):
+    """Running mean and variance of one pixel over training steps, against the population."""
+    x = _demo_feature()  # (N,)
+    n, bs = len(x), int(batch_size)
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, n, size=(DEMO_STEPS, bs))  # (K, B)  a fresh random batch each step
+    xb = x[idx]  # (K, B)
+    means, variances = xb.mean(axis=1), xb.var(axis=1)  # (K,), (K,)
+    run_mean = ema_trajectory(means, momentum, init=0.0)  # (K + 1,)
+    run_var = ema_trajectory(variances, momentum, init=1.0)  # (K + 1,)
+    steps = np.arange(DEMO_STEPS + 1)
+    axes = fig.subplots(1, 2)
+    for ax, batch_vals, run, pop, label in (
+            (axes[0], means, run_mean, x.mean(), "mean"),
+            (axes[1], variances, run_var, x.var(), "variance")):
+        ax.plot(steps[1:], batch_vals, ".", ms=2, alpha=0.35, label=f"batch {label}")
+        ax.plot(steps, run, lw=2, label=f"running {label}")
+        ax.axhline(pop, color="k", ls="--", lw=1, label=f"population {label}")
+        err = abs(run[-1] - pop) / pop
+        ax.set_title(f"{label}: final relative error {err:.1%}")
+        ax.set_xlabel("training step")
+        ax.legend(fontsize=8, loc="lower right")
+    n_forget = steps_to_forget(momentum) if momentum > 0 else 1
+    fig.suptitle(f"momentum {momentum:.3f}, batch {bs}: initial value weighs < 1% after "
+                 f"{n_forget} steps")
+
+
+RUNNING_STATS_DEMO = Demo(
+    "running_stats",
+    _draw_running_stats,
+    {"momentum": Slider(0.5, 0.995, 0.005, 0.9, "momentum (weight of old)"),
+     "batch_size": Slider(2, 128, 2, 32, "batch size")},
+    question="Move momentum from 0.5 to 0.99. What do you gain and what do you pay? "
+             "Then shrink the batch: which curve gets noisier, and why is the variance "
+             "estimate below the dashed line for tiny batches?",
+)
+
+
+def warmup_test_outputs(xs, X_eval, momentum=DEFAULT_MOMENTUM, init_var=1.0, eps=DEFAULT_EPS):
+    """RMS of a fresh BN layer's (gamma=1, beta=0) test-mode outputs on X_eval, before and after
+    each train step on the batches xs: shape (K + 1,). Near 1 once the running stats are right."""
+    from course.batchnorm import batchnorm_forward
+
+    D = X_eval.shape[1]
+    gamma, beta = np.ones(D), np.zeros(D)  # (D,), (D,)
+    bn_param = {"momentum": momentum, "eps": eps, "running_mean": np.zeros(D),
+                "running_var": np.full(D, float(init_var))}
+    rms = []
+    for k in range(len(xs) + 1):
+        bn_param["mode"] = "test"
+        out, _ = batchnorm_forward(X_eval, gamma, beta, bn_param)  # (N_eval, D)
+        rms.append(np.sqrt(np.mean(out**2)))
+        if k < len(xs):
+            bn_param["mode"] = "train"
+            batchnorm_forward(xs[k], gamma, beta, bn_param)
+    return np.array(rms)  # (K + 1,)

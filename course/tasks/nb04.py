@@ -1,0 +1,193 @@
+"""Graded tasks of notebook 04: batchnorm_forward in train and test mode, and PyTorch's update."""
+
+from functools import partial
+
+import numpy as np
+
+from course.batchnorm import batchnorm_forward
+from course.running_stats import pytorch_running_update
+from course.tasks.base import Case, Mistake, Task
+
+# ----------------------------------------------------------------------------------------------
+# bn_forward_modes: one forward function, two modes
+
+
+def _forward(x, gamma, beta, bn_param, *, reversed_momentum=False, unbiased_running=False,
+             write_back=True, var_default=1.0, test_batch_stats=False, test_eps=True,
+             test_beta=True, test_updates=False):
+    """batchnorm_forward with switches that plant one known mistake each (all off = correct)."""
+    mode = bn_param.get("mode", "train")
+    eps = bn_param.get("eps", 1e-5)
+    m = bn_param.get("momentum", 0.9)
+    N, D = x.shape
+    rm = bn_param.get("running_mean", np.zeros(D))  # (D,)
+    rv = bn_param.get("running_var", np.full(D, var_default))  # (D,)
+    keep = 1 - m if reversed_momentum else m  # weight of the old running value
+    if mode == "train" or test_updates:
+        mu, var = x.mean(axis=0), x.var(axis=0)  # (D,), (D,)
+        fed = var * N / (N - 1) if unbiased_running else var  # (D,)
+        new_rm, new_rv = keep * rm + (1 - keep) * mu, keep * rv + (1 - keep) * fed  # (D,)
+    if mode == "train":
+        out = gamma * (x - mu) / np.sqrt(var + eps) + beta  # (N, D)
+    else:
+        if test_batch_stats:
+            c, v = x.mean(axis=0), x.var(axis=0)  # (D,), (D,)
+        else:
+            c, v = rm, rv
+        out = gamma * (x - c) / np.sqrt(v + eps if test_eps else v)  # (N, D)
+        if test_beta:
+            out = out + beta
+        if not test_updates:
+            new_rm, new_rv = rm, rv
+    if write_back:
+        bn_param["running_mean"], bn_param["running_var"] = new_rm, new_rv
+    return out, {}
+
+
+def _features(rng, N, D):
+    """A batch whose features have different means and spreads."""
+    return rng.normal(rng.normal(0.0, 3.0, D), rng.uniform(0.5, 3.0, D), (N, D))  # (N, D)
+
+
+def _params(rng, D):
+    """Non-trivial gamma (some negative) and beta, so dropping beta or gamma shows."""
+    gamma = rng.uniform(0.5, 2.0, D) * rng.choice([-1.0, 1.0], D)  # (D,)
+    return gamma, rng.normal(1.0, 1.0, D)  # (D,), (D,)
+
+
+def _modes_cases(rng):
+    cases = []
+    D = 4
+    gamma, beta = _params(rng, D)
+    cases.append(Case("one train step on a batch (8, 4) updates the running statistics", {
+        "xs": [_features(rng, 8, D)], "x_test": None, "gamma": gamma, "beta": beta,
+        "bn_param": {"mode": "train", "eps": 1e-5, "momentum": 0.9,
+                     "running_mean": rng.normal(0.0, 1.0, D),
+                     "running_var": rng.uniform(0.5, 2.0, D)}}))
+    D = 3
+    gamma, beta = _params(rng, D)
+    cases.append(Case("test mode on a fresh layer (5, 3): no running statistics in bn_param yet", {
+        "xs": [], "x_test": _features(rng, 5, D), "gamma": gamma, "beta": beta,
+        "bn_param": {"eps": 1e-3}}))
+    D = 5
+    gamma, beta = _params(rng, D)
+    # Small variances (about 0.01 to 0.5) and eps = 1e-3, so a missing eps shows clearly.
+    xs = [0.3 * _features(rng, 6, D) for _ in range(3)]
+    cases.append(Case("three train steps (6, 5), momentum 0.8, then a test batch (4, 5)", {
+        "xs": xs, "x_test": 0.3 * _features(rng, 4, D), "gamma": gamma, "beta": beta,
+        "bn_param": {"eps": 1e-3, "momentum": 0.8, "running_mean": np.zeros(D),
+                     "running_var": np.ones(D)}}))
+    return cases
+
+
+def _modes_run(fns, inputs):
+    (forward,) = fns
+    bn_param = inputs["bn_param"]
+    had_stats = "running_mean" in bn_param
+    result = {}
+    for x in inputs["xs"]:
+        bn_param["mode"] = "train"
+        result["out_train"], _ = forward(x, inputs["gamma"], inputs["beta"], bn_param)
+    if inputs["x_test"] is not None:
+        bn_param["mode"] = "test"
+        result["out_test"], _ = forward(inputs["x_test"], inputs["gamma"], inputs["beta"],
+                                        bn_param)
+    if had_stats:  # what the layer will use next time: the buffers left in bn_param
+        result["running_mean"] = bn_param["running_mean"]
+        result["running_var"] = bn_param["running_var"]
+    return result
+
+
+_MODE_MISTAKES = (
+    Mistake("momentum_reversed",
+            "momentum convention reversed: in this course momentum is the weight of the OLD "
+            "value, running = momentum * running + (1 - momentum) * batch statistic",
+            (partial(_forward, reversed_momentum=True),)),
+    Mistake("not_written_back",
+            "running statistics not written back: store the updated running_mean and "
+            "running_var in bn_param, or the next call (and test mode) never sees them",
+            (partial(_forward, write_back=False),)),
+    Mistake("unbiased_running_var",
+            "running_var averages the unbiased (divide by N - 1) batch variance, as PyTorch "
+            "does; this course averages the biased variance it normalises with",
+            (partial(_forward, unbiased_running=True),)),
+    Mistake("batch_stats_in_test",
+            "test mode normalises with the test batch's own mean and variance: use the running "
+            "statistics, so a prediction does not depend on the rest of the batch",
+            (partial(_forward, test_batch_stats=True),)),
+    Mistake("published_test_mode",
+            "test mode computes (x - running_mean) * gamma / sqrt(running_var), the published "
+            "version that drops both eps and beta: use gamma * (x - running_mean) / "
+            "sqrt(running_var + eps) + beta",
+            (partial(_forward, test_eps=False, test_beta=False),)),
+    Mistake("eps_missing_in_test",
+            "eps missing in test mode: divide by sqrt(running_var + eps), as in train mode",
+            (partial(_forward, test_eps=False),)),
+    Mistake("beta_missing_in_test",
+            "beta missing in test mode: the output is gamma * x_hat + beta in both modes",
+            (partial(_forward, test_beta=False),)),
+    Mistake("running_var_zeros",
+            "running_var starts at zeros when bn_param has none: start it at ones (zeros make "
+            "test-mode outputs explode until the average warms up)",
+            (partial(_forward, var_default=0.0),)),
+    Mistake("test_updates_running",
+            "test mode changed the running statistics: only train mode updates them; test mode "
+            "only reads them",
+            (partial(_forward, test_updates=True),)),
+)
+
+# ----------------------------------------------------------------------------------------------
+# pytorch_running_update: the same buffers in PyTorch's convention
+
+
+def _torch_update(running_mean, running_var, x, momentum, *, weight_of_old=False, ddof=1):
+    """PyTorch's running-statistics update, with switches that plant known mistakes."""
+    mu, var = x.mean(axis=0), x.var(axis=0, ddof=ddof)  # (D,), (D,)
+    new = 1 - momentum if weight_of_old else momentum  # weight of the new batch statistic
+    return (1 - new) * running_mean + new * mu, (1 - new) * running_var + new * var
+
+
+def _torch_cases(rng):
+    cases = []
+    for N, D, m in ((8, 3, 0.1), (4, 6, 0.3), (2, 2, 0.05)):
+        cases.append(Case(f"batch ({N}, {D}), PyTorch momentum {m}", {
+            "running_mean": rng.normal(0.0, 1.0, D), "running_var": rng.uniform(0.5, 2.0, D),
+            "x": _features(rng, N, D), "momentum": m}))
+    return cases
+
+
+def _torch_run(fns, inputs):
+    (update,) = fns
+    rm, rv = update(inputs["running_mean"], inputs["running_var"], inputs["x"],
+                    inputs["momentum"])
+    return {"running_mean": rm, "running_var": rv}
+
+
+_TORCH_MISTAKES = (
+    Mistake("course_convention_and_biased",
+            "both conventions of this course kept: in PyTorch momentum weighs the NEW value and "
+            "running_var is fed the unbiased (ddof=1) batch variance",
+            (partial(_torch_update, weight_of_old=True, ddof=0),)),
+    Mistake("course_convention",
+            "momentum used as the weight of the OLD value (this course's convention): PyTorch's "
+            "momentum weighs the NEW value, running = (1 - momentum) * running + momentum * batch",
+            (partial(_torch_update, weight_of_old=True),)),
+    Mistake("biased_var",
+            "running_var fed the biased batch variance: PyTorch stores the unbiased one "
+            "(divide by N - 1, np.var(x, axis=0, ddof=1)) although it normalises with the biased",
+            (partial(_torch_update, ddof=0),)),
+)
+
+
+TASKS = [
+    Task(grade_id="bn_forward_modes", notebook="04_running_stats",
+         functions=("batchnorm_forward",), points=3,
+         checks="train steps that update the running statistics, then test-mode outputs",
+         reference=(batchnorm_forward,), make_cases=_modes_cases, run=_modes_run,
+         mistakes=_MODE_MISTAKES, mutable=("bn_param",)),
+    Task(grade_id="pytorch_running_update", notebook="04_running_stats",
+         functions=("pytorch_running_update",), points=2,
+         checks="one update of the running statistics in PyTorch's convention",
+         reference=(pytorch_running_update,), make_cases=_torch_cases, run=_torch_run,
+         mistakes=_TORCH_MISTAKES),
+]
