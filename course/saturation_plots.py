@@ -18,6 +18,7 @@ Z_RANGE = 12.0  # histograms cover [-12, 12]; anything further out is piled into
 EDGES = np.linspace(-Z_RANGE, Z_RANGE, 61)  # (61,)
 _CURVE_Z = np.linspace(-Z_RANGE, Z_RANGE, 121)  # (121,)
 _CURVE_S = sigmoid(_CURVE_Z)  # (121,)
+_LOG_TICKS = 10.0 ** np.arange(-6, 3, 2)  # (5,) 1e-06 ... 100
 PANEL = 2 * Z_RANGE + 3  # horizontal distance between two layers' z = 0 in draw_layers
 
 
@@ -63,7 +64,10 @@ def draw_saturation(fig, scale=1.0, shift=0.0):
     normed = mlp_forward_backward(X, y, weights, scale, shift, normalize=True)
     depth = len(plain["z"])
     fig.set_size_inches(10, 5.2)
-    grid = fig.add_gridspec(2, 2, height_ratios=(1, 1.25))
+    # Fixed margins instead of the style's automatic layout, which lays out all text twice.
+    fig.set_layout_engine("none")
+    grid = fig.add_gridspec(2, 2, height_ratios=(1, 1.25), left=0.06, right=0.985, bottom=0.09,
+                            top=0.9, hspace=0.3, wspace=0.22)
     draw_layers(fig.add_subplot(grid[0, :]), plain["z"], label="plain net")
 
     layers = np.arange(1, depth + 1)
@@ -79,6 +83,9 @@ def draw_saturation(fig, scale=1.0, shift=0.0):
     ax.semilogy(steps, plain["grad_norms"], "o-", label="plain")
     ax.semilogy(steps, normed["grad_norms"], "s-", label="standardised")
     ax.set(xlabel="layer (last = output)", ylabel="‖dL/dW‖", ylim=(1e-7, 1e3))
+    # Plain-text labels: the default log labels are mathtext, slow to typeset on every redraw.
+    ax.set_yticks(_LOG_TICKS, [f"{t:g}" for t in _LOG_TICKS])
+    ax.minorticks_off()
     ax.legend(loc="lower right")
     fig.suptitle(f"weight scale {scale:g}, shift {shift:+g}: loss {plain['loss']:.2f}",
                  fontsize=10)
