@@ -105,7 +105,8 @@ def main(argv=None):
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "feedback").mkdir(exist_ok=True)
-    book = report.GradeBook(args.out, course.questions, resume=args.resume)
+    columns = [q for q in course.questions if only is None or q.notebook in only]
+    book = report.GradeBook(args.out, columns, resume=args.resume)
     secret = _secret(args)
     targets, seen = [], set(book.done)
     for t in args.submissions:

@@ -5,7 +5,9 @@
 fd 0 and fd 1 arrive as the grader's control and result pipes. Before any student code runs,
 they are moved to private close-on-exec descriptors, fd 0 becomes /dev/null and fd 1 joins
 stderr in the output log, so whatever the student prints never reaches the result channel.
-Only outputs travel back (JSON + .npz); judging happens in the grader's process.
+Then the limits apply (memory, output, CPU) and, where Linux Landlock exists, file writes
+outside the scratch folder are refused. Only outputs travel back (JSON + .npz); judging happens
+in the grader's process.
 """
 
 import builtins
@@ -150,7 +152,9 @@ def main():
     except ImportError:
         pass
     apply_limits(job.get("limits", {}))
-    wire.send(res, {"event": "ready"})
+    from course.grade.landlock import restrict_writes
+    confined = bool(job.get("scratch")) and restrict_writes([job["scratch"]])
+    wire.send(res, {"event": "ready", "confined": confined})
 
     ns = {"__name__": "__main__", "__builtins__": builtins}
     for i, source in enumerate(job["setup"]):

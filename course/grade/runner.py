@@ -147,7 +147,7 @@ def run_once(plan, cells, questions, seeds, limits, deadline):
     log_path = os.path.join(tmp, "output.log")
     marker = uuid.uuid4().hex
     started = time.time()
-    job = {"setup": plan.setup, "registry": plan.registry, "path": plan.path,
+    job = {"setup": plan.setup, "registry": plan.registry, "path": plan.path, "scratch": tmp,
            "cells": [{"source": c.source, "label": c.label} for c in cells],
            "questions": list(questions),
            "limits": {"memory_mb": limits.memory_mb, "output_bytes": limits.output_bytes,
