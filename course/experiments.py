@@ -94,12 +94,12 @@ def deployment_bug(model, X, y, batch_sizes=(1, 8, 64)):
 # Sweeps
 
 
-def curves(sizes=DEEP_SIGMOID, activation="sigmoid", lr=0.1, epochs=5):
+def curves(sizes=DEEP_SIGMOID, activation="sigmoid", lr=0.1, epochs=4):
     """Loss per step and validation accuracy per epoch, without and with BN: {bn: History}."""
     return {bn: run(bn, sizes, activation, lr=lr, epochs=epochs)[1] for bn in (False, True)}
 
 
-def sweep(param, values, epochs=3, **fixed):
+def sweep(param, values, epochs=2, **fixed):
     """Final validation accuracy for each value of one run() argument: {bn: array}."""
     return {bn: np.array([run(bn, **{**fixed, param: v}, epochs=epochs)[1].val_acc[-1]
                           for v in values]) for bn in (False, True)}
@@ -107,20 +107,20 @@ def sweep(param, values, epochs=3, **fixed):
 
 INIT_SCALES = (0.001, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 LEARNING_RATES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-BATCH_SIZES = (2, 4, 8, 16, 64, 256)
+BATCH_SIZES = (2, 4, 16, 64, 256)
 
 
-def init_scale_sweep(scales=INIT_SCALES, epochs=3):
+def init_scale_sweep(scales=INIT_SCALES, epochs=2):
     """Validation accuracy against the standard deviation of the initial weights."""
     return sweep("weight_scale", scales, epochs)
 
 
-def lr_sweep(lrs=LEARNING_RATES, epochs=3):
+def lr_sweep(lrs=LEARNING_RATES, epochs=2):
     """Validation accuracy against the SGD learning rate."""
     return sweep("lr", lrs, epochs)
 
 
-def batch_size_sweep(batch_sizes=BATCH_SIZES, epochs=3, base_lr=0.1, base_batch=64):
+def batch_size_sweep(batch_sizes=BATCH_SIZES, epochs=2, base_lr=0.1, base_batch=64):
     """Validation accuracy against batch size, with the learning rate scaled linearly with it
     (base_lr at base_batch), so each run sees the data equally often at a comparable step size."""
     return {bn: np.array([run(bn, lr=min(base_lr, base_lr * bs / base_batch), batch_size=bs,
@@ -128,7 +128,7 @@ def batch_size_sweep(batch_sizes=BATCH_SIZES, epochs=3, base_lr=0.1, base_batch=
             for bn in (False, True)}
 
 
-def saturation_by_layer(sizes=DEEP_SIGMOID, weight_scale=1.0, epochs=3, lr=0.1):
+def saturation_by_layer(sizes=DEEP_SIGMOID, weight_scale=1.0, epochs=2, lr=0.1):
     """Fraction of saturated sigmoid inputs (|z| > threshold) per hidden layer of a deep sigmoid
     net, at initialisation and after training, without and with BN; plus final accuracy."""
     d = digits()
