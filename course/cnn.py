@@ -1,0 +1,215 @@
+"""A small CNN for the 8x8 digits: [conv -> (norm) -> ReLU -> 2x2 pool] blocks -> affine."""
+
+from contextlib import contextmanager
+
+import numpy as np
+
+from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM
+from course.conv import conv_backward, conv_forward, maxpool_backward, maxpool_forward
+from course.layers import affine_backward, affine_forward, relu_backward, relu_forward
+from course.norms import (
+    groupnorm_backward,
+    groupnorm_forward,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+)
+
+
+class SpatialBatchNorm:
+    """Batch norm for (N, C, H, W) feature maps: one gamma/beta and one running pair per channel."""
+
+    def __init__(self, channels, eps=DEFAULT_EPS, momentum=DEFAULT_MOMENTUM):
+        self.gamma, self.beta = np.ones(channels), np.zeros(channels)  # (C,) parameters
+        self.running_mean, self.running_var = np.zeros(channels), np.ones(channels)  # (C,)
+        self.eps, self.momentum = eps, momentum
+        self.training = True
+        self.dgamma = self.dbeta = None
+
+    def params(self):
+        """Learnable arrays and their gradients, as (name, value, grad) triples."""
+        return [("gamma", self.gamma, self.dgamma), ("beta", self.beta, self.dbeta)]
+
+    def forward(self, x):
+        """Normalise each channel with batch statistics (training) or running ones (evaluation)."""
+        bn_param = {"mode": "train" if self.training else "test", "eps": self.eps,
+                    "momentum": self.momentum, "running_mean": self.running_mean,
+                    "running_var": self.running_var}
+        out, self._cache = spatial_batchnorm_forward(x, self.gamma, self.beta, bn_param)
+        self.running_mean, self.running_var = bn_param["running_mean"], bn_param["running_var"]
+        return out  # (N, C, H, W)
+
+    def backward(self, dout):
+        """Store dgamma, dbeta and return dx."""
+        dx, self.dgamma, self.dbeta = spatial_batchnorm_backward(dout, self._cache)
+        return dx
+
+
+class GroupNorm:
+    """Group norm for (N, C, H, W): per-example statistics; G=1 is LayerNorm, G=C instance norm."""
+
+    def __init__(self, channels, groups, eps=DEFAULT_EPS):
+        self.gamma, self.beta = np.ones(channels), np.zeros(channels)  # (C,)
+        self.G, self.eps = groups, eps
+        self.training = True  # no effect: the same computation in training and evaluation
+        self.dgamma = self.dbeta = None
+
+    params = SpatialBatchNorm.params
+
+    def forward(self, x):
+        """Normalise each group of channels of each example."""
+        out, self._cache = groupnorm_forward(x, self.gamma, self.beta, self.G, {"eps": self.eps})
+        return out  # (N, C, H, W)
+
+    def backward(self, dout):
+        """Store dgamma, dbeta and return dx."""
+        dx, self.dgamma, self.dbeta = groupnorm_backward(dout, self._cache)
+        return dx
+
+
+def make_norm(norm, channels, groups=2):
+    """The normalisation layer for a name: None, 'batch', 'layer', 'instance' or 'group'."""
+    if norm is None:
+        return None
+    sizes = {"batch": None, "layer": 1, "instance": channels, "group": groups}
+    if norm not in sizes:
+        raise ValueError(f"norm must be None or one of {sorted(sizes)}, got {norm!r}")
+    return SpatialBatchNorm(channels) if norm == "batch" else GroupNorm(channels, sizes[norm])
+
+
+class SmallCNN:
+    """[conv3x3 -> (norm) -> ReLU -> pool2x2] per entry of `channels`, then affine to classes."""
+
+    def __init__(self, channels=(8, 16), norm=None, groups=2, in_shape=(1, 8, 8), classes=10,
+                 weight_scale=None, seed=0):
+        rng = np.random.default_rng(seed)
+        self.in_shape = in_shape
+        C, H, W = in_shape
+        self.conv_W, self.conv_b, self.norms = [], [], []
+        for F in channels:
+            # He initialisation over the filter's fan-in; a number overrides it (for sweeps).
+            scale = np.sqrt(2.0 / (C * 9)) if weight_scale is None else weight_scale
+            self.conv_W.append(rng.normal(0.0, scale, (F, C, 3, 3)))  # (F, C, 3, 3)
+            self.conv_b.append(np.zeros(F))  # (F,)
+            self.norms.append(make_norm(norm, F, groups))
+            C, H, W = F, H // 2, W // 2
+        self.fc_W = rng.normal(0.0, np.sqrt(2.0 / (C * H * W)), (C * H * W, classes))  # (D, K)
+        self.fc_b = np.zeros(classes)  # (K,)
+        self.training = True
+        self.grads = {}
+        self.features = []  # conv outputs before normalisation, kept for diagnostics
+
+    def train(self, mode=True):
+        """Switch train/eval mode for the network and its normalisation layers."""
+        self.training = mode
+        for layer in self.norms:
+            if layer is not None:
+                layer.training = mode
+        return self
+
+    def eval(self):
+        """Evaluation mode: batch norm uses its running statistics."""
+        return self.train(False)
+
+    def forward(self, X):
+        """Class scores (N, K) for images X (N, C, H, W), or flat rows (N, C*H*W) of them."""
+        h = X.reshape(len(X), *self.in_shape) if X.ndim == 2 else X  # (N, C, H, W)
+        self._caches, self.features = [], []
+        for W, b, norm in zip(self.conv_W, self.conv_b, self.norms, strict=True):
+            h, conv_cache = conv_forward(h, W, b, {"stride": 1, "pad": 1})  # (N, F, H, W)
+            self.features.append(h)
+            if norm is not None:
+                h = norm.forward(h)  # (N, F, H, W)
+            h, relu_cache = relu_forward(h)
+            h, pool_cache = maxpool_forward(h)  # (N, F, H/2, W/2)
+            self._caches.append((conv_cache, relu_cache, pool_cache))
+        self._shape = h.shape
+        scores, self._fc_cache = affine_forward(h.reshape(len(h), -1), self.fc_W, self.fc_b)
+        return scores  # (N, K)
+
+    def backward(self, dscores):
+        """Backpropagate dscores; gradients land in self.grads (norm layers keep their own)."""
+        dh, self.grads["fc_W"], self.grads["fc_b"] = affine_backward(dscores, self._fc_cache)
+        dh = dh.reshape(self._shape)  # (N, F, H/2, W/2)
+        for i in reversed(range(len(self.conv_W))):
+            conv_cache, relu_cache, pool_cache = self._caches[i]
+            dh = relu_backward(maxpool_backward(dh, pool_cache), relu_cache)  # (N, F, H, W)
+            if self.norms[i] is not None:
+                dh = self.norms[i].backward(dh)
+            dh, self.grads[f"conv{i}_W"], self.grads[f"conv{i}_b"] = conv_backward(dh, conv_cache)
+        return dh
+
+    def params(self):
+        """Every learnable array with its gradient, as (name, value, grad) in a fixed order."""
+        out = []
+        for i, (W, b, norm) in enumerate(zip(self.conv_W, self.conv_b, self.norms, strict=True)):
+            out.append((f"conv{i}_W", W, self.grads.get(f"conv{i}_W")))
+            if norm is None:
+                out.append((f"conv{i}_b", b, self.grads.get(f"conv{i}_b")))
+            else:  # the norm's per-channel shift beta does the bias's job
+                out += [(f"norm{i}.{n}", v, g) for n, v, g in norm.params()]
+        out += [("fc_W", self.fc_W, self.grads.get("fc_W")), ("fc_b", self.fc_b,
+                                                            self.grads.get("fc_b"))]
+        return out
+
+    def num_params(self):
+        """Number of learnable scalars (conv biases before a norm layer are not counted)."""
+        return sum(v.size for _, v, _ in self.params())
+
+
+def fit(norm=None, lr=0.05, epochs=3, batch_size=32, groups=2, seed=0, scale=1.0):
+    """Train a SmallCNN on the digits images (raw pixels 0..16 times scale) with SGD momentum."""
+    from course.dataset import load_digits
+    from course.optim import SGD
+    from course.train import train
+
+    d = load_digits()
+    model = SmallCNN(norm=norm, groups=groups, seed=seed)
+    hist = train(model, d.images("train") * scale, d.y_train, d.images("val") * scale, d.y_val,
+                 SGD(lr, 0.9), epochs=epochs, batch_size=batch_size, seed=seed)
+    return model, hist
+
+
+@contextmanager
+def _batch_statistics(model):
+    """Run the model in train mode (batch statistics) and restore its running statistics after."""
+    bns = [n for n in model.norms if isinstance(n, SpatialBatchNorm)]
+    saved = [(n.running_mean.copy(), n.running_var.copy()) for n in bns]
+    was_training = model.training
+    model.train()
+    try:
+        yield
+    finally:
+        for n, (m, v) in zip(bns, saved, strict=True):
+            n.running_mean, n.running_var = m, v
+        model.train(was_training)
+
+
+def batch_stat_accuracy(model, X, y, batch_size, seed=0):
+    """Accuracy when the model normalises with the statistics of random batches of batch_size,
+    as it does during training; running statistics are left untouched."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    correct = 0
+    with _batch_statistics(model):
+        for start in range(0, len(y), batch_size):
+            # The last batch borrows images from the start so every batch has batch_size.
+            idx = np.take(order, np.arange(start, start + batch_size), mode="wrap")
+            keep = min(batch_size, len(y) - start)
+            pred = model.forward(X[idx]).argmax(axis=1)[:keep]
+            correct += int((pred == y[idx[:keep]]).sum())
+    return correct / len(y)
+
+
+def companion_noise(model, X, batch_size, trials=10, probe=4, seed=0):
+    """How much the train-mode scores of `probe` fixed images move when the other images of their
+    batch are redrawn: std across trials, averaged, relative to the spread of all scores."""
+    rng = np.random.default_rng(seed)
+    fixed, rest = X[:probe], X[probe:]
+    scores = []  # per trial: (probe, K)
+    with _batch_statistics(model):
+        for _ in range(trials):
+            others = rest[rng.choice(len(rest), batch_size - 1, replace=False)]
+            # Each probe image gets the same batch_size - 1 companions; it sits first.
+            scores.append([model.forward(np.concatenate([img[None], others]))[0]
+                           for img in fixed])
+    scores = np.array(scores)  # (trials, probe, K)
+    return float(scores.std(axis=0).mean() / scores.std())

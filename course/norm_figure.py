@@ -1,0 +1,130 @@
+"""Which entries share one mean and variance: BN, LN, instance norm and GroupNorm on a block."""
+
+from functools import cache
+
+import numpy as np
+from matplotlib.collections import PolyCollection
+
+from course.demo import Demo, Slider
+
+KINDS = ("batch", "layer", "instance", "group")
+TITLES = {"batch": "Batch norm", "layer": "Layer norm", "instance": "Instance norm",
+          "group": "Group norm"}
+_DEPTH = np.array([0.45, 0.3])  # screen offset of one step along the H×W axis (oblique view)
+
+
+def norm_set(kind, N, C, groups=2):
+    """Boolean (N, C) mask of the (example, channel) pairs that share statistics with the
+    pair (example 0, last channel); every set spans all H×W positions."""
+    mask = np.zeros((N, C), dtype=bool)  # (N, C)
+    if kind == "batch":
+        mask[:, -1] = True  # one channel, every example
+    elif kind == "layer":
+        mask[0, :] = True  # one example, every channel
+    elif kind == "instance":
+        mask[0, -1] = True  # one example, one channel
+    elif kind == "group":
+        mask[0, C - C // groups:] = True  # one example, the last group of C/G channels
+    else:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    return mask
+
+
+def _quad(origin, u, v):
+    """The parallelogram origin, origin+u, origin+u+v, origin+v."""
+    o = np.asarray(origin, dtype=float)
+    return [o, o + u, o + u + v, o + v]
+
+
+def draw_block(ax, kind, N=6, C=6, S=4, groups=2, color="C1"):
+    """Draw the (N, C, H×W) block with the set that one statistic averages over highlighted."""
+    mask = norm_set(kind, N, C, groups)  # (N, C)
+    polys, lit = [], []
+    right, up = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    for n in range(N):  # front face: channels across, examples down
+        for c in range(C):
+            polys.append(_quad((c, N - 1 - n), right, up))
+            lit.append(mask[n, c])
+    for c in range(C):  # top face: example 0, every channel, depth = H×W
+        for s in range(S):
+            polys.append(_quad(np.array([c, N]) + s * _DEPTH, right, _DEPTH))
+            lit.append(mask[0, c])
+    for n in range(N):  # right face: last channel, every example, depth = H×W
+        for s in range(S):
+            polys.append(_quad(np.array([C, N - 1 - n]) + s * _DEPTH, _DEPTH, up))
+            lit.append(mask[n, -1])
+    faces = [color if on else "#f2f2f2" for on in lit]
+    ax.add_collection(PolyCollection(polys, facecolors=faces, edgecolors="#555555",
+                                     linewidths=0.6))
+    ax.set_xlim(-1.2, C + S * _DEPTH[0] + 0.3)
+    ax.set_ylim(-1.0, N + S * _DEPTH[1] + 0.4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.text(C / 2, -0.6, "C (channels)", ha="center", va="center", fontsize=8)
+    ax.text(-0.5, N / 2, "N (examples)", ha="center", va="center", rotation=90, fontsize=8)
+    end = np.array([C, N]) + S * _DEPTH / 2
+    ax.text(*(end + [0.7, -0.5]), "H×W", ha="left", va="center", fontsize=8)
+    label = TITLES[kind] + (f" (G={groups})" if kind == "group" else "")
+    ax.set_title(label, fontsize=10)
+
+
+def norm_axes_figure(fig, groups=2):
+    """The four normalisations side by side, each highlighting one set of shared statistics."""
+    axes = fig.subplots(1, 4)
+    for ax, kind in zip(axes, KINDS, strict=True):
+        draw_block(ax, kind, groups=groups)
+    fig.set_size_inches(11, 3)
+    return axes
+
+
+@cache
+def _demo_features():
+    """Conv features of 64 real digits from a freshly initialised layer: (64, 8, 8, 8)."""
+    from course.conv import conv_forward
+    from course.dataset import load_digits
+
+    X = load_digits().images("train")[:64]  # (64, 1, 8, 8) raw pixels 0..16
+    w = np.random.default_rng(0).normal(0.0, np.sqrt(2.0 / 9), (8, 1, 3, 3))  # (F, C, 3, 3)
+    out, _ = conv_forward(X, w, np.zeros(8), {"stride": 1, "pad": 1})
+    return out  # (64, 8, 8, 8)
+
+
+def normalise(x, kind, groups=2, eps=1e-5):
+    """x_hat of x (N, C, H, W) for a normalisation kind (no gamma/beta)."""
+    N, C, H, W = x.shape
+    axes = {"batch": (0, 2, 3), "layer": (1, 2, 3), "instance": (2, 3)}
+    if kind == "group":
+        xg = x.reshape(N, groups, -1)  # (N, G, C/G*H*W)
+        mu, var = xg.mean(axis=2, keepdims=True), xg.var(axis=2, keepdims=True)
+        return ((xg - mu) / np.sqrt(var + eps)).reshape(x.shape)
+    mu = x.mean(axis=axes[kind], keepdims=True)
+    var = x.var(axis=axes[kind], keepdims=True)
+    return (x - mu) / np.sqrt(var + eps)
+
+
+def _draw_demo(fig, kind=0, log2_groups=1):
+    """Left: the highlighted block; right: per-(example, channel) mean and std after normalising."""
+    name = KINDS[int(round(kind))]
+    G = 2 ** int(round(log2_groups))
+    ax_block, ax_mean, ax_std = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.2, 1, 1]})
+    draw_block(ax_block, name, N=6, C=8, S=4, groups=G)
+    x_hat = normalise(_demo_features(), name, G)[:12]  # (12, 8, 8, 8) first 12 examples shown
+    for ax, stat, title, (lo, hi) in ((ax_mean, x_hat.mean(axis=(2, 3)), "mean", (-1.5, 1.5)),
+                                      (ax_std, x_hat.std(axis=(2, 3)), "std", (0.0, 2.0))):
+        ax.imshow(stat, cmap="coolwarm" if title == "mean" else "viridis", vmin=lo, vmax=hi)
+        ax.set_title(f"{title} over H×W of x̂\n(color range {lo:g} to {hi:g})", fontsize=9)
+        ax.grid(False)
+        ax.set_xlabel("channel")
+        ax.set_ylabel("example")
+    fig.set_size_inches(10, 3.4)
+
+
+NORM_AXES_DEMO = Demo(
+    name="norm_axes",
+    draw=_draw_demo,
+    sliders={"kind": Slider(0, 3, 1, 0, "norm (0 BN, 1 LN, 2 IN, 3 GN)"),
+             "log2_groups": Slider(0, 3, 1, 1, "GN: log2(groups)")},
+    question="For each norm, which (example, channel) cells of the heat maps become mean 0 and "
+             "std 1 one by one, and which only on average over a row or a column? Which choice "
+             "makes an example's row depend on the other images in the batch?",
+)
