@@ -315,10 +315,10 @@ def course_batch(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("course")
     folders = {"solution": {}, "untouched": {}}
     planted = {}
+    deepest = max(len(COURSE.tasks[q.grade_id].mistakes) for q in graded_questions())
     for nb_id, sol in SOURCES.items():
         folders["solution"][nb_id] = sol
         folders["untouched"][nb_id] = student_version(sol, nb_id)
-        deepest = max(len(COURSE.tasks[q.grade_id].mistakes) for q in auto(nb_id))
         for k in range(deepest):
             nb = sol
             for q in auto(nb_id):

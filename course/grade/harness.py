@@ -134,25 +134,27 @@ def run_question(task, ns, seed, run_case, result_cls):
     return records, arrays
 
 
-def main():
-    ctl, res = _private_channels()
-    from course.grade import wire  # imported before student code, so it is the real one
-
-    job = _read_line(ctl)
-    sys.path[:0] = job.get("path", [])
+def warm_up(registry_name, path):
+    """Import what every run needs (before any limit or student code); the task registry."""
+    sys.path[:0] = [p for p in path if p not in sys.path]
     import importlib
 
-    import numpy  # noqa: F401 - warm import before the memory limit applies
+    import numpy  # noqa: F401
 
-    registry = importlib.import_module(job.get("registry", "course.tasks"))
-    tasks = registry.all_tasks()
-    from course.tasks.base import Result, run_case
     try:
         import matplotlib.pyplot  # noqa: F401 - every setup cell imports it
     except ImportError:
         pass
-    apply_limits(job.get("limits", {}))
+    return importlib.import_module(registry_name).all_tasks()
+
+
+def serve(job, ctl, res, tasks):
+    """Limits, setup cells, the student's cells, then the hidden cases of every question."""
+    from course.grade import wire  # imported before student code, so it is the real one
     from course.grade.landlock import restrict_writes
+    from course.tasks.base import Result, run_case
+
+    apply_limits(job.get("limits", {}))
     confined = bool(job.get("scratch")) and restrict_writes([job["scratch"]])
     wire.send(res, {"event": "ready", "confined": confined})
 
@@ -179,5 +181,73 @@ def main():
     return 0
 
 
+def main():
+    ctl, res = _private_channels()
+    job = _read_line(ctl)
+    tasks = warm_up(job.get("registry", "course.tasks"), job.get("path", []))
+    return serve(job, ctl, res, tasks)
+
+
+def _child(sock, fds, header, tasks):
+    """In a fresh fork of the zygote: become a student process like `main` would, then serve."""
+    sock.close()
+    os.setsid()
+    ctl, res, log = fds
+    for fd in (ctl, res):
+        os.set_inheritable(fd, False)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
+    os.chdir(header["work"])
+    os.environ.clear()
+    os.environ.update(header["env"])
+    return serve(_read_line(ctl), ctl, res, tasks)
+
+
+def zygote():
+    """A warm template process: imports once, then forks one fresh child per student notebook.
+
+    Talks over a SOCK_SEQPACKET socket on fd 0: each request carries the child's control pipe,
+    result pipe and log file as passed descriptors; replies give the pid, then the exit code.
+    No student code ever runs in the zygote itself.
+    """
+    import socket
+
+    sock = socket.socket(fileno=os.dup(0))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    config = json.loads(sock.recv(1 << 16))
+    tasks = warm_up(config["registry"], config["path"])
+    sock.send(b'{"ready": true}')
+    while True:
+        msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 3)
+        if not msg:
+            return 0
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            continue
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                code = _child(sock, fds, json.loads(msg), tasks)
+            except BaseException:  # noqa: BLE001 - never return into the zygote's loop
+                import traceback
+                traceback.print_exc()
+            finally:
+                _flush()
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        sock.send(json.dumps({"pid": pid}).encode())
+        _, status = os.waitpid(pid, 0)
+        sock.send(json.dumps({"pid": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
+
+
 if __name__ == "__main__":
-    os._exit(main())
+    os._exit(zygote() if sys.argv[1:] == ["--zygote"] else main())
