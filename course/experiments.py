@@ -182,6 +182,7 @@ def plot_saturation(ax, result):
         ax.plot(layers, r["init"], "o--", label=f"{LABELS[bn]}, at init")
         ax.plot(layers, r["trained"], "s-", label=f"{LABELS[bn]}, trained "
                                                    f"(val acc {r['val_acc']:.2f})")
+    ax.set_xticks(layers)
     ax.set(xlabel="hidden layer", ylabel=f"fraction with |z| > {SATURATION_THRESHOLD:g}",
            ylim=(-0.02, 1), title="saturated sigmoid inputs per layer")
     ax.legend(fontsize=8)
