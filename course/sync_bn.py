@@ -305,7 +305,7 @@ BATCH_NOISE_DEMO = Demo(
     name="batch_noise",
     draw=_draw_batch_noise,
     sliders={"log2_batch": Slider(1, 8, 1, 3, "log2(batch size)")},
-    question="Below which batch size is the batch std often off by more than 30%? "
-             "Each example is normalised by these numbers during training, but by the fixed "
-             "running statistics at test time.",
+    question="During training each example is divided by its batch's std, at test time by a "
+             "fixed running value: below which batch size is the batch std often off by more "
+             "than 30%?",
 )

@@ -1,0 +1,129 @@
+"""Where BN sits: an MLP whose hidden blocks order affine, BN, ReLU and dropout as you choose.
+
+course.mlp.MLP fixes the order affine -> BN -> activation; this model lets notebook 06 compare
+BN before or after the ReLU, and dropout before or after BN, on the same data and budget.
+"""
+
+import numpy as np
+
+from course.bn_layer import BatchNorm1d
+from course.layers import affine_backward, affine_forward, relu_backward, relu_forward
+
+# Named layouts: for L hidden layers, the ops after each hidden affine layer, in order.
+PLACEMENTS = {
+    "BN -> ReLU": lambda L: [("bn", "relu")] * L,
+    "ReLU -> BN": lambda L: [("relu", "bn")] * L,
+    # Dropout in every block: each dropout feeds the next block's BN.
+    "BN -> ReLU -> dropout, every block": lambda L: [("bn", "relu", "drop")] * L,
+    # Dropout only after the last BN: no BN ever sees dropped-out inputs.
+    "dropout after the last BN only": lambda L: [("bn", "relu")] * (L - 1)
+    + [("bn", "relu", "drop")],
+}
+
+
+def dropout_forward(x, p, rng, training):
+    """Inverted dropout: zero each unit with probability p and scale the rest by 1 / (1 - p)."""
+    if not training or p == 0:
+        return x, None
+    mask = (rng.random(x.shape) >= p) / (1 - p)  # (N, D)  expected value 1, so eval is identity
+    return x * mask, mask
+
+
+def dropout_backward(dout, mask):
+    """Backward through dropout: the gradient flows only through the kept units."""
+    return dout if mask is None else dout * mask
+
+
+class PlacementMLP:
+    """Hidden blocks [affine -> ops in the given order] then an affine classifier."""
+
+    def __init__(self, sizes, blocks, p_drop=0.5, seed=0):
+        """blocks: one tuple of ops ("bn", "relu", "drop") per hidden layer."""
+        rng = np.random.default_rng(seed)
+        self.blocks = [tuple(b) for b in blocks]
+        if len(self.blocks) != len(sizes) - 2:
+            raise ValueError(f"need {len(sizes) - 2} hidden blocks, got {len(self.blocks)}")
+        self.W = [rng.normal(0.0, np.sqrt(2.0 / d), (d, m))  # (D_in, D_out)  He init
+                  for d, m in zip(sizes[:-1], sizes[1:], strict=False)]
+        self.b = [np.zeros(m) for m in sizes[1:]]  # (D_out,)
+        self.bn = [BatchNorm1d(m) if "bn" in blk else None
+                   for m, blk in zip(sizes[1:-1], self.blocks, strict=True)]
+        self.p_drop, self.rng = p_drop, np.random.default_rng(seed + 1)
+        self.training, self.grads = True, {}
+        self.bn_inputs = []  # what each BN layer received in the last forward (for diagnostics)
+
+    def train(self, mode=True):
+        """Switch train/eval mode for the network, its BN layers and dropout."""
+        self.training = mode
+        for bn in self.bn:
+            if bn is not None:
+                bn.training = mode
+        return self
+
+    def eval(self):
+        """Evaluation mode: BN uses running statistics, dropout is off."""
+        return self.train(False)
+
+    def forward(self, X):
+        """Class scores for a batch X of shape (N, D)."""
+        self._caches, self.bn_inputs = [], []
+        h = X  # (N, D)
+        for i, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
+            h, aff = affine_forward(h, W, b)  # (N, D_out)
+            ops = []
+            for op in self.blocks[i] if i < len(self.blocks) else ():
+                if op == "bn":
+                    self.bn_inputs.append(h)
+                    h, c = self.bn[i].forward(h), None
+                elif op == "relu":
+                    h, c = relu_forward(h)
+                elif op == "drop":
+                    h, c = dropout_forward(h, self.p_drop, self.rng, self.training)
+                else:
+                    raise ValueError(f"unknown op {op!r}")
+                ops.append((op, c))
+            self._caches.append((aff, ops))
+        return h  # (N, C)
+
+    def backward(self, dscores):
+        """Backpropagate dscores; gradients land in self.grads."""
+        dh = dscores  # (N, C)
+        for i in reversed(range(len(self.W))):
+            aff, ops = self._caches[i]
+            for op, c in reversed(ops):
+                if op == "bn":
+                    dh = self.bn[i].backward(dh)
+                elif op == "relu":
+                    dh = relu_backward(dh, c)
+                else:
+                    dh = dropout_backward(dh, c)
+            dh, self.grads[f"W{i}"], self.grads[f"b{i}"] = affine_backward(dh, aff)
+        return dh
+
+    def params(self):
+        """Every learnable array with its gradient, as (name, value, grad) in a fixed order."""
+        out = []
+        for i, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
+            out.append((f"W{i}", W, self.grads.get(f"W{i}")))
+            blk = self.blocks[i] if i < len(self.blocks) else ()
+            # A bias straight before BN is cancelled by its mean subtraction: not trained.
+            if not blk or blk[0] != "bn":
+                out.append((f"b{i}", b, self.grads.get(f"b{i}")))
+            if i < len(self.bn) and self.bn[i] is not None:
+                out += [(f"bn{i}.{n}", v, g) for n, v, g in self.bn[i].params()]
+        return out
+
+
+def variance_shift(model, X):
+    """Per BN layer: mean over features of (variance of its input in eval mode) / running_var.
+
+    1 means the statistics BN was trained with match what it sees at test time; dropout placed
+    before a BN layer makes its training-time input more variable than its test-time input.
+    """
+    was_training = model.training
+    model.eval().forward(X)
+    ratios = [float(np.mean(h.var(axis=0) / bn.running_var))
+              for h, bn in zip(model.bn_inputs, [b for b in model.bn if b is not None],
+                               strict=True)]
+    model.train(was_training)
+    return ratios
