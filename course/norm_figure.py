@@ -102,7 +102,7 @@ def normalise(x, kind, groups=2, eps=1e-5):
     return (x - mu) / np.sqrt(var + eps)
 
 
-def _draw_demo(fig, kind=0, log2_groups=1):
+def _draw_demo(fig, kind=3, log2_groups=1):
     """Left: the highlighted block; right: per-(example, channel) mean and std after normalising."""
     name = KINDS[int(round(kind))]
     G = 2 ** int(round(log2_groups))
@@ -122,7 +122,7 @@ def _draw_demo(fig, kind=0, log2_groups=1):
 NORM_AXES_DEMO = Demo(
     name="norm_axes",
     draw=_draw_demo,
-    sliders={"kind": Slider(0, 3, 1, 0, "norm (0 BN, 1 LN, 2 IN, 3 GN)"),
+    sliders={"kind": Slider(0, 3, 1, 3, "norm (0 BN, 1 LN, 2 IN, 3 GN)"),
              "log2_groups": Slider(0, 3, 1, 1, "GN: log2(groups)")},
     question="For each norm, which (example, channel) cells of the heat maps become mean 0 and "
              "std 1 one by one, and which only on average over a row or a column? Which choice "
