@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root (containers, CI, Binder-like machines) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# Tests run two notebook kernels at once (pytest -n 2) on 2 cores: a multi-threaded BLAS in each
+# oversubscribes the machine and made small matrix products 10x slower. One thread per process.
+ONE_THREAD := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: install browser-deps lab test test-fast lint release check-release bench clean
 
@@ -36,11 +39,11 @@ lab: install
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_why_normalize.ipynb
 
 test: install browser-deps
-	$(BIN)/python -m pytest -n 2 --dist loadfile -rs
+	$(ONE_THREAD) $(BIN)/python -m pytest -n 2 --dist loadfile -rs
 
 # Unit tests only, no notebook execution: the inner loop while editing course/.
 test-fast: install
-	$(BIN)/python -m pytest tests -q -n 2
+	$(ONE_THREAD) $(BIN)/python -m pytest tests -q -n 2 -m "not browser"
 
 lint: install
 	$(BIN)/ruff check course tests benchmarks
@@ -53,7 +56,7 @@ check-release: install
 
 # Every benchmarks/bench*.py prints its own table (benchmarks are never timed tests).
 bench: install
-	for f in benchmarks/bench*.py; do $(BIN)/python $$f || exit 1; done
+	for f in benchmarks/bench*.py; do $(ONE_THREAD) $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

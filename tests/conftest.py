@@ -2,8 +2,13 @@
 
 import os
 
-import matplotlib
-from hypothesis import HealthCheck, settings
+# One BLAS thread per process (also inherited by the notebook kernels nbval starts): two test
+# workers with multi-threaded BLAS oversubscribe a 2-core machine. `make test` sets this too.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import matplotlib  # noqa: E402  (after the environment is set)
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 matplotlib.use("Agg")
 # No deadlines: a 2-core CI machine under load must not turn slow examples into failures.
