@@ -37,21 +37,6 @@ def fold_batchnorm_conv(w, b, gamma, beta, running_mean, running_var, eps=DEFAUL
     return w_folded, b_folded
 
 
-def conv2d_forward(x, w, b):
-    """Stride-1 unpadded convolution of (N, C, H, W) images with (F, C, HH, WW) filters."""
-    F, C, HH, WW = w.shape
-    windows = np.lib.stride_tricks.sliding_window_view(x, (HH, WW), axis=(2, 3))
-    # windows: (N, C, H', W', HH, WW); contract channels and the filter window.
-    out = np.einsum("nchwij,fcij->nfhw", windows, w, optimize=True)  # (N, F, H', W')
-    return out + b[None, :, None, None]  # (N, F, H', W')
-
-
-def spatial_batchnorm_test(x, gamma, beta, running_mean, running_var, eps=DEFAULT_EPS):
-    """Test-mode BN of (N, C, H, W) feature maps: one mean/variance per channel."""
-    scale, shift = bn_scale_shift(gamma, beta, running_mean, running_var, eps)  # (C,), (C,)
-    return x * scale[None, :, None, None] + shift[None, :, None, None]  # (N, C, H, W)
-
-
 def fold_mlp(model, fold=fold_batchnorm):
     """A copy of a course.mlp.MLP with every BN layer folded into its affine layer (inference)."""
     folded = copy.deepcopy(model)

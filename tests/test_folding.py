@@ -5,15 +5,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from course.batchnorm import batchnorm_forward
+from course.conv import conv_forward
 from course.folding import (
-    conv2d_forward,
+    bn_scale_shift,
     fold_batchnorm,
     fold_batchnorm_conv,
     fold_mlp,
     median_time,
-    spatial_batchnorm_test,
 )
 from course.mlp import MLP
+from course.norms import spatial_batchnorm_forward
 
 
 def _bn_stats(rng, M):
@@ -51,37 +52,31 @@ def test_fold_does_not_change_its_inputs():
         np.testing.assert_array_equal(old, new)
 
 
-def test_conv2d_forward_matches_a_loop():
-    rng = np.random.default_rng(1)
-    x, w, b = rng.normal(size=(2, 3, 6, 5)), rng.normal(size=(4, 3, 3, 2)), rng.normal(size=4)
-    out = conv2d_forward(x, w, b)
-    assert out.shape == (2, 4, 4, 4)
-    loop = np.zeros_like(out)
-    for n in range(2):
-        for f in range(4):
-            for i in range(4):
-                for j in range(4):
-                    loop[n, f, i, j] = np.sum(x[n, :, i:i + 3, j:j + 2] * w[f]) + b[f]
-    np.testing.assert_allclose(out, loop, rtol=1e-12, atol=1e-12)
+def _spatial_bn_test(x, stats, eps=1e-5):
+    """Reference test-mode spatial BN from course.norms."""
+    param = {"mode": "test", "eps": eps, "running_mean": stats["running_mean"],
+             "running_var": stats["running_var"]}
+    return spatial_batchnorm_forward(x, stats["gamma"], stats["beta"], param)[0]
 
 
-def test_spatial_bn_is_bn_over_every_pixel_of_a_channel():
+def test_scale_and_shift_are_test_mode_bn():
     rng = np.random.default_rng(2)
-    x, stats = rng.normal(size=(3, 4, 5, 2)), _bn_stats(rng, 4)
-    flat = x.transpose(0, 2, 3, 1).reshape(-1, 4)  # (N*H*W, C)
-    want = _bn_test(flat, stats, 1e-5).reshape(3, 5, 2, 4).transpose(0, 3, 1, 2)
-    np.testing.assert_allclose(spatial_batchnorm_test(x, **stats), want, rtol=1e-12, atol=1e-12)
+    z, stats = rng.normal(size=(6, 4)), _bn_stats(rng, 4)
+    scale, shift = bn_scale_shift(**stats)
+    np.testing.assert_allclose(z * scale + shift, _bn_test(z, stats, 1e-5), rtol=1e-12,
+                               atol=1e-12)
 
 
 @given(F=st.integers(1, 5), C=st.integers(1, 3), k=st.integers(1, 3),
-       seed=st.integers(0, 2**32 - 1))
-def test_folded_conv_equals_conv_then_spatial_bn(F, C, k, seed):
+       stride=st.integers(1, 2), seed=st.integers(0, 2**32 - 1))
+def test_folded_conv_equals_conv_then_spatial_bn(F, C, k, stride, seed):
     rng = np.random.default_rng(seed)
     x, w, b = rng.normal(size=(2, C, 5, 4)), rng.normal(size=(F, C, k, k)), rng.normal(size=F)
     stats = _bn_stats(rng, F)
+    param = {"stride": stride, "pad": 0}  # no padding: see notebook 06, Think! 1
     w_f, b_f = fold_batchnorm_conv(w, b, **stats)
-    np.testing.assert_allclose(conv2d_forward(x, w_f, b_f),
-                               spatial_batchnorm_test(conv2d_forward(x, w, b), **stats),
+    np.testing.assert_allclose(conv_forward(x, w_f, b_f, param)[0],
+                               _spatial_bn_test(conv_forward(x, w, b, param)[0], stats),
                                rtol=1e-11, atol=1e-11)
 
 
