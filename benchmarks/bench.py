@@ -54,7 +54,10 @@ def run_notebook(path):
         watcher = threading.Thread(target=_peak_rss, args=(pid, stop, peak), daemon=True)
         watcher.start()
         start = time.perf_counter()
-        client.execute()  # cells run in the kernel started above
+        # Cell by cell inside this context: client.execute() would start and clean up a kernel
+        # of its own, and the watcher must see the one that runs the cells.
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
         seconds = time.perf_counter() - start
         stop.set()
         watcher.join()
