@@ -250,7 +250,7 @@ def _draw_running_stats(fig, momentum=0.9, batch_size=32):
 RUNNING_STATS_DEMO = Demo(
     "running_stats",
     _draw_running_stats,
-    {"momentum": Slider(0.5, 0.995, 0.005, 0.9, "momentum (weight of old)"),
+    {"momentum": Slider(0.5, 0.99, 0.01, 0.9, "momentum (weight of old)"),
      "batch_size": Slider(2, 128, 2, 32, "batch size")},
     question="Move momentum from 0.5 to 0.99. What do you gain and what do you pay? "
              "Then shrink the batch: which curve gets noisier, and why is the variance "

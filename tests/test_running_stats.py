@@ -216,7 +216,7 @@ def test_recalibration_repairs_stale_running_statistics():
 # --- demo --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("params", [{}, {"momentum": 0.5, "batch_size": 2},
-                                    {"momentum": 0.995, "batch_size": 128}])
+                                    {"momentum": 0.99, "batch_size": 128}])
 def test_running_stats_demo_draws(params):
     import matplotlib.pyplot as plt
 
