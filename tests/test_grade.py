@@ -139,6 +139,15 @@ def _zoo(tmp):
             f"subprocess.Popen(['sleep', '{3000 + int(MARK, 16) % 997}'])\n"
             f"subprocess.Popen(['setsid', 'sleep', '{4000 + int(MARK, 16) % 997}'])\n"
             + sol_src)),
+        "noisy": with_answer(sol, gid, sol_src + "\nimport sys, warnings\n" + "".join(
+            f"_orig_{f} = {f}\n"
+            f"def {f}(*args, **kwargs):\n"
+            f"    warnings.warn('a warning never costs points')\n"
+            f"    print('stderr never costs points', file=sys.stderr)\n"
+            f"    return _orig_{f}(*args, **kwargs)\n" for f in fns)
+            + "warnings.warn('cell-level warning')\n"),
+        "kill_zygote": with_answer(sol, gid, stub_functions(
+            fns, "import signal\nos.kill(os.getppid(), signal.SIGKILL)\nos._exit(4)")),
         "malformed": "{ this is not json",
         "empty": "",
     }
@@ -203,7 +212,7 @@ def test_batch_mixing_everything_completes(zoo):
 
 def test_solution_gets_full_marks(zoo):
     for name in ("full", "renamed", "renamed_no_metadata", "folder_student", "moved_cell",
-                 "duplicated_solution_last"):
+                 "duplicated_solution_last", "noisy"):
         row = zoo["rows"][name]
         assert row["status"] == "ok", (name, row["status"])
         assert full_marks(row), (name, row)
@@ -226,6 +235,7 @@ def test_untouched_student_notebook_scores_zero_with_status_ok(zoo):
     ("loop_cell", "timeout in answer cell {gid}"),
     ("memory_bomb", "memory limit in {fns}"),
     ("print_flood", "output limit in {fns}"),
+    ("kill_zygote", "kernel died in {fns}"),
 ])
 def test_failure_has_clear_status_and_the_rest_is_graded(zoo, name, status):
     victim = auto(ZOO_NB)[0]
@@ -295,6 +305,15 @@ def test_feedback_never_shows_hidden_inputs_and_names_statuses(zoo):
     for q in manual:
         assert f"{q.grade_id}: graded by hand" in (zoo["out"] / "feedback" / "full.md").read_text()
         assert zoo["rows"]["full"][q.column] == ""
+
+
+def test_spawn_mode_grades_like_fork_mode(zoo, tmp_path):
+    subs = zoo["tmp"] / "submissions"
+    names = ["full", "os_exit", "print_flood", "memory_bomb", "write_outside"]
+    rows, _ = grade(tmp_path / "out", *(subs / f"{n}.ipynb" for n in names),
+                    extra=["--no-fork", "--notebooks", ZOO_NB])
+    for name in names:
+        assert {k: v for k, v in rows[name].items()} == zoo["rows"][name], name
 
 
 def test_resume_skips_students_already_graded(zoo, tmp_path):

@@ -111,7 +111,11 @@ class Forked:
         self.ctl, self.res = os.fdopen(ctl, "wb", buffering=0), os.fdopen(res, "rb", buffering=0)
 
     def wait(self):
-        return self.zygote.exit_code(self.pid)
+        try:
+            return self.zygote.exit_code(self.pid)
+        except (OSError, ValueError):  # the zygote died or hung: never reuse it
+            self.zygote.broken = True
+            raise
 
     def close(self):
         self.ctl.close()
@@ -126,6 +130,7 @@ class Zygote:
     """
 
     def __init__(self, registry, path):
+        self.broken = False
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.home = tempfile.mkdtemp(prefix="course-grade-zygote-")
         env = _env("", self.home)
@@ -169,7 +174,7 @@ class Zygote:
     def close(self):
         self.sock.close()
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=2 if self.broken else 10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -188,6 +193,10 @@ def _launch(plan, env, work, log):
     for _ in range(2):
         with _zygote_lock:
             zygote = _zygotes.get(key)
+            if zygote is not None and zygote.broken:
+                del _zygotes[key]
+                zygote.close()
+                zygote = None
         try:
             if zygote is None:
                 zygote = Zygote(plan.registry, list(plan.path))
@@ -366,7 +375,7 @@ def _death(code, size, tail, limits):
             return f"kernel died ({signal.Signals(-code).name})"
         except ValueError:
             return "kernel died"
-    return f"kernel died (exit code {code})"
+    return "kernel died" if code is None else f"kernel died (exit code {code})"
 
 
 def run_plan(plan, seeds, limits):
