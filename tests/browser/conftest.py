@@ -1,21 +1,27 @@
 """Fixtures for the browser tests: one JupyterLab + Chromium per test process, on a copy."""
 
+import functools
+
 import pytest
 from lab_harness import REPO, Lab, copy_course, missing_browser_reason
 
 SCREENSHOTS = REPO / "screenshots"  # one PNG per notebook, for a reviewer (gitignored)
 
 
-@pytest.fixture(scope="session")
-def browser_ready():
-    """Skip (one reason for all) where Chromium or Playwright is missing."""
-    reason = missing_browser_reason()
+@functools.cache
+def _missing_browser():
+    return missing_browser_reason()
+
+
+def pytest_runtest_setup(item):
+    """Without Chromium or Playwright every browser test skips, all with this one line."""
+    reason = _missing_browser()
     if reason:
-        pytest.skip(reason)
+        pytest.skip(reason)  # raised here, not per test, so `-rs` folds them into one line
 
 
 @pytest.fixture(scope="session")
-def playwright_driver(browser_ready):
+def playwright_driver():
     """The one Playwright driver of this test process (its sync API allows one per thread)."""
     from playwright.sync_api import sync_playwright
 

@@ -132,6 +132,7 @@ class Report:
     screenshot: str = ""
     seconds: float = 0.0
     phases: dict = field(default_factory=dict)  # step name -> seconds
+    page_errors: list = field(default_factory=list)  # uncaught JS errors in the page
 
     def where(self, index):
         """'cell 7 of 31 (id ..., tagged demo: `first line`)' for messages."""
@@ -149,6 +150,7 @@ class Report:
         lines = [f"{self.path}: {len(self.problems)} problem(s) a student would see in JupyterLab:"]
         lines += [f"  - {self.where(p.cell)}: {p.message}"
                   for p in sorted(self.problems, key=lambda p: p.cell)]
+        lines += [f"  (JavaScript error in the page: {e})" for e in self.page_errors]
         return "\n".join(lines)
 
 
@@ -308,6 +310,10 @@ class Lab:
                                                stdin=subprocess.DEVNULL, start_new_session=True)
             if self._wait_server():
                 self._api("GET", "/api/kernelspecs", timeout=30)  # warm the server's spec cache
+                tracker = "/lab/api/settings/@jupyterlab/notebook-extension:tracker"
+                mode = self._api("GET", tracker)["settings"].get("windowingMode")
+                if mode != "none":
+                    raise LabError(f"the settings override did not apply: windowingMode {mode!r}")
                 return
         raise LabError(f"JupyterLab did not start; last lines of {log_path}:\n"
                        + "\n".join(log_path.read_text(errors="replace").splitlines()[-20:]))
@@ -387,6 +393,7 @@ class Lab:
         context = self.browser.new_context(viewport=VIEWPORT)
         context.set_default_timeout(WIDGET_S * 1000)
         page = context.new_page()
+        page.on("pageerror", lambda e: report.page_errors.append(str(e)[:300]))
         try:
             page.goto(f"http://127.0.0.1:{self.port}/lab/workspaces/{workspace}/tree/{path}"
                       f"?token={self.token}", timeout=OPEN_S * 1000)
