@@ -128,9 +128,6 @@ def test_params_share_memory_with_the_layer_so_updates_stick():
     assert not np.allclose(bn.forward(x), _layer()(x))
 
 
-@pytest.mark.xfail(strict=True, reason="reported to the lead: backward after an eval-mode "
-                   "forward uses the train-mode formula (batch statistics), but in eval mode "
-                   "the output is affine in x, so dx = gamma / sqrt(running_var + eps) * dout")
 def test_backward_after_eval_forward_is_the_affine_gradient():
     x, dout = _batch()
     bn = _layer()
