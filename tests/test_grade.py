@@ -148,6 +148,13 @@ def _zoo(tmp):
             + "warnings.warn('cell-level warning')\n"),
         "kill_zygote": with_answer(sol, gid, stub_functions(
             fns, "import signal\nos.kill(os.getppid(), signal.SIGKILL)\nos._exit(4)")),
+        "forge_channel": with_answer(sol, gid, stub_functions(fns, (
+            "for fd in range(3, 256):  # scribble on every descriptor it can find\n"
+            "    try:\n"
+            "        os.write(fd, b'\\xff' * 64)\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "return None"))),
         "malformed": "{ this is not json",
         "empty": "",
     }
@@ -236,6 +243,7 @@ def test_untouched_student_notebook_scores_zero_with_status_ok(zoo):
     ("memory_bomb", "memory limit in {fns}"),
     ("print_flood", "output limit in {fns}"),
     ("kill_zygote", "kernel died in {fns}"),
+    ("forge_channel", "kernel died (malformed result) in {fns}"),
 ])
 def test_failure_has_clear_status_and_the_rest_is_graded(zoo, name, status):
     victim = auto(ZOO_NB)[0]

@@ -56,7 +56,8 @@ class Course:
             nb = self.sources.get(nb_id)
             heading = ""
             for cell in nb.cells if nb is not None else []:
-                if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
+                if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#") \
+                        and "answer" not in nbtools.tags(cell):
                     heading = cell.source.strip().splitlines()[0].lstrip("# ").strip()
                 gid = nbtools.grade_id(cell)
                 if not gid or gid in seen or "answer" not in nbtools.tags(cell):

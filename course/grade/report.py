@@ -67,7 +67,8 @@ def feedback(grade):
         for g in nb.questions:
             q = g.question
             if q.manual:
-                lines += ["", f"### {q.grade_id}: graded by hand ({_fmt(q.points)} points)", ""]
+                unit = "point" if q.points == 1 else "points"
+                lines += ["", f"### {q.grade_id}: graded by hand ({_fmt(q.points)} {unit})", ""]
                 if q.prompt:
                     lines += [f"Question: {q.prompt}", ""]
                 text = g.written or "(no answer written)"

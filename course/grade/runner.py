@@ -1,5 +1,7 @@
 """Run one student notebook's plan in fresh, limited Python processes and collect raw results.
 
+Each run is a fresh process: forked from a warm "zygote" (a process that imported numpy,
+matplotlib and the tasks once and never runs student code) on Linux, else a new interpreter.
 A failure (timeout, death, memory, output) is pinned on the cell or question that was running;
 that question is marked and a fresh process grades the rest, until every question has an answer
 or the whole-submission deadline passes.
@@ -282,6 +284,35 @@ def _results(header, arrays):
     return out
 
 
+def _handle(msg, where, cells, questions, seeds, proc, outcome):
+    """Act on one message from the student process: (where it is now, finished?)."""
+    header, arrays = msg
+    event = header.get("event")
+    if event == "setup_error":
+        outcome.error = f"setup cells failed: {header.get('error')}"
+        return where, True
+    if event == "ready":
+        return ("setup", None), False
+    if event == "cell_start":
+        return ("cell", cells[header["index"]]), False
+    if event == "cell_done":
+        error = header.get("error")
+        if error:
+            for gid in cells[header["index"]].questions:
+                outcome.cell_errors.setdefault(gid, str(error)[:300])
+        return ("between", None), False
+    if event == "cells_done":
+        proc.ctl.write((json.dumps({g: seeds[g] for g in questions}) + "\n").encode())
+        proc.ctl.flush()
+        return where, False
+    if event == "question_start":
+        return ("question", str(header["gid"])), False
+    if event == "question" and header.get("gid") in questions:
+        outcome.results[header["gid"]] = _results(header, arrays)
+        return ("between", None), False
+    return where, event == "done"
+
+
 def run_once(plan, cells, questions, seeds, limits, deadline):
     """One process: returns (outcome, failure) with failure = (where, what) or None."""
     outcome = Outcome()
@@ -322,32 +353,12 @@ def run_once(plan, cells, questions, seeds, limits, deadline):
                 select.select([fd], [], [], left)
                 reader.feed()
                 continue
-            header, arrays = msg
-            event = header.get("event")
             step_end = time.monotonic() + limits.timeout
-            if event == "setup_error":
-                outcome.error = f"setup cells failed: {header.get('error')}"
-                finished = True
-            elif event == "ready":
-                where = ("setup", None)
-            elif event == "cell_start":
-                where = ("cell", cells[header["index"]])
-            elif event == "cell_done":
-                error = header.get("error")
-                if error:
-                    for gid in cells[header["index"]].questions:
-                        outcome.cell_errors.setdefault(gid, str(error)[:300])
-                where = ("between", None)
-            elif event == "cells_done":
-                proc.ctl.write((json.dumps({g: seeds[g] for g in questions}) + "\n").encode())
-                proc.ctl.flush()
-            elif event == "question_start":
-                where = ("question", header["gid"])
-            elif event == "question" and header.get("gid") in questions:
-                outcome.results[header["gid"]] = _results(header, arrays)
-                where = ("between", None)
-            elif event == "done":
-                finished = True
+            try:
+                where, finished = _handle(msg, where, cells, questions, seeds, proc, outcome)
+            except (KeyError, IndexError, TypeError, AttributeError):  # a forged frame
+                what = "kernel died (malformed result)"
+                break
     except (BrokenPipeError, OSError):
         pass
     finally:
