@@ -439,3 +439,28 @@ def test_results_channel_refuses_pickles():
     with pytest.raises(ValueError):
         reader.message()
     os.close(r)
+
+
+def test_hidden_seeds_are_secret_dependent_and_never_public():
+    from course.grade.grading import hidden_seed
+    from course.tasks.base import PUBLIC_SEED
+    seeds = {hidden_seed(s, q.grade_id) for s in ("a", "b") for q in graded_questions()}
+    assert len(seeds) == 2 * len(graded_questions()) and PUBLIC_SEED not in seeds
+
+
+def test_fallback_runs_only_definitions_of_a_moved_cell():
+    from course.grade.submission import extract
+    q = auto(ZOO_NB)[0]
+    nb = copy.deepcopy(SOURCES[ZOO_NB])
+    i = answer_index(nb, q.grade_id)
+    moved = nbformat.v4.new_code_cell(
+        "%timeit 1\nimport numpy as np\nCONSTANT = 3\n" + nb.cells[i].source
+        + "\nprint('top-level code')\ncheck('x')\n")
+    del nb.cells[i]
+    nb.cells.append(moved)
+    ex = extract(COURSE, ZOO_NB, nb)
+    (cell,) = [c for c in ex.plan.cells if q.grade_id in c.questions]
+    assert "print(" not in cell.source.split("def ")[0] and "check(" not in cell.source
+    assert "import numpy as np" in cell.source and "CONSTANT = 3" in cell.source
+    assert all(f"def {f}" in cell.source for f in q.functions)
+    assert "not found" in " ".join(ex.notes[q.grade_id])

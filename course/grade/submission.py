@@ -117,11 +117,16 @@ def defined_names(tree):
     return names
 
 
+def _callless_assign(node):
+    """`EPS = 1e-5`, `AXES = (0, 2)`, `f = g`: assignments that call nothing."""
+    return isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and \
+        not any(isinstance(n, ast.Call) for n in ast.walk(node.value))
+
+
 def definitions_only(tree):
-    """The cell reduced to imports, functions and classes (no checks, demos or other calls)."""
+    """The cell reduced to imports, definitions and call-free assignments (no checks or demos)."""
     keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    body = [n for n in tree.body if isinstance(n, keep) or (
-        isinstance(n, ast.Assign) and isinstance(n.value, (ast.Name, ast.Lambda)))]
+    body = [n for n in tree.body if isinstance(n, keep) or _callless_assign(n)]
     return ast.unparse(ast.Module(body=body, type_ignores=[]))
 
 
