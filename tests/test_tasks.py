@@ -98,6 +98,9 @@ def test_harness_reports_errors_shapes_mutation_and_partial_scores():
     assert v.mistake == "mutates_input" and "`x`" in v.message
     allowed = _toy(mutable=("x",))
     assert evaluate(allowed, case, run_case(allowed, (doubles_in_place,), case)).passed
+    from course.tasks.base import _same
+    shards = [np.zeros(2), np.ones(3)]
+    assert _same(shards, [np.zeros(2), np.ones(3)]) and not _same(shards, [np.zeros(2), np.ones(2)])
     from course.tasks import Verdict
     assert score(task, [Verdict(True, ""), Verdict(False, "")]) == 2.0
     assert score(task, []) == 0.0

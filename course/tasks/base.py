@@ -75,6 +75,9 @@ def _same(a, b):
     """Exact equality of two nested inputs (arrays, dicts, scalars)."""
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        # e.g. a list of shards of different lengths, which np.asarray cannot stack
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     try:
         return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
     except TypeError:
