@@ -13,6 +13,10 @@ from course.batchnorm import (
 class BatchNorm1d:
     """Batch normalization over the features of (N, D) inputs."""
 
+    # The pure functions doing the math; a subclass swaps them (e.g. per-channel BN for CNNs).
+    forward_fn = staticmethod(batchnorm_forward)
+    backward_fn = staticmethod(batchnorm_backward_alt)
+
     def __init__(self, num_features, eps=DEFAULT_EPS, momentum=DEFAULT_MOMENTUM):
         # Parameters: learned by gradient descent. Initialised so the layer starts as x_hat.
         self.gamma = np.ones(num_features)  # (D,)
@@ -34,13 +38,13 @@ class BatchNorm1d:
         bn_param = {"mode": "train" if self.training else "test", "eps": self.eps,
                     "momentum": self.momentum, "running_mean": self.running_mean,
                     "running_var": self.running_var}
-        out, self._cache = batchnorm_forward(x, self.gamma, self.beta, bn_param)  # (N, D)
+        out, self._cache = self.forward_fn(x, self.gamma, self.beta, bn_param)  # same shape as x
         self.running_mean, self.running_var = bn_param["running_mean"], bn_param["running_var"]
         return out
 
     def backward(self, dout):
         """Store dgamma, dbeta and return dx."""
-        dx, self.dgamma, self.dbeta = batchnorm_backward_alt(dout, self._cache)  # (N, D)
+        dx, self.dgamma, self.dbeta = self.backward_fn(dout, self._cache)  # same shape as dout
         return dx
 
     __call__ = forward

@@ -4,9 +4,11 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM
+from course.batchnorm import DEFAULT_EPS
+from course.bn_layer import BatchNorm1d
 from course.conv import conv_backward, conv_forward, maxpool_backward, maxpool_forward
 from course.layers import affine_backward, affine_forward, relu_backward, relu_forward
+from course.network import Network
 from course.norms import (
     groupnorm_backward,
     groupnorm_forward,
@@ -15,33 +17,11 @@ from course.norms import (
 )
 
 
-class SpatialBatchNorm:
+class SpatialBatchNorm(BatchNorm1d):
     """Batch norm for (N, C, H, W) feature maps: one gamma/beta and one running pair per channel."""
 
-    def __init__(self, channels, eps=DEFAULT_EPS, momentum=DEFAULT_MOMENTUM):
-        self.gamma, self.beta = np.ones(channels), np.zeros(channels)  # (C,) parameters
-        self.running_mean, self.running_var = np.zeros(channels), np.ones(channels)  # (C,)
-        self.eps, self.momentum = eps, momentum
-        self.training = True
-        self.dgamma = self.dbeta = None
-
-    def params(self):
-        """Learnable arrays and their gradients, as (name, value, grad) triples."""
-        return [("gamma", self.gamma, self.dgamma), ("beta", self.beta, self.dbeta)]
-
-    def forward(self, x):
-        """Normalise each channel with batch statistics (training) or running ones (evaluation)."""
-        bn_param = {"mode": "train" if self.training else "test", "eps": self.eps,
-                    "momentum": self.momentum, "running_mean": self.running_mean,
-                    "running_var": self.running_var}
-        out, self._cache = spatial_batchnorm_forward(x, self.gamma, self.beta, bn_param)
-        self.running_mean, self.running_var = bn_param["running_mean"], bn_param["running_var"]
-        return out  # (N, C, H, W)
-
-    def backward(self, dout):
-        """Store dgamma, dbeta and return dx."""
-        dx, self.dgamma, self.dbeta = spatial_batchnorm_backward(dout, self._cache)
-        return dx
+    forward_fn = staticmethod(spatial_batchnorm_forward)
+    backward_fn = staticmethod(spatial_batchnorm_backward)
 
 
 class GroupNorm:
@@ -53,7 +33,7 @@ class GroupNorm:
         self.training = True  # no effect: the same computation in training and evaluation
         self.dgamma = self.dbeta = None
 
-    params = SpatialBatchNorm.params
+    params = BatchNorm1d.params
 
     def forward(self, x):
         """Normalise each group of channels of each example."""
@@ -76,7 +56,7 @@ def make_norm(norm, channels, groups=2):
     return SpatialBatchNorm(channels) if norm == "batch" else GroupNorm(channels, sizes[norm])
 
 
-class SmallCNN:
+class SmallCNN(Network):
     """[conv3x3 -> (norm) -> ReLU -> pool2x2] per entry of `channels`, then affine to classes."""
 
     def __init__(self, channels=(8, 16), norm=None, groups=2, in_shape=(1, 8, 8), classes=10,
@@ -98,17 +78,9 @@ class SmallCNN:
         self.grads = {}
         self.features = []  # conv outputs before normalisation, kept for diagnostics
 
-    def train(self, mode=True):
-        """Switch train/eval mode for the network and its normalisation layers."""
-        self.training = mode
-        for layer in self.norms:
-            if layer is not None:
-                layer.training = mode
-        return self
-
-    def eval(self):
-        """Evaluation mode: batch norm uses its running statistics."""
-        return self.train(False)
+    def mode_layers(self):
+        """The normalisation layers (None where a block has none)."""
+        return self.norms
 
     def forward(self, X):
         """Class scores (N, K) for images X (N, C, H, W), or flat rows (N, C*H*W) of them."""

@@ -11,12 +11,13 @@ from course.layers import (
     sigmoid_backward,
     sigmoid_forward,
 )
+from course.network import Network
 
 ACTIVATIONS = {"relu": (relu_forward, relu_backward),
                "sigmoid": (sigmoid_forward, sigmoid_backward)}
 
 
-class MLP:
+class MLP(Network):
     """[affine -> (BN) -> activation] x hidden layers -> affine scores."""
 
     def __init__(self, sizes, activation="relu", batchnorm=False, weight_scale=None, seed=0,
@@ -36,17 +37,9 @@ class MLP:
         self.grads = {}
         self.preacts = []  # inputs of each hidden activation, kept for diagnostics
 
-    def train(self, mode=True):
-        """Switch train/eval mode for the network and every BN layer."""
-        self.training = mode
-        for bn in self.bn:
-            if bn is not None:
-                bn.training = mode
-        return self
-
-    def eval(self):
-        """Evaluation mode: BN uses its running statistics."""
-        return self.train(False)
+    def mode_layers(self):
+        """The BN layers (None where a layer has none)."""
+        return self.bn
 
     def forward(self, X):
         """Class scores for a batch X of shape (N, D)."""

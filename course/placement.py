@@ -8,6 +8,7 @@ import numpy as np
 
 from course.bn_layer import BatchNorm1d
 from course.layers import affine_backward, affine_forward, relu_backward, relu_forward
+from course.network import Network
 
 # Named layouts: for L hidden layers, the ops after each hidden affine layer, in order.
 PLACEMENTS = {
@@ -34,7 +35,7 @@ def dropout_backward(dout, mask):
     return dout if mask is None else dout * mask
 
 
-class PlacementMLP:
+class PlacementMLP(Network):
     """Hidden blocks [affine -> ops in the given order] then an affine classifier."""
 
     def __init__(self, sizes, blocks, p_drop=0.5, seed=0):
@@ -52,17 +53,9 @@ class PlacementMLP:
         self.training, self.grads = True, {}
         self.bn_inputs = []  # what each BN layer received in the last forward (for diagnostics)
 
-    def train(self, mode=True):
-        """Switch train/eval mode for the network, its BN layers and dropout."""
-        self.training = mode
-        for bn in self.bn:
-            if bn is not None:
-                bn.training = mode
-        return self
-
-    def eval(self):
-        """Evaluation mode: BN uses running statistics, dropout is off."""
-        return self.train(False)
+    def mode_layers(self):
+        """The BN layers; dropout reads self.training directly."""
+        return self.bn
 
     def forward(self, X):
         """Class scores for a batch X of shape (N, D)."""
