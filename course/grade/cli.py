@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from course.grade import report, runner
+from course.grade import launch, report
 from course.grade.grading import StudentGrade, grade_submission
 from course.grade.questions import Course
 from course.grade.runner import Limits
@@ -100,11 +100,11 @@ def main(argv=None):
     limits = Limits(timeout=args.timeout, total_timeout=args.total_timeout,
                     memory_mb=args.memory, output_bytes=args.output_limit * 1024)
     only = set(args.notebooks.split(",")) if args.notebooks else None
-    runner.FORK = runner.FORK and not args.no_fork
+    launch.FORK = launch.FORK and not args.no_fork
     if args.out is None:  # a student grading their own notebook(s)
         for target in args.submissions:
             print(report.table(_grade_one(course, target, _secret(args), limits, only)))
-        runner.shutdown()
+        launch.shutdown()
         return 0
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ def main(argv=None):
             print(("\r\033[K" if tty else "") + line[:200], end="" if tty else "\n",
                   file=sys.stderr, flush=True)
     book.close()
-    runner.shutdown()
+    launch.shutdown()
     print(("\n" if tty else "") + f"graded {done} students in {time.monotonic() - start:.1f} s"
           + (f" ({skipped} skipped)" if skipped else "") + f"; wrote {book.path}",
           file=sys.stderr)
