@@ -397,10 +397,10 @@ class Lab:
         try:
             page.goto(f"http://127.0.0.1:{self.port}/lab/workspaces/{workspace}/tree/{path}"
                       f"?token={self.token}", timeout=OPEN_S * 1000)
-            ui = _NotebookUI(page, report)
+            ui = _NotebookUI(page, report, self.screenshots)
             for step in (ui.wait_open, ui.wait_kernel_idle, ui.run_all, ui.read_all,
                          ui.check_demos, lambda: check_outputs(report),
-                         lambda: ui.screenshot(self.screenshots)):
+                         ui.final_screenshot):
                 t = time.monotonic()
                 step()
                 name = getattr(step, "__name__", "step").replace("<lambda>", "check/shot")
@@ -424,9 +424,10 @@ class Lab:
 class _NotebookUI:
     """The bounded steps a student takes in one open notebook."""
 
-    def __init__(self, page, report):
+    def __init__(self, page, report, screenshots):
         self.page = page
         self.report = report
+        self.screenshots = Path(screenshots)
 
     def _wait(self, js, arg, seconds, what):
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -623,6 +624,8 @@ class _NotebookUI:
                                f"{_last_line(errors[0]['text'])}")
             return False
         self.report.sliders_moved += 1
+        if not self.report.screenshot:
+            self.screenshot()  # the first demo right after a slider move, for a reviewer
         moved = self._images(i)
         readout.fill(start_text)
         readout.press("Enter")
@@ -632,16 +635,22 @@ class _NotebookUI:
             return False
         return True
 
-    def screenshot(self, folder):
-        """The first demo after its slider moves (or the top of the notebook) as a PNG."""
-        folder.mkdir(parents=True, exist_ok=True)
-        demos = self.demo_cells()
-        if demos:
-            self._cell(demos[0]).scroll_into_view_if_needed()
+    def screenshot(self, cell=None):
+        """The viewport as screenshots/<kind>-<notebook>.png (scrolled to `cell` if given)."""
+        if cell is not None:
+            self._cell(cell).scroll_into_view_if_needed()
+        self.screenshots.mkdir(parents=True, exist_ok=True)
         stem = self.report.path.replace("/", "-").removesuffix(".ipynb")
-        out = folder / f"{stem}.png"
+        out = self.screenshots / f"{stem}.png"
         self.page.screenshot(path=str(out))
         self.report.screenshot = str(out)
+
+    def final_screenshot(self):
+        """On a problem, show the first problem cell; else keep the demo shot (or the top)."""
+        if self.report.problems:
+            self.screenshot(min(p.cell for p in self.report.problems))
+        elif not self.report.screenshot:
+            self.screenshot()
 
 
 def course_notebooks(kind):
