@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -230,6 +231,21 @@ def _descendants(pid):
         return []
 
 
+def _die_with_parent():
+    """In the child before exec: SIGTERM us when the test process dies, even by SIGKILL.
+
+    JupyterLab answers SIGTERM by shutting its kernels down, so a killed test run (a CI
+    timeout, `timeout pytest ...`) leaves no server or kernel behind. Linux only; elsewhere
+    Lab.close() is the only cleanup.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def write_settings(settings_dir):
     """User settings for a test UI: every cell in the DOM, no news/update requests."""
     overrides = {
@@ -306,8 +322,11 @@ class Lab:
             if os.geteuid() == 0:
                 cmd.append("--allow-root")
             with open(log_path, "ab") as log:
+                # Its own session: a Ctrl-C meant for pytest must not kill the server before
+                # close() has shut it down cleanly; _die_with_parent covers a killed pytest.
                 self.server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                               stdin=subprocess.DEVNULL, start_new_session=True)
+                                               stdin=subprocess.DEVNULL, start_new_session=True,
+                                               preexec_fn=_die_with_parent)
             if self._wait_server():
                 self._api("GET", "/api/kernelspecs", timeout=30)  # warm the server's spec cache
                 tracker = "/lab/api/settings/@jupyterlab/notebook-extension:tracker"

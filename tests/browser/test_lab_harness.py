@@ -4,6 +4,12 @@ These run on small throwaway notebooks in a tmp dir, so they hold even before (a
 the course notebooks exist.
 """
 
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import nbformat
 import psutil
 import pytest
@@ -43,6 +49,11 @@ def _write(folder, name, cells):
 
 def _demo(broken=False):
     return new_code_cell(DEMO_CELL.format(broken=broken), metadata={"tags": ["demo"]})
+
+
+def _alive(pids):
+    return [p for p in pids
+            if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
 
 def _check(source):
@@ -94,9 +105,7 @@ def test_a_broken_slider_callback_fails_naming_notebook_and_cell_and_nothing_is_
     assert "raised in the slider callback: ValueError: boom in the slider callback" in message
     assert "cell 4 of 4" in message and "RuntimeError: deliberate top-level error" in message
     # The test failed inside the `with`; the server, kernels and Chromium are gone all the same.
-    alive = [p for p in pids if psutil.pid_exists(p)
-             and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-    assert not alive, f"processes left behind: {alive}"
+    assert not _alive(pids), f"processes left behind: {_alive(pids)}"
 
 
 def test_student_notebooks_may_say_not_implemented_but_not_raise(scratch):
@@ -119,3 +128,36 @@ def test_student_notebooks_may_say_not_implemented_but_not_raise(scratch):
         _check("print('… f(): not implemented yet.')")])
     assert "says 'not implemented yet' in a solution notebook" in (
         scratch.run_notebook(sol).failure_message())
+
+
+KILLED_RUN = """
+import sys, time
+sys.path.insert(0, {here!r})
+from lab_harness import Lab
+lab = Lab({root!r}, {state!r}).__enter__()
+lab._shutdown_sessions = lambda path: None  # keep the kernel running
+lab.run_notebook("solutions/one_cell.ipynb")
+print("PIDS", *sorted(lab.pids()), flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_killed_test_process_leaves_no_server_kernel_or_browser(playwright_driver, tmp_path):
+    """SIGKILL (a CI timeout) gives no chance to tear down: the children must go by themselves."""
+    root = tmp_path / "root"
+    _write(root / "solutions", "one_cell.ipynb", [new_code_cell("x = 1")])
+    script = KILLED_RUN.format(here=str(Path(__file__).parent), root=str(root),
+                               state=str(tmp_path / "state"))
+    run = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        line = run.stdout.readline()  # bounded by the harness's own waits
+        assert line.startswith("PIDS"), f"the child run did not report its processes: {line!r}"
+        pids = [int(p) for p in line.split()[1:]]
+        assert len(pids) >= 3  # server, kernel, browser
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while _alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(pids), f"processes left behind after SIGKILL: {_alive(pids)}"
