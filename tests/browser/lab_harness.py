@@ -413,17 +413,25 @@ class Lab:
         context.set_default_timeout(WIDGET_S * 1000)
         page = context.new_page()
         page.on("pageerror", lambda e: report.page_errors.append(str(e)[:300]))
+        ui = _NotebookUI(page, report, self.screenshots)
+        steps = [("open", lambda: page.goto(
+                     f"http://127.0.0.1:{self.port}/lab/workspaces/{workspace}/tree/{path}"
+                     f"?token={self.token}", timeout=OPEN_S * 1000)),
+                 ("render", ui.wait_open), ("kernel", ui.wait_kernel_idle),
+                 ("run all", ui.run_all), ("read", ui.read_all), ("demos", ui.check_demos),
+                 ("check", lambda: check_outputs(report)), ("screenshot", ui.final_screenshot)]
         try:
-            page.goto(f"http://127.0.0.1:{self.port}/lab/workspaces/{workspace}/tree/{path}"
-                      f"?token={self.token}", timeout=OPEN_S * 1000)
-            ui = _NotebookUI(page, report, self.screenshots)
-            for step in (ui.wait_open, ui.wait_kernel_idle, ui.run_all, ui.read_all,
-                         ui.check_demos, lambda: check_outputs(report),
-                         ui.final_screenshot):
+            for name, step in steps:
                 t = time.monotonic()
-                step()
-                name = getattr(step, "__name__", "step").replace("<lambda>", "check/shot")
-                report.phases[name] = report.phases.get(name, 0) + time.monotonic() - t
+                try:
+                    step()
+                except Exception as e:
+                    ui.try_screenshot()  # what the UI showed when it got stuck
+                    if isinstance(e, LabError):
+                        raise
+                    raise LabError(f"{path}: step {name!r} failed: {type(e).__name__}: "
+                                   f"{str(e)[:1000]}") from e
+                report.phases[name] = time.monotonic() - t
         finally:
             context.close()
             self._shutdown_sessions(path)
@@ -663,6 +671,12 @@ class _NotebookUI:
         out = self.screenshots / f"{stem}.png"
         self.page.screenshot(path=str(out))
         self.report.screenshot = str(out)
+
+    def try_screenshot(self):
+        try:
+            self.screenshot()
+        except Exception:  # noqa: BLE001 - only for a failure that is being reported anyway
+            pass
 
     def final_screenshot(self):
         """On a problem, show the first problem cell; else keep the demo shot (or the top)."""

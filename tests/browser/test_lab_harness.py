@@ -161,3 +161,19 @@ def test_a_killed_test_process_leaves_no_server_kernel_or_browser(playwright_dri
     while _alive(pids) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not _alive(pids), f"processes left behind after SIGKILL: {_alive(pids)}"
+
+
+def test_a_stuck_run_fails_within_its_bound_naming_the_notebook(scratch, monkeypatch):
+    import lab_harness
+
+    monkeypatch.setattr(lab_harness, "RUN_S", 3)
+    path = _write(scratch.root / "solutions", "stuck.ipynb", [
+        new_code_cell("import time\ntime.sleep(120)")])
+    t0 = time.monotonic()
+    with pytest.raises(lab_harness.LabError) as stuck:
+        scratch.run_notebook(path)
+    assert time.monotonic() - t0 < 60
+    message = str(stuck.value)
+    assert message.startswith("solutions/stuck.ipynb: Run All Cells did not finish")
+    assert "within 3 s" in message and "'[*]:'" in message  # the UI state says what is running
+    assert Path(scratch.screenshots / "solutions-stuck.png").is_file()
