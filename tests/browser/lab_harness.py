@@ -101,14 +101,16 @@ _JS_HELPERS = """
       '.jp-NotebookPanel .jp-Notebook .jp-Notebook-cell')[i];
   const idle = () => document.querySelector(
       '.jp-NotebookPanel .jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle';
-  const widgetError = cell => !!cell.querySelector(
-      '.widget-output [data-mime-type="application/vnd.jupyter.stderr"]');
+  const widgetError = cell => [...cell.querySelectorAll(
+      '.widget-output [data-mime-type="application/vnd.jupyter.stderr"]')]
+      .some(o => new RegExp(TRACEBACK, 'm').test(o.innerText));
 """
 
 
 def _js(args, body):
     """A JS predicate `(args) => { helpers; body }` for page.wait_for_function."""
-    return f"({args}) => {{ {_JS_HELPERS} {body} }}"
+    traceback = json.dumps(TRACEBACK.pattern)
+    return f"({args}) => {{ const TRACEBACK = {traceback}; {_JS_HELPERS} {body} }}"
 
 
 @dataclass
