@@ -703,3 +703,14 @@ def copy_course(repo, dest):
         else:
             (Path(dest) / name).mkdir(parents=True)
     return Path(dest)
+
+
+def assert_runs_cleanly(lab, path):
+    """Run one course notebook in the UI, print what was measured, fail with the problems."""
+    report = lab.run_notebook(path)
+    print(f"{path}: {report.seconds:.1f} s, {report.sliders_moved} slider moves, "
+          f"screenshot {report.screenshot}")
+    print("  " + ", ".join(f"{k} {v:.1f} s" for k, v in report.phases.items()))
+    for warning in report.warnings:
+        print(f"  stderr (not an error): {warning}")
+    assert not report.problems, report.failure_message()
