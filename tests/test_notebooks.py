@@ -143,3 +143,26 @@ def test_release_stubs_keep_indentation_and_handle_written_answers():
     assert md == "Answer:\nYOUR ANSWER HERE"
     with pytest.raises(ValueError, match="unbalanced"):
         release.stub_source("### BEGIN SOLUTION\nx = 1\n", "code", "t")
+
+
+def test_release_check_fails_with_a_readable_diff_when_a_student_copy_is_stale(
+        tmp_path, monkeypatch, capsys):
+    import shutil
+    for path in SOLUTIONS:
+        shutil.copy(NOTEBOOKS / path.name, tmp_path / path.name)
+    monkeypatch.setattr(release, "NOTEBOOKS", tmp_path)
+    assert release.main(["--check"]) == 0
+    stale = tmp_path / SOLUTIONS[0].name
+    stale.write_text(stale.read_text().replace("# YOUR CODE HERE", "# hand-edited", 1))
+    (tmp_path / "99_stray.ipynb").write_text("{}")
+    capsys.readouterr()
+    assert release.main(["--check"]) == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert any(ln.startswith("-") and "# hand-edited" in ln for ln in lines), out
+    assert any(ln.startswith("+") and "# YOUR CODE HERE" in ln for ln in lines), out
+    assert "99_stray.ipynb: in notebooks/ but has no source" in out
+    assert "Run: python -m course.release" in out
+    assert release.main([]) == 0  # regenerating repairs it and removes the stray file
+    assert not (tmp_path / "99_stray.ipynb").exists()
+    assert release.main(["--check"]) == 0
