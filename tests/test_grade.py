@@ -464,3 +464,23 @@ def test_fallback_runs_only_definitions_of_a_moved_cell():
     assert "import numpy as np" in cell.source and "CONSTANT = 3" in cell.source
     assert all(f"def {f}" in cell.source for f in q.functions)
     assert "not found" in " ".join(ex.notes[q.grade_id])
+
+
+@pytest.mark.skipif(len(SOURCES) < 2, reason="needs two notebooks with graded tasks")
+def test_whole_submission_timeout_covers_all_of_a_students_notebooks(tmp_path):
+    first, second = sorted(SOURCES)[:2]
+    victim = auto(first)[0]
+    stuck = with_answer(SOURCES[first], victim.grade_id,
+                        stub_functions(victim.functions, "while True:\n    pass"))
+    folder = tmp_path / "subs" / "slow_student"
+    write(folder / "a.ipynb", stuck)
+    write(folder / "b.ipynb", SOURCES[second])
+    rows, _ = grade(tmp_path / "out", folder,
+                    extra=["--notebooks", f"{first},{second}", "--submission-timeout", "3"])
+    row = rows["slow_student"]
+    assert "timeout" in row["status"] and f"{second}: " in row["status"], row["status"]
+    assert "timeout (whole submission)" in row["status"]
+    for q in auto(second):  # never reached: the student's time was used up in the first one
+        assert points(row, q) == 0.0
+    feedback = (tmp_path / "out" / "feedback" / "slow_student.md").read_text()
+    assert "whole submission" in feedback

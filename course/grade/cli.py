@@ -31,6 +31,8 @@ def parse(argv):
                    help="seconds per question (and per answer cell)")
     p.add_argument("--total-timeout", type=float, default=Limits.total_timeout,
                    help="seconds per notebook, restarts included")
+    p.add_argument("--submission-timeout", type=float, default=Limits.submission_timeout,
+                   help="seconds for everything one student handed in")
     p.add_argument("--memory", type=int, default=Limits.memory_mb,
                    help="MB a student process may allocate beyond Python + numpy")
     p.add_argument("--output-limit", type=int, default=Limits.output_bytes // 1024,
@@ -98,6 +100,7 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     limits = Limits(timeout=args.timeout, total_timeout=args.total_timeout,
+                    submission_timeout=args.submission_timeout,
                     memory_mb=args.memory, output_bytes=args.output_limit * 1024)
     only = set(args.notebooks.split(",")) if args.notebooks else None
     launch.FORK = launch.FORK and not args.no_fork

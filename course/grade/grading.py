@@ -1,6 +1,7 @@
 """Turn raw student outputs into points: evaluate and score in the grader's own process."""
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 
 from course.grade import runner, submission
@@ -78,11 +79,11 @@ def _cell_status(error):
     return None
 
 
-def grade_notebook(course, nb_id, nb, secret, limits):
+def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
     """Grade one student notebook; a failure costs only the question it happened in."""
     ex = submission.extract(course, nb_id, nb)
     seeds = {g: hidden_seed(secret, g) for g in ex.plan.questions}
-    outcome = runner.run_plan(ex.plan, seeds, limits)
+    outcome = runner.run_plan(ex.plan, seeds, limits, deadline)
     grades = []
     for q in course.questions_of(nb_id):
         g = QuestionGrade(q, notes=list(ex.notes.get(q.grade_id, [])),
@@ -130,10 +131,11 @@ def grade_submission(course, target, secret, limits, only=None):
     handed_in = set(sub.notebooks) | set(sub.broken)
     expected = wanted if sub.folder else [n for n in wanted if n in handed_in]
     notebooks, status = [], []
+    deadline = time.monotonic() + limits.submission_timeout  # shared by all the notebooks
     for nb_id in expected:
         if nb_id in sub.notebooks:
             path, nb = sub.notebooks[nb_id]
-            nbg = grade_notebook(course, nb_id, nb, secret, limits)
+            nbg = grade_notebook(course, nb_id, nb, secret, limits, deadline)
             nbg.file = path.name
         elif nb_id in sub.broken:
             nbg = _missing(course, nb_id, sub.broken[nb_id])

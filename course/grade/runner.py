@@ -30,6 +30,7 @@ class Limits:
 
     timeout: float = 30.0  # per question, per answer cell, and for start-up
     total_timeout: float = 300.0  # one notebook, restarts included
+    submission_timeout: float = 1200.0  # everything one student handed in
     memory_mb: int = 1024  # on top of what Python + numpy + matplotlib use
     output_bytes: int = 2 * 2**20
 
@@ -197,15 +198,17 @@ def _death(code, size, tail, limits):
     return "kernel died" if code is None else f"kernel died (exit code {code})"
 
 
-def run_plan(plan, seeds, limits):
+def run_plan(plan, seeds, limits, submission_deadline=float("inf")):
     """Run a plan to the end, restarting after failures; every question gets results or a status."""
     outcome = Outcome()
     cells, todo = list(plan.cells), list(plan.questions)
-    deadline = time.monotonic() + limits.total_timeout
+    notebook_deadline = time.monotonic() + limits.total_timeout
+    deadline = min(notebook_deadline, submission_deadline)
     while todo:
         if time.monotonic() >= deadline:
+            whole = "notebook" if notebook_deadline <= submission_deadline else "submission"
             for gid in todo:
-                outcome.failures[gid] = "timeout (whole notebook)"
+                outcome.failures[gid] = f"timeout (whole {whole})"
             break
         part, failure = run_once(plan, cells, todo, seeds, limits, deadline)
         outcome.results.update(part.results)
