@@ -33,11 +33,15 @@ class BatchNorm1d:
         """Learnable arrays and their gradients, as (name, value, grad) triples."""
         return [("gamma", self.gamma, self.dgamma), ("beta", self.beta, self.dbeta)]
 
+    def bn_param(self):
+        """The cs231n-style bn_param dict for the current mode, holding this layer's buffers."""
+        return {"mode": "train" if self.training else "test", "eps": self.eps,
+                "momentum": self.momentum, "running_mean": self.running_mean,
+                "running_var": self.running_var}
+
     def forward(self, x):
         """Normalise x with batch statistics (training) or running statistics (evaluation)."""
-        bn_param = {"mode": "train" if self.training else "test", "eps": self.eps,
-                    "momentum": self.momentum, "running_mean": self.running_mean,
-                    "running_var": self.running_var}
+        bn_param = self.bn_param()
         out, self._cache = self.forward_fn(x, self.gamma, self.beta, bn_param)  # same shape as x
         self.running_mean, self.running_var = bn_param["running_mean"], bn_param["running_var"]
         return out

@@ -18,6 +18,7 @@ from course.batchnorm import (
 )
 from course.bn_layer import BatchNorm1d
 from course.demo import Demo, Slider
+from course.running_stats import ema_update
 
 # ---------------------------------------------------------------------------------------------
 # Statistics of one shard, and how K of them combine (Chan et al.'s parallel variance formula)
@@ -85,8 +86,8 @@ def sync_batchnorm_forward(shards, gamma, beta, bn_param):
         # Forward all-reduce: every device contributes (count, mean, M2); 2D + 1 numbers.
         n, mean, m2 = all_gather_combine([shard_stats(s) for s in shards])
         var = m2 / n  # (D,)  biased, like batchnorm_forward
-        running_mean = momentum * running_mean + (1 - momentum) * mean  # (D,)
-        running_var = momentum * running_var + (1 - momentum) * var  # (D,)
+        running_mean = ema_update(running_mean, mean, momentum)  # (D,)
+        running_var = ema_update(running_var, var, momentum)  # (D,)
     elif mode == "test":
         n, mean, var = sum(s.shape[0] for s in shards), running_mean, running_var
     else:
@@ -137,8 +138,8 @@ def per_shard_batchnorm_forward(shards, gamma, beta, bn_param):
         m = bn_param.get("momentum", DEFAULT_MOMENTUM)
         D = shards[0].shape[1]
         rm, rv = bn_param.get("running_mean", np.zeros(D)), bn_param.get("running_var", np.ones(D))
-        bn_param["running_mean"] = m * rm + (1 - m) * np.mean(means, axis=0)  # (D,)
-        bn_param["running_var"] = m * rv + (1 - m) * np.mean(variances, axis=0)  # (D,)
+        bn_param["running_mean"] = ema_update(rm, np.mean(means, axis=0), m)  # (D,)
+        bn_param["running_var"] = ema_update(rv, np.mean(variances, axis=0), m)  # (D,)
     return outs, caches
 
 
@@ -184,8 +185,7 @@ class ShardedBatchNorm1d(BatchNorm1d):
         """Normalise x; in training, statistics come from the shards (synchronised or not)."""
         if not self.training:
             return super().forward(x)
-        bn_param = {"mode": "train", "eps": self.eps, "momentum": self.momentum,
-                    "running_mean": self.running_mean, "running_var": self.running_var}
+        bn_param = self.bn_param()
         step = sync_batchnorm_forward if self.sync else per_shard_batchnorm_forward
         outs, self._cache = step(self._split(x), self.gamma, self.beta, bn_param)
         self.running_mean, self.running_var = bn_param["running_mean"], bn_param["running_var"]
