@@ -5,7 +5,6 @@ and t = beta - s * mean, so it can be merged into the weights of the layer that 
 """
 
 import copy
-import time
 
 import numpy as np
 
@@ -47,15 +46,3 @@ def fold_mlp(model, fold=fold_batchnorm):
                                         bn.running_mean, bn.running_var, bn.eps)
         folded.bn[i] = None
     return folded.eval()
-
-
-def median_time(fn, repeat=7, number=20):
-    """Median wall time of one call of fn() in seconds, over `repeat` rounds of `number` calls."""
-    fn()  # warm-up: first calls pay for caches and lazy imports
-    rounds = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        rounds.append((time.perf_counter() - start) / number)
-    return float(np.median(rounds))

@@ -11,7 +11,6 @@ from course.folding import (
     fold_batchnorm,
     fold_batchnorm_conv,
     fold_mlp,
-    median_time,
 )
 from course.mlp import MLP
 from course.norms import spatial_batchnorm_forward
@@ -108,10 +107,3 @@ def test_fold_mlp_leaves_the_original_model_alone():
     assert all(bn is not None for bn in model.bn[:-1])
     for old, new in zip(W0, model.W, strict=True):
         np.testing.assert_array_equal(old, new)
-
-
-def test_median_time_calls_the_function_after_one_warm_up():
-    calls = []
-    t = median_time(lambda: calls.append(1), repeat=3, number=4)
-    assert len(calls) == 1 + 3 * 4
-    assert t >= 0.0
