@@ -1,9 +1,39 @@
 """Reference batch normalization for (N, D) inputs, cs231n-style API."""
 
+from typing import NamedTuple
+
 import numpy as np
 
 DEFAULT_EPS = 1e-5
 DEFAULT_MOMENTUM = 0.9  # weight of the OLD running value: running = m * running + (1 - m) * batch
+
+
+class BNParam(NamedTuple):
+    """The settings and buffers a bn_param dict holds, with the course's defaults filled in."""
+
+    mode: str
+    eps: float
+    momentum: float
+    running_mean: np.ndarray  # (D,)
+    running_var: np.ndarray  # (D,)
+    frozen: bool  # train-mode arithmetic without updating the buffers (predicting with batch stats)
+
+
+def read_bn_param(bn_param, D, dtype=float):
+    """Read a cs231n-style bn_param: missing buffers start at mean 0 and variance 1."""
+    mode = bn_param.get("mode", "train")
+    if mode not in ("train", "test"):
+        raise ValueError(f"bn_param['mode'] must be 'train' or 'test', got {mode!r}")
+    return BNParam(mode, bn_param.get("eps", DEFAULT_EPS),
+                   bn_param.get("momentum", DEFAULT_MOMENTUM),
+                   bn_param.get("running_mean", np.zeros(D, dtype=dtype)),  # (D,)
+                   bn_param.get("running_var", np.ones(D, dtype=dtype)),  # (D,)
+                   bool(bn_param.get("frozen", False)))
+
+
+def ema_update(running, batch_value, momentum=DEFAULT_MOMENTUM):
+    """One moving-average step: keep `momentum` of the old value, mix in the rest of the new."""
+    return momentum * running + (1 - momentum) * batch_value
 
 
 def _validate(x, gamma, beta):
@@ -23,41 +53,33 @@ def _validate(x, gamma, beta):
 def batchnorm_forward(x, gamma, beta, bn_param):
     """Normalise each feature of x over the batch, then scale by gamma and shift by beta."""
     _validate(x, gamma, beta)
-    mode = bn_param.get("mode", "train")
-    eps = bn_param.get("eps", DEFAULT_EPS)
-    momentum = bn_param.get("momentum", DEFAULT_MOMENTUM)
+    p = read_bn_param(bn_param, x.shape[1], x.dtype)
     N, D = x.shape
-    running_mean = bn_param.get("running_mean", np.zeros(D, dtype=x.dtype))  # (D,)
-    running_var = bn_param.get("running_var", np.ones(D, dtype=x.dtype))  # (D,)
 
-    if mode == "train":
-        if N < 2:
+    if p.mode == "train":
+        if N < 2 and not p.frozen:
             # One example has zero variance: x_hat would be 0 and the layer would output beta.
             raise ValueError("train mode needs at least 2 examples per batch; use mode='test'")
         mu = x.mean(axis=0)  # (D,)
         xmu = x - mu  # (N, D)
         sq = xmu**2  # (N, D)
         var = sq.mean(axis=0)  # (D,)  biased: divide by N, as the frameworks do
-        std = np.sqrt(var + eps)  # (D,)  eps inside the root keeps tiny variances stable
+        std = np.sqrt(var + p.eps)  # (D,)  eps inside the root keeps tiny variances stable
         inv_std = 1.0 / std  # (D,)
         x_hat = xmu * inv_std  # (N, D)
         out = gamma * x_hat + beta  # (N, D)
-        running_mean = momentum * running_mean + (1 - momentum) * mu  # (D,)
-        running_var = momentum * running_var + (1 - momentum) * var  # (D,)
+        if not p.frozen:
+            bn_param["running_mean"] = ema_update(p.running_mean, mu, p.momentum)  # (D,)
+            bn_param["running_var"] = ema_update(p.running_var, var, p.momentum)  # (D,)
         # Names match the nodes of the computational graph in notebook 03.
         cache = {"x": x, "mu": mu, "xmu": xmu, "sq": sq, "var": var, "std": std,
-                 "inv_std": inv_std, "x_hat": x_hat, "gamma": gamma, "beta": beta, "eps": eps}
-    elif mode == "test":
-        std = np.sqrt(running_var + eps)  # (D,)
-        x_hat = (x - running_mean) / std  # (N, D)
+                 "inv_std": inv_std, "x_hat": x_hat, "gamma": gamma, "beta": beta, "eps": p.eps}
+    else:
+        std = np.sqrt(p.running_var + p.eps)  # (D,)
+        x_hat = (x - p.running_mean) / std  # (N, D)
         out = gamma * x_hat + beta  # (N, D)
         cache = {"x": x, "x_hat": x_hat, "inv_std": 1.0 / std, "gamma": gamma, "beta": beta,
-                 "eps": eps, "mode": "test"}
-    else:
-        raise ValueError(f"bn_param['mode'] must be 'train' or 'test', got {mode!r}")
-
-    bn_param["running_mean"] = running_mean
-    bn_param["running_var"] = running_var
+                 "eps": p.eps, "mode": "test"}
     return out, cache
 
 

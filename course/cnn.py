@@ -1,59 +1,14 @@
 """A small CNN for the 8x8 digits: [conv -> (norm) -> ReLU -> 2x2 pool] blocks -> affine."""
 
-from contextlib import contextmanager
-
 import numpy as np
 
-from course.batchnorm import DEFAULT_EPS
-from course.bn_layer import BatchNorm1d
 from course.conv import conv_backward, conv_forward, maxpool_backward, maxpool_forward
+from course.dataset import load_digits
 from course.layers import affine_backward, affine_forward, relu_backward, relu_forward
 from course.network import Network
-from course.norms import (
-    groupnorm_backward,
-    groupnorm_forward,
-    spatial_batchnorm_backward,
-    spatial_batchnorm_forward,
-)
-
-
-class SpatialBatchNorm(BatchNorm1d):
-    """Batch norm for (N, C, H, W) feature maps: one gamma/beta and one running pair per channel."""
-
-    forward_fn = staticmethod(spatial_batchnorm_forward)
-    backward_fn = staticmethod(spatial_batchnorm_backward)
-
-
-class GroupNorm:
-    """Group norm for (N, C, H, W): per-example statistics; G=1 is LayerNorm, G=C instance norm."""
-
-    def __init__(self, channels, groups, eps=DEFAULT_EPS):
-        self.gamma, self.beta = np.ones(channels), np.zeros(channels)  # (C,)
-        self.G, self.eps = groups, eps
-        self.training = True  # no effect: the same computation in training and evaluation
-        self.dgamma = self.dbeta = None
-
-    params = BatchNorm1d.params
-
-    def forward(self, x):
-        """Normalise each group of channels of each example."""
-        out, self._cache = groupnorm_forward(x, self.gamma, self.beta, self.G, {"eps": self.eps})
-        return out  # (N, C, H, W)
-
-    def backward(self, dout):
-        """Store dgamma, dbeta and return dx."""
-        dx, self.dgamma, self.dbeta = groupnorm_backward(dout, self._cache)
-        return dx
-
-
-def make_norm(norm, channels, groups=2):
-    """The normalisation layer for a name: None, 'batch', 'layer', 'instance' or 'group'."""
-    if norm is None:
-        return None
-    sizes = {"batch": None, "layer": 1, "instance": channels, "group": groups}
-    if norm not in sizes:
-        raise ValueError(f"norm must be None or one of {sorted(sizes)}, got {norm!r}")
-    return SpatialBatchNorm(channels) if norm == "batch" else GroupNorm(channels, sizes[norm])
+from course.norm_layers import make_norm
+from course.optim import SGD
+from course.train import train
 
 
 class SmallCNN(Network):
@@ -130,45 +85,11 @@ class SmallCNN(Network):
 
 def fit(norm=None, lr=0.05, epochs=3, batch_size=32, groups=2, seed=0, scale=1.0):
     """Train a SmallCNN on the digits images (raw pixels 0..16 times scale) with SGD momentum."""
-    from course.dataset import load_digits
-    from course.optim import SGD
-    from course.train import train
-
     d = load_digits()
     model = SmallCNN(norm=norm, groups=groups, seed=seed)
     hist = train(model, d.images("train") * scale, d.y_train, d.images("val") * scale, d.y_val,
-                 SGD(lr, 0.9), epochs=epochs, batch_size=batch_size, seed=seed)
+                 SGD(lr), epochs=epochs, batch_size=batch_size, seed=seed)
     return model, hist
-
-
-@contextmanager
-def _batch_statistics(model):
-    """Run the model in train mode (batch statistics) and restore its running statistics after."""
-    bns = [n for n in model.norms if isinstance(n, SpatialBatchNorm)]
-    saved = [(n.running_mean.copy(), n.running_var.copy()) for n in bns]
-    was_training = model.training
-    model.train()
-    try:
-        yield
-    finally:
-        for n, (m, v) in zip(bns, saved, strict=True):
-            n.running_mean, n.running_var = m, v
-        model.train(was_training)
-
-
-def batch_stat_accuracy(model, X, y, batch_size, seed=0):
-    """Accuracy when the model normalises with the statistics of random batches of batch_size,
-    as it does during training; running statistics are left untouched."""
-    order = np.random.default_rng(seed).permutation(len(y))
-    correct = 0
-    with _batch_statistics(model):
-        for start in range(0, len(y), batch_size):
-            # The last batch borrows images from the start so every batch has batch_size.
-            idx = np.take(order, np.arange(start, start + batch_size), mode="wrap")
-            keep = min(batch_size, len(y) - start)
-            pred = model.forward(X[idx]).argmax(axis=1)[:keep]
-            correct += int((pred == y[idx[:keep]]).sum())
-    return correct / len(y)
 
 
 def companion_noise(model, X, batch_size, trials=10, probe=4, seed=0):
@@ -177,7 +98,7 @@ def companion_noise(model, X, batch_size, trials=10, probe=4, seed=0):
     rng = np.random.default_rng(seed)
     fixed, rest = X[:probe], X[probe:]
     scores = []  # per trial: (probe, K)
-    with _batch_statistics(model):
+    with model.predicting("batch"):
         for _ in range(trials):
             others = rest[rng.choice(len(rest), batch_size - 1, replace=False)]
             # Each probe image gets the same batch_size - 1 companions; it sits first.

@@ -9,7 +9,6 @@ from functools import cache
 import numpy as np
 
 from course.dataset import load_digits
-from course.layers import affine_forward
 from course.mlp import MLP
 from course.optim import SGD
 from course.saturation import SATURATION_THRESHOLD, saturation_fraction
@@ -25,55 +24,23 @@ def digits():
     return load_digits(standardize=True)
 
 
-def run(batchnorm, sizes=SHALLOW, activation="relu", weight_scale=None, lr=0.1, batch_size=64,
-        epochs=3, seed=0):
-    """Train one MLP with SGD (momentum 0.9) on the digits; return (model, History)."""
+def run(batchnorm=True, sizes=SHALLOW, activation="relu", weight_scale=None, lr=0.1,
+        batch_size=64, epochs=3, seed=0, make_model=None):
+    """Train one network with SGD (momentum 0.9) on the digits; return (model, History).
+
+    By default the network is an MLP(sizes, activation, batchnorm, weight_scale); make_model(seed)
+    builds any other network instead (the MLP arguments are then ignored).
+    """
     d = digits()
-    model = MLP(sizes, activation=activation, batchnorm=batchnorm, weight_scale=weight_scale,
-                seed=seed)
-    hist = train(model, d.X_train, d.y_train, d.X_val, d.y_val, SGD(lr, 0.9), epochs=epochs,
-                 batch_size=batch_size, seed=seed)
+    model = (MLP(sizes, activation=activation, batchnorm=batchnorm, weight_scale=weight_scale,
+                 seed=seed) if make_model is None else make_model(seed))
+    hist = train(model, d.X_train, d.y_train, d.X_val, d.y_val, SGD(lr),
+                 epochs=epochs, batch_size=batch_size, seed=seed)
     return model, hist
 
 
 # ----------------------------------------------------------------------------------------------
 # Predicting with batch statistics: the deployment bug
-
-
-def forward_batch_stats(model, X):
-    """Scores of an MLP that normalises with the statistics of X itself (train-mode arithmetic)
-    without touching its running buffers; unlike the layer, it also accepts a batch of one.
-
-    Returns (scores, preacts). For N = 1, x - mean(x) = 0 exactly, so every BN layer outputs beta
-    whatever the input: the scores are the same for every example.
-    """
-    h, preacts = X, []  # (N, D)
-    last = len(model.W) - 1
-    for i, (W, b, bn) in enumerate(zip(model.W, model.b, model.bn, strict=True)):
-        h, _ = affine_forward(h, W, b)  # (N, D_out)
-        if i == last:
-            break
-        if bn is not None:
-            xmu = h - h.mean(axis=0)  # (N, D_out)  zero for a batch of one
-            h = bn.gamma * xmu / np.sqrt(xmu.var(axis=0) + bn.eps) + bn.beta  # (N, D_out)
-        preacts.append(h)
-        h, _ = model.act_forward(h)  # (N, D_out)
-    return h, preacts
-
-
-def accuracy_batch_stats(model, X, y, batch_size, order=None):
-    """Accuracy when predictions are made in train mode, batch_size examples at a time.
-
-    `order` sets which examples share a batch (default: the given order); batch_size=1 is the
-    one-request-at-a-time server.
-    """
-    order = np.arange(len(y)) if order is None else order
-    correct = 0
-    for s in range(0, len(y), batch_size):
-        idx = order[s:s + batch_size]
-        scores, _ = forward_batch_stats(model, X[idx])  # (B, C)
-        correct += int((scores.argmax(axis=1) == y[idx]).sum())
-    return correct / len(y)
 
 
 def deployment_bug(model, X, y, batch_sizes=(1, 8, 64)):
@@ -82,11 +49,11 @@ def deployment_bug(model, X, y, batch_sizes=(1, 8, 64)):
     by_class = np.argsort(y, kind="stable")  # every batch holds (almost) a single digit
     result = {"test mode": accuracy(model, X, y)}
     for bs in batch_sizes:
-        result[f"train mode, random batches of {bs}"] = accuracy_batch_stats(
-            model, X, y, bs, random_order)
+        result[f"train mode, random batches of {bs}"] = accuracy(
+            model, X, y, bs, statistics="batch", order=random_order)
         if bs > 1:
-            result[f"train mode, one-class batches of {bs}"] = accuracy_batch_stats(
-                model, X, y, bs, by_class)
+            result[f"train mode, one-class batches of {bs}"] = accuracy(
+                model, X, y, bs, statistics="batch", order=by_class)
     return result
 
 
@@ -136,11 +103,13 @@ def saturation_by_layer(sizes=DEEP_SIGMOID, weight_scale=1.0, epochs=2, lr=0.1):
     for bn in (False, True):
         model = MLP(sizes, activation="sigmoid", batchnorm=bn, weight_scale=weight_scale, seed=0)
         # At initialisation: a training batch, normalised as in train mode (buffers untouched).
-        _, z0 = forward_batch_stats(model, d.X_train[:256])
-        hist = train(model, d.X_train, d.y_train, d.X_val, d.y_val, SGD(lr, 0.9), epochs=epochs,
-                     batch_size=64, seed=0)
-        model.eval()
-        model.forward(d.X_val)  # after training: deployment (test) mode on the validation set
+        with model.predicting("batch"):
+            model.forward(d.X_train[:256])
+        z0 = model.preacts
+        hist = train(model, d.X_train, d.y_train, d.X_val, d.y_val, SGD(lr),
+                     epochs=epochs, batch_size=64, seed=0)
+        with model.predicting():  # after training: deployment (test) mode on the validation set
+            model.forward(d.X_val)
         out[bn] = {"init": np.array([saturation_fraction(z) for z in z0]),
                    "trained": np.array([saturation_fraction(z) for z in model.preacts]),
                    "val_acc": hist.val_acc[-1]}

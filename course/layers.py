@@ -61,3 +61,16 @@ def softmax_loss(scores, y):
     dscores = np.exp(log_probs)  # (N, C)
     dscores[np.arange(N), y] -= 1
     return float(loss), dscores / N
+
+
+def dropout_forward(x, p, rng, training):
+    """Inverted dropout: zero each unit with probability p and scale the rest by 1 / (1 - p)."""
+    if not training or p == 0:
+        return x, None
+    mask = (rng.random(x.shape) >= p) / (1 - p)  # (N, D)  expected value 1, so eval is identity
+    return x * mask, mask
+
+
+def dropout_backward(dout, mask):
+    """Backward through dropout: the gradient flows only through the kept units."""
+    return dout if mask is None else dout * mask

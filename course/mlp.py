@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from course.bn_layer import BatchNorm1d
+from course.batchnorm import DEFAULT_MOMENTUM
 from course.layers import (
     affine_backward,
     affine_forward,
@@ -12,6 +12,7 @@ from course.layers import (
     sigmoid_forward,
 )
 from course.network import Network
+from course.norm_layers import BatchNorm1d
 
 ACTIVATIONS = {"relu": (relu_forward, relu_backward),
                "sigmoid": (sigmoid_forward, sigmoid_backward)}
@@ -21,7 +22,7 @@ class MLP(Network):
     """[affine -> (BN) -> activation] x hidden layers -> affine scores."""
 
     def __init__(self, sizes, activation="relu", batchnorm=False, weight_scale=None, seed=0,
-                 momentum=0.9):
+                 momentum=DEFAULT_MOMENTUM):
         rng = np.random.default_rng(seed)
         self.act_forward, self.act_backward = ACTIVATIONS[activation]
         self.W, self.b, self.bn = [], [], []

@@ -1,4 +1,8 @@
-"""The train/eval switch shared by every network in the course."""
+"""The train/eval switch shared by every network in the course, and predicting in either mode."""
+
+from contextlib import contextmanager
+
+STATISTICS = ("running", "batch")
 
 
 class Network:
@@ -21,3 +25,22 @@ class Network:
     def eval(self):
         """Evaluation mode: BN uses its running statistics."""
         return self.train(False)
+
+    @contextmanager
+    def predicting(self, statistics="running"):
+        """Predict inside the block, normalising with the running statistics (test mode) or with
+        each batch's own statistics ("batch", train-mode arithmetic); buffers stay untouched."""
+        if statistics not in STATISTICS:
+            raise ValueError(f"statistics must be one of {STATISTICS}, got {statistics!r}")
+        was_training = self.training
+        layers = [layer for layer in self.mode_layers() if layer is not None]
+        self.eval()  # everything else (dropout) behaves as at test time
+        for layer in layers:
+            # Batch statistics: the layer computes as in training, but its buffers are frozen.
+            layer.training = layer.frozen = statistics == "batch"
+        try:
+            yield self
+        finally:
+            for layer in layers:
+                layer.frozen = False
+            self.train(was_training)

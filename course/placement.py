@@ -6,9 +6,16 @@ BN before or after the ReLU, and dropout before or after BN, on the same data an
 
 import numpy as np
 
-from course.bn_layer import BatchNorm1d
-from course.layers import affine_backward, affine_forward, relu_backward, relu_forward
+from course.layers import (
+    affine_backward,
+    affine_forward,
+    dropout_backward,
+    dropout_forward,
+    relu_backward,
+    relu_forward,
+)
 from course.network import Network
+from course.norm_layers import BatchNorm1d
 
 # Named layouts: for L hidden layers, the ops after each hidden affine layer, in order.
 PLACEMENTS = {
@@ -20,19 +27,6 @@ PLACEMENTS = {
     "dropout after the last BN only": lambda L: [("bn", "relu")] * (L - 1)
     + [("bn", "relu", "drop")],
 }
-
-
-def dropout_forward(x, p, rng, training):
-    """Inverted dropout: zero each unit with probability p and scale the rest by 1 / (1 - p)."""
-    if not training or p == 0:
-        return x, None
-    mask = (rng.random(x.shape) >= p) / (1 - p)  # (N, D)  expected value 1, so eval is identity
-    return x * mask, mask
-
-
-def dropout_backward(dout, mask):
-    """Backward through dropout: the gradient flows only through the kept units."""
-    return dout if mask is None else dout * mask
 
 
 class PlacementMLP(Network):
@@ -113,10 +107,7 @@ def variance_shift(model, X):
     1 means the statistics BN was trained with match what it sees at test time; dropout placed
     before a BN layer makes its training-time input more variable than its test-time input.
     """
-    was_training = model.training
-    model.eval().forward(X)
-    ratios = [float(np.mean(h.var(axis=0) / bn.running_var))
-              for h, bn in zip(model.bn_inputs, [b for b in model.bn if b is not None],
-                               strict=True)]
-    model.train(was_training)
-    return ratios
+    with model.predicting():
+        model.forward(X)
+    return [float(np.mean(h.var(axis=0) / bn.running_var))
+            for h, bn in zip(model.bn_inputs, [b for b in model.bn if b is not None], strict=True)]

@@ -10,16 +10,11 @@ from functools import cache
 
 import numpy as np
 
-from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM
+from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM, ema_update
 from course.demo import Demo, Slider
 
 # ----------------------------------------------------------------------------------------------
 # Exponential moving averages (this course's convention: momentum = weight of the OLD value)
-
-
-def ema_update(running, batch_value, momentum=DEFAULT_MOMENTUM):
-    """One moving-average step: keep `momentum` of the old value, mix in the rest of the new."""
-    return momentum * running + (1 - momentum) * batch_value
 
 
 def ema_trajectory(values, momentum=DEFAULT_MOMENTUM, init=0.0):
@@ -62,18 +57,12 @@ def batches(n, batch_size, seed=0):
     return [order[s:s + batch_size] for s in range(0, n - batch_size + 1, batch_size)]
 
 
-def batch_statistics(X, batch_size, seed=0):
-    """Per-batch means and biased variances of X's features over shuffled mini-batches."""
-    idx = batches(len(X), batch_size, seed)
-    means = np.array([X[i].mean(axis=0) for i in idx])  # (B, D)
-    variances = np.array([X[i].var(axis=0) for i in idx])  # (B, D)  biased, as in train mode
-    return means, variances
-
-
-def population_estimate(means, variances, batch_size):
-    """The paper's estimate: mean of the batch means, and m/(m-1) times the mean batch variance."""
+def population_estimate(means, variances, batch_size, unbiased=True):
+    """The paper's estimate from (B, D) batch statistics: mean of the batch means, and m/(m-1)
+    times the mean biased batch variance (just the mean with unbiased=False)."""
+    var = variances.mean(axis=0)  # (D,)
     # A biased batch variance underestimates the variance by a factor (m - 1)/m on average.
-    return means.mean(axis=0), unbiased_var(variances.mean(axis=0), batch_size)  # (D,), (D,)
+    return means.mean(axis=0), unbiased_var(var, batch_size) if unbiased else var  # (D,), (D,)
 
 
 def _bn_layers(model):
@@ -84,33 +73,22 @@ def _bn_layers(model):
 def population_statistics(model, X, batch_size, seed=0, unbiased=True):
     """Per BN layer, the paper's (mean, variance) estimate of its input; the model is unchanged.
 
-    The model runs in train mode on each mini-batch (so every layer sees inputs normalised the way
-    they were during training); with momentum 0 a layer's running buffers hold exactly the
-    statistics of the batch it just saw, which we collect and average.
+    The model normalises each mini-batch with its own statistics (so every layer sees inputs
+    normalised the way they were during training); each layer reports the statistics of the
+    batch it just saw, which we collect and average.
     """
     layers = _bn_layers(model)
-    saved = [(bn.momentum, bn.running_mean, bn.running_var) for bn in layers]
-    was_training = model.training
     means = [[] for _ in layers]
     variances = [[] for _ in layers]
-    try:
-        model.train()
-        for bn in layers:
-            bn.momentum = 0.0  # running = 0 * old + 1 * batch: the buffers report the batch
+    with model.predicting("batch"):
         for idx in batches(len(X), batch_size, seed):
             model.forward(X[idx])
             for k, bn in enumerate(layers):
-                means[k].append(bn.running_mean.copy())  # (D,)
-                variances[k].append(bn.running_var.copy())  # (D,)  biased batch variance
-    finally:
-        for bn, (mom, rm, rv) in zip(layers, saved, strict=True):
-            bn.momentum, bn.running_mean, bn.running_var = mom, rm, rv
-        model.train(was_training)
-    out = []
-    for mk, vk in zip(means, variances, strict=True):
-        mean, var = np.mean(mk, axis=0), np.mean(vk, axis=0)  # (D,), (D,)
-        out.append((mean, unbiased_var(var, batch_size) if unbiased else var))
-    return out
+                mean, var = bn.batch_statistics()  # (D,), (D,)  biased batch variance
+                means[k].append(mean)
+                variances[k].append(var)
+    return [population_estimate(np.array(mk), np.array(vk), batch_size, unbiased)
+            for mk, vk in zip(means, variances, strict=True)]
 
 
 def recalibrate(model, X, batch_size=64, seed=0, unbiased=True):
@@ -152,12 +130,7 @@ CONVENTIONS = (COURSE, PYTORCH, KERAS)
 
 
 def to_pytorch_momentum(momentum):
-    """This course's momentum (weight of old) as PyTorch's momentum (weight of new)."""
-    return 1 - momentum
-
-
-def from_pytorch_momentum(momentum):
-    """PyTorch's momentum (weight of new) as this course's momentum (weight of old)."""
+    """This course's momentum (weight of old) as PyTorch's (weight of new), and back: 1 - m."""
     return 1 - momentum
 
 

@@ -6,7 +6,7 @@ are drawn once and multiplied by a scale, so every figure compares the same netw
 
 import numpy as np
 
-from course.batchnorm import batchnorm_backward, batchnorm_forward
+from course.batchnorm import DEFAULT_EPS, batchnorm_backward, batchnorm_forward
 from course.layers import (
     affine_backward,
     affine_forward,
@@ -23,7 +23,7 @@ def saturation_fraction(z, threshold=SATURATION_THRESHOLD):
     return float(np.mean(np.abs(z) > threshold))
 
 
-def standardize(x, eps=1e-5):
+def standardize(x, eps=DEFAULT_EPS):
     """Each feature (column) of x shifted to mean 0 and scaled to variance ~1 over the batch."""
     mu = x.mean(axis=0)  # (D,)
     var = x.var(axis=0)  # (D,)  biased (divide by N), as batch normalization does

@@ -11,14 +11,13 @@ from functools import cache
 import numpy as np
 
 from course.batchnorm import (
-    DEFAULT_EPS,
-    DEFAULT_MOMENTUM,
     batchnorm_backward_alt,
     batchnorm_forward,
+    ema_update,
+    read_bn_param,
 )
-from course.bn_layer import BatchNorm1d
 from course.demo import Demo, Slider
-from course.running_stats import ema_update
+from course.norm_layers import BatchNorm1d
 
 # ---------------------------------------------------------------------------------------------
 # Statistics of one shard, and how K of them combine (Chan et al.'s parallel variance formula)
@@ -76,26 +75,19 @@ def naive_sums_stats(shards):
 
 def sync_batchnorm_forward(shards, gamma, beta, bn_param):
     """BN of a batch split into shards (a list of (N_k, D) arrays) with global statistics."""
-    mode = bn_param.get("mode", "train")
-    eps = bn_param.get("eps", DEFAULT_EPS)
-    momentum = bn_param.get("momentum", DEFAULT_MOMENTUM)
-    D = shards[0].shape[1]
-    running_mean = bn_param.get("running_mean", np.zeros(D))  # (D,)
-    running_var = bn_param.get("running_var", np.ones(D))  # (D,)
-    if mode == "train":
+    p = read_bn_param(bn_param, shards[0].shape[1])
+    if p.mode == "train":
         # Forward all-reduce: every device contributes (count, mean, M2); 2D + 1 numbers.
         n, mean, m2 = all_gather_combine([shard_stats(s) for s in shards])
         var = m2 / n  # (D,)  biased, like batchnorm_forward
-        running_mean = ema_update(running_mean, mean, momentum)  # (D,)
-        running_var = ema_update(running_var, var, momentum)  # (D,)
-    elif mode == "test":
-        n, mean, var = sum(s.shape[0] for s in shards), running_mean, running_var
+        if not p.frozen:
+            bn_param["running_mean"] = ema_update(p.running_mean, mean, p.momentum)  # (D,)
+            bn_param["running_var"] = ema_update(p.running_var, var, p.momentum)  # (D,)
     else:
-        raise ValueError(f"bn_param['mode'] must be 'train' or 'test', got {mode!r}")
-    inv_std = 1.0 / np.sqrt(var + eps)  # (D,)
+        n, mean, var = sum(s.shape[0] for s in shards), p.running_mean, p.running_var
+    inv_std = 1.0 / np.sqrt(var + p.eps)  # (D,)
     x_hats = [(s - mean) * inv_std for s in shards]  # each (N_k, D), computed on its own device
     outs = [gamma * xh + beta for xh in x_hats]  # each (N_k, D)
-    bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
     cache = {"x_hat": x_hats, "inv_std": inv_std, "gamma": gamma, "count": n}
     return outs, cache
 
@@ -112,34 +104,26 @@ def sync_batchnorm_backward(douts, cache):
     return dxs, dgamma, dbeta
 
 
-def full_batch_forward(shards, gamma, beta, bn_param):
-    """The target of synchronised BN: course BN on the concatenated shards, split back."""
-    out, cache = batchnorm_forward(np.concatenate(shards), gamma, beta, bn_param)  # (N, D)
-    return np.split(out, np.cumsum([len(s) for s in shards])[:-1]), cache
-
-
 # ---------------------------------------------------------------------------------------------
 # Per-device BN (no communication) and ghost BN (the same thing, chosen on purpose)
 
 
 def per_shard_batchnorm_forward(shards, gamma, beta, bn_param):
     """Each shard normalised with its own statistics, as plain BN on K devices does."""
+    p = read_bn_param(bn_param, shards[0].shape[1])
     outs, caches, means, variances = [], [], [], []
     for s in shards:
-        p = dict(bn_param)  # each device has its own copy of the running statistics
-        out, cache = batchnorm_forward(s, gamma, beta, p)  # (N_k, D)
+        # Each device has its own copy of the running statistics.
+        out, cache = batchnorm_forward(s, gamma, beta, dict(bn_param))  # (N_k, D)
         outs.append(out)
         caches.append(cache)
-        if p.get("mode", "train") == "train":
+        if p.mode == "train":
             means.append(cache["mu"])
             variances.append(cache["var"])
-    if means:
+    if means and not p.frozen:
         # Devices drift apart; averaging their buffers once per step keeps one set of statistics.
-        m = bn_param.get("momentum", DEFAULT_MOMENTUM)
-        D = shards[0].shape[1]
-        rm, rv = bn_param.get("running_mean", np.zeros(D)), bn_param.get("running_var", np.ones(D))
-        bn_param["running_mean"] = ema_update(rm, np.mean(means, axis=0), m)  # (D,)
-        bn_param["running_var"] = ema_update(rv, np.mean(variances, axis=0), m)  # (D,)
+        bn_param["running_mean"] = ema_update(p.running_mean, np.mean(means, axis=0), p.momentum)
+        bn_param["running_var"] = ema_update(p.running_var, np.mean(variances, axis=0), p.momentum)
     return outs, caches
 
 
@@ -160,13 +144,6 @@ def ghost_batchnorm_forward(x, gamma, beta, bn_param, ghost_size):
     """BN with statistics over virtual sub-batches of about ghost_size rows of one large batch."""
     outs, caches = per_shard_batchnorm_forward(split_batch(x, ghost_size), gamma, beta, bn_param)
     return np.concatenate(outs), caches  # (N, D)
-
-
-def ghost_batchnorm_backward(dout, caches):
-    """Gradients of ghost BN: per virtual batch, concatenated."""
-    douts = np.split(dout, np.cumsum([c["x"].shape[0] for c in caches])[:-1])
-    dxs, dgamma, dbeta = per_shard_batchnorm_backward(douts, caches)
-    return np.concatenate(dxs), dgamma, dbeta  # (N, D)
 
 
 class ShardedBatchNorm1d(BatchNorm1d):

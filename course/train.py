@@ -16,24 +16,33 @@ class History:
     val_acc: list = field(default_factory=list)
 
 
-def accuracy(model, X, y, batch_size=500):
-    """Fraction of correct predictions in evaluation mode (BN uses running statistics)."""
-    was_training = model.training
-    model.eval()
+def accuracy(model, X, y, batch_size=500, statistics="running", order=None):
+    """Fraction of correct predictions, batch_size examples at a time in the given order.
+
+    statistics="running" is test mode; "batch" normalises each batch with its own statistics, as
+    a model left in train mode would (buffers untouched). With batch statistics every batch
+    holds exactly batch_size examples: the last one is filled up from the start of the order and
+    only its new examples count, so no statistics come from a smaller remainder.
+    """
+    order = np.arange(len(y)) if order is None else np.asarray(order)  # (N,)
     correct = 0
-    for start in range(0, len(y), batch_size):
-        scores = model.forward(X[start:start + batch_size])  # (B, C)
-        correct += int((scores.argmax(axis=1) == y[start:start + batch_size]).sum())
-    model.train(was_training)
+    with model.predicting(statistics):
+        for start in range(0, len(y), batch_size):
+            stop = start + batch_size
+            idx = (np.take(order, np.arange(start, stop), mode="wrap") if statistics == "batch"
+                   else order[start:stop])  # (B,)
+            keep = min(batch_size, len(y) - start)
+            pred = model.forward(X[idx]).argmax(axis=1)[:keep]  # (keep,)
+            correct += int((pred == y[idx[:keep]]).sum())
     return correct / len(y)
 
 
-def train(model, X, y, X_val, y_val, optimizer, epochs=5, batch_size=64, seed=0, progress=False):
+def train(model, X, y, X_val, y_val, optimizer, epochs=5, batch_size=64, seed=0):
     """Train model with optimizer on (X, y); return a History. Deterministic for a seed."""
     rng = np.random.default_rng(seed)
     hist = History()
     N = len(y)
-    for epoch in range(epochs):
+    for _ in range(epochs):
         model.train()
         order = rng.permutation(N)
         # Drop the last partial batch: a batch of one has no batch statistics for BN.
@@ -46,7 +55,4 @@ def train(model, X, y, X_val, y_val, optimizer, epochs=5, batch_size=64, seed=0,
             hist.loss.append(loss)
         hist.train_acc.append(accuracy(model, X, y))
         hist.val_acc.append(accuracy(model, X_val, y_val))
-        if progress:
-            print(f"\repoch {epoch + 1}/{epochs}  loss {np.mean(hist.loss[-10:]):.3f}  "
-                  f"val acc {hist.val_acc[-1]:.3f}", end="\n" if epoch + 1 == epochs else "")
     return hist

@@ -132,3 +132,20 @@ def test_bad_input_raises_a_clear_value_error(x, gamma, match):
 def test_unknown_mode_raises():
     with pytest.raises(ValueError, match="'train' or 'test'"):
         batchnorm_forward(np.ones((2, 2)), np.ones(2), np.zeros(2), {"mode": "eval"})
+
+
+def test_frozen_train_mode_normalises_with_the_batch_but_leaves_the_buffers():
+    rng = np.random.default_rng(3)
+    x, gamma, beta = rng.normal(2.0, 3.0, (6, 4)), rng.normal(1, 0.5, 4), rng.normal(size=4)
+    rm, rv = rng.normal(size=4), rng.uniform(0.5, 2.0, 4)
+    frozen = {"mode": "train", "frozen": True, "running_mean": rm, "running_var": rv}
+    out, _ = batchnorm_forward(x, gamma, beta, frozen)
+    want, _ = batchnorm_forward(x, gamma, beta, {"mode": "train", "running_mean": rm,
+                                                 "running_var": rv})
+    np.testing.assert_array_equal(out, want)
+    assert frozen["running_mean"] is rm and frozen["running_var"] is rv
+    # A batch of one is allowed when frozen: x - mean is exactly 0, so the output is beta.
+    one, _ = batchnorm_forward(x[:1], gamma, beta, frozen)
+    np.testing.assert_array_equal(one, beta[None])
+    with pytest.raises(ValueError, match="at least 2"):
+        batchnorm_forward(x[:1], gamma, beta, {"mode": "train"})

@@ -1,14 +1,10 @@
 """The training experiments of notebook 04 show the effects the notebook claims, on this data."""
 
-import copy
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from course import experiments as ex
-from course.mlp import MLP
 
 
 @pytest.fixture(scope="module")
@@ -21,34 +17,13 @@ def test_runs_are_deterministic():
     assert a.loss == b.loss and a.val_acc == b.val_acc
 
 
-@settings(max_examples=15)
-@given(n=st.integers(2, 40), seed=st.integers(0, 1000))
-def test_batch_stats_forward_is_the_train_mode_forward(trained_bn, n, seed):
-    X = ex.digits().X_val[np.random.default_rng(seed).permutation(359)[:n]]
-    model = copy.deepcopy(trained_bn)
-    scores, _ = ex.forward_batch_stats(model, X)
-    np.testing.assert_array_equal(model.bn[0].running_mean, trained_bn.bn[0].running_mean)
-    model.train()
-    np.testing.assert_allclose(scores, model.forward(X), rtol=1e-10, atol=1e-10)
-
-
-def test_a_batch_of_one_gives_every_input_the_same_scores(trained_bn):
-    X = ex.digits().X_val
-    s = np.array([ex.forward_batch_stats(trained_bn, X[i:i + 1])[0][0] for i in range(20)])
-    np.testing.assert_array_equal(s, np.broadcast_to(s[0], s.shape))
-    # ...namely the scores of a network whose first BN layer outputs beta.
-    h = np.maximum(trained_bn.bn[0].beta, 0)  # (64,)  ReLU(beta)
-    for W, b, bn in zip(trained_bn.W[1:-1], trained_bn.b[1:-1], trained_bn.bn[1:-1], strict=True):
-        h = np.maximum(bn.beta, 0) if bn is not None else np.maximum(h @ W + b, 0)
-    np.testing.assert_allclose(s[0], h @ trained_bn.W[-1] + trained_bn.b[-1], rtol=1e-12)
-
-
 def test_deployment_bug(trained_bn):
     d = ex.digits()
     r = ex.deployment_bug(trained_bn, d.X_val, d.y_val)
     assert r["test mode"] > 0.95
     # One example at a time: one constant prediction, so accuracy = that class's share (~10%).
-    pred = ex.forward_batch_stats(trained_bn, d.X_val[:1])[0].argmax()
+    with trained_bn.predicting("batch"):
+        pred = trained_bn.forward(d.X_val[:1])[0].argmax()
     assert r["train mode, random batches of 1"] == pytest.approx(np.mean(d.y_val == pred))
     assert r["train mode, random batches of 1"] < 0.2
     assert r["train mode, random batches of 64"] > r["test mode"] - 0.03
@@ -92,13 +67,6 @@ def test_bn_removes_saturation_in_a_deep_sigmoid_net():
     assert np.all(r[False]["init"] > 0.3) and np.all(r[False]["trained"] > 0.3)
     assert np.all(r[True]["init"] < 0.01) and np.all(r[True]["trained"] < 0.01)
     assert r[True]["val_acc"] > r[False]["val_acc"] + 0.1
-
-
-def test_a_model_without_bn_is_unaffected_by_batch_composition():
-    d = ex.digits()
-    model = MLP((64, 32, 10), seed=1)
-    one = np.array([ex.forward_batch_stats(model, d.X_val[i:i + 1])[0][0] for i in range(5)])
-    np.testing.assert_allclose(one, ex.forward_batch_stats(model, d.X_val[:5])[0], rtol=1e-12)
 
 
 def test_plots_draw():

@@ -14,10 +14,6 @@ _LEN = struct.Struct(">Q")
 MAX_FRAME = 64 * 2**20  # a frame larger than this is refused, whatever the sender claims
 
 
-class ChannelClosed(Exception):
-    """The other end closed the channel (normally: the student process died)."""
-
-
 def _write_all(fd, data):
     view = memoryview(data)
     while view:
