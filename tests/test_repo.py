@@ -1,10 +1,13 @@
 """Repository hygiene: pins, Binder, CI entry point, lint."""
 
+import ast
 import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,3 +55,25 @@ def test_ruff_is_clean():
 def test_dataset_ships_with_its_licence():
     readme = (ROOT / "course/data/README.md").read_text()
     assert "CC BY 4.0" in readme and (ROOT / "course/data/digits.csv.gz").exists()
+
+
+def _third_party_imports(files):
+    names = set()
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names.add(node.module.split(".")[0])
+    dist = {"IPython": "ipython"}  # import name -> distribution name, where they differ
+    return {dist.get(n, n) for n in names - set(sys.stdlib_module_names) - {"course"}}
+
+
+def test_pyproject_declares_exactly_what_the_package_imports():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    files = set((ROOT / "course").rglob("*.py"))
+    grader = {f for f in files if f.relative_to(ROOT / "course").parts[0] == "grade"}
+    assert set(project["dependencies"]) == _third_party_imports(files - grader)
+    assert set(project["optional-dependencies"]["grader"]) == (
+        _third_party_imports(grader) - set(project["dependencies"]))
