@@ -29,7 +29,6 @@ class SmallCNN(Network):
             C, H, W = F, H // 2, W // 2
         self.fc_W = rng.normal(0.0, np.sqrt(2.0 / (C * H * W)), (C * H * W, classes))  # (D, K)
         self.fc_b = np.zeros(classes)  # (K,)
-        self.training = True
         self.grads = {}
         self.features = []  # conv outputs before normalisation, kept for diagnostics
 

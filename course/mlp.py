@@ -34,13 +34,8 @@ class MLP(Network):
             self.b.append(np.zeros(d_out))  # (D_out,)
             hidden = i < len(sizes) - 2
             self.bn.append(BatchNorm1d(d_out, momentum=momentum) if batchnorm and hidden else None)
-        self.training = True
         self.grads = {}
         self.preacts = []  # inputs of each hidden activation, kept for diagnostics
-
-    def mode_layers(self):
-        """The BN layers (None where a layer has none)."""
-        return self.bn
 
     def forward(self, X):
         """Class scores for a batch X of shape (N, D)."""

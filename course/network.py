@@ -11,8 +11,9 @@ class Network:
     training = True
 
     def mode_layers(self):
-        """The layers that behave differently in training and evaluation (None entries allowed)."""
-        raise NotImplementedError
+        """The layers that behave differently in training and evaluation (None entries allowed):
+        by default the list `self.bn`, one entry per layer, None where a layer has no BN."""
+        return self.bn
 
     def train(self, mode=True):
         """Training mode (BN uses batch statistics), or evaluation mode with mode=False."""

@@ -44,12 +44,8 @@ class PlacementMLP(Network):
         self.bn = [BatchNorm1d(m) if "bn" in blk else None
                    for m, blk in zip(sizes[1:-1], self.blocks, strict=True)]
         self.p_drop, self.rng = p_drop, np.random.default_rng(seed + 1)
-        self.training, self.grads = True, {}
+        self.grads = {}  # dropout reads self.training, the network's own mode
         self.bn_inputs = []  # what each BN layer received in the last forward (for diagnostics)
-
-    def mode_layers(self):
-        """The BN layers; dropout reads self.training directly."""
-        return self.bn
 
     def forward(self, X):
         """Class scores for a batch X of shape (N, D)."""
