@@ -25,10 +25,14 @@ CONV_CASES = [((2, 3, 5, 6), (4, 3, 3, 3), 1, 1), ((2, 3, 7, 6), (4, 3, 3, 3), 2
               ((2, 2, 6, 7), (3, 2, 3, 2), 2, 0), ((1, 1, 8, 8), (2, 1, 3, 3), 1, 1)]
 
 
+def _conv_inputs(rng, xs, ws):
+    """Random input, filters and biases of the given shapes."""
+    return rng.normal(size=xs), rng.normal(size=ws), rng.normal(size=ws[0])
+
+
 @pytest.mark.parametrize("xs, ws, stride, pad", CONV_CASES)
 def test_conv_forward_matches_loops(xs, ws, stride, pad):
-    rng = np.random.default_rng(0)
-    x, w, b = rng.normal(size=xs), rng.normal(size=ws), rng.normal(size=ws[0])
+    x, w, b = _conv_inputs(np.random.default_rng(0), xs, ws)
     out, _ = conv_forward(x, w, b, {"stride": stride, "pad": pad})
     np.testing.assert_allclose(out, _naive_conv(x, w, b, stride, pad), atol=1e-12)
 
@@ -36,7 +40,7 @@ def test_conv_forward_matches_loops(xs, ws, stride, pad):
 @pytest.mark.parametrize("xs, ws, stride, pad", CONV_CASES)
 def test_conv_gradients(xs, ws, stride, pad):
     rng = np.random.default_rng(1)
-    x, w, b = rng.normal(size=xs), rng.normal(size=ws), rng.normal(size=ws[0])
+    x, w, b = _conv_inputs(rng, xs, ws)
     p = {"stride": stride, "pad": pad}
     out, cache = conv_forward(x, w, b, p)
     dout = rng.normal(size=out.shape)

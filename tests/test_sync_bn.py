@@ -187,24 +187,23 @@ def _digits_like(seed=0, N=96):
     return rng.normal(size=(N, 8)), rng.integers(0, 3, N)
 
 
-def test_training_with_sync_bn_on_uneven_shards_matches_plain_bn():
+def _train_losses(epochs, **sharding):
+    """Loss per step of a small BN MLP on _digits_like, with its BN sharded as given (if any)."""
     X, y = _digits_like()
-    histories = []
-    for sharded in (False, True):
-        model = MLP([8, 6, 5, 3], batchnorm=True, seed=1)
-        if sharded:
-            use_sharded_bn(model, shards=5, sync=True)  # batch 32 -> shards 7, 7, 6, 6, 6
-            assert isinstance(model.bn[0], ShardedBatchNorm1d)
-        histories.append(train(model, X, y, X, y, SGD(0.1), epochs=2, batch_size=32, seed=0))
-    np.testing.assert_allclose(histories[0].loss, histories[1].loss, rtol=1e-10)
+    model = MLP([8, 6, 5, 3], batchnorm=True, seed=1)
+    if sharding:
+        use_sharded_bn(model, **sharding)
+        assert isinstance(model.bn[0], ShardedBatchNorm1d)
+    return train(model, X, y, X, y, SGD(0.1), epochs=epochs, batch_size=32, seed=0).loss
+
+
+def test_training_with_sync_bn_on_uneven_shards_matches_plain_bn():
+    # Batch 32 in 5 shards: 7, 7, 6, 6, 6 examples.
+    np.testing.assert_allclose(_train_losses(2), _train_losses(2, shards=5, sync=True), rtol=1e-10)
 
 
 def test_per_device_bn_training_differs_from_sync_bn():
-    X, y = _digits_like()
-    losses = []
-    for sync in (True, False):
-        model = use_sharded_bn(MLP([8, 6, 5, 3], batchnorm=True, seed=1), shards=8, sync=sync)
-        losses.append(train(model, X, y, X, y, SGD(0.1), epochs=1, batch_size=32, seed=0).loss)
+    losses = [_train_losses(1, shards=8, sync=sync) for sync in (True, False)]
     assert np.max(np.abs(np.subtract(*losses))) > 1e-3
 
 
