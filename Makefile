@@ -3,23 +3,31 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 # JupyterLab refuses to run as root (containers, CI, Binder-like machines) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Tests run two notebook kernels at once (pytest -n 2) on 2 cores: a multi-threaded BLAS in each
 # oversubscribes the machine and made small matrix products 10x slower. One thread per process.
 ONE_THREAD := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install browser-deps lab test test-fast lint release check-release bench clean
+.PHONY: install install-dev browser-deps lab test test-fast lint release check-release bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Re-install only when the pins or the package metadata change.
+# Re-install only when the pins or the package metadata change. Students (make lab) get only
+# what the notebooks need; make test adds the grader's, test, lint and browser tools.
 $(STAMP): requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 # The browser tests (pytest -m browser) drive Debian's Chromium through Playwright; a browser
 # download is impossible here, so install the Debian package when we can (root + apt-get).
@@ -36,16 +44,16 @@ browser-deps:
 	  fi; }
 
 lab: install
-	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_why_normalize.ipynb
+	$(ONE_THREAD) $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_why_normalize.ipynb
 
-test: install browser-deps
+test: install-dev browser-deps
 	$(ONE_THREAD) $(BIN)/python -m pytest -n 2 --dist loadfile -rs
 
 # Unit tests only, no notebook execution: the inner loop while editing course/.
-test-fast: install
+test-fast: install-dev
 	$(ONE_THREAD) $(BIN)/python -m pytest tests -q -n 2 -m "not browser"
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check course tests benchmarks
 
 release: install
@@ -55,7 +63,7 @@ check-release: install
 	$(BIN)/python -m course.release --check
 
 # Every benchmarks/bench*.py prints its own table (benchmarks are never timed tests).
-bench: install
+bench: install-dev
 	for f in benchmarks/bench*.py; do $(ONE_THREAD) $(BIN)/python $$f || exit 1; done
 
 clean:

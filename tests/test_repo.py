@@ -1,7 +1,9 @@
 """Repository hygiene: pins, Binder, CI entry point, lint."""
 
 import ast
+import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -12,17 +14,42 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+DEV_TOOLS = {"pytest", "pytest-xdist", "pytest-timeout", "playwright", "hypothesis", "ruff",
+             "nbval", "nbclient", "nbstripout", "psutil"}
+
+
 def _pins(path):
     lines = [ln.strip() for ln in (ROOT / path).read_text().splitlines()]
-    return [ln for ln in lines if ln and not ln.startswith("#") and not ln.startswith("-e")]
+    return [ln for ln in lines if ln and not ln.startswith(("#", "-e", "-r"))]
 
 
-def test_requirements_are_pinned_and_binder_uses_the_same_pins():
-    pins = _pins("requirements.txt")
-    assert pins and all("==" in p for p in pins), [p for p in pins if "==" not in p]
-    assert pins == _pins("binder/requirements.txt")
+def _names(pins):
+    return {p.split("==")[0] for p in pins}
+
+
+def test_requirements_are_pinned_and_split_between_students_and_developers():
+    student, dev = _pins("requirements.txt"), _pins("requirements-dev.txt")
+    for pins in (student, dev):
+        assert pins and all("==" in p for p in pins), [p for p in pins if "==" not in p]
+    assert not _names(student) & DEV_TOOLS  # make lab and Binder install no test or lint tools
+    assert _names(dev) == DEV_TOOLS
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
     assert "-e ." in (ROOT / "requirements.txt").read_text()
+
+
+def test_binder_uses_the_student_pins_plus_a_notebook_that_accepts_our_jupyterlab():
+    binder, student = _pins("binder/requirements.txt"), _pins("requirements.txt")
+    assert binder[:len(student)] == student and _names(binder[len(student):]) == {"notebook"}
     assert "-e" not in (ROOT / "binder/requirements.txt").read_text()
+
+
+def test_binder_start_sets_one_blas_thread_and_runs_the_command():
+    start = ROOT / "binder/start"
+    assert start.stat().st_mode & stat.S_IXUSR
+    out = subprocess.run([str(start), sys.executable, "-c",
+                          "import os; print(os.environ['OPENBLAS_NUM_THREADS'])"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "1"
 
 
 def test_binder_post_build_installs_the_package_without_touching_pins():
@@ -43,6 +70,7 @@ def test_make_lab_passes_allow_root_exactly_when_running_as_root():
     out = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True).stdout
     lab = next(ln for ln in out.splitlines() if "jupyter lab" in ln)
     assert ("--allow-root" in lab) == (os.geteuid() == 0)
+    assert "OPENBLAS_NUM_THREADS=1" in lab  # one BLAS thread per kernel, as in make test
     assert "notebooks/01_why_normalize.ipynb" in lab
 
 
@@ -77,3 +105,23 @@ def test_pyproject_declares_exactly_what_the_package_imports():
     assert set(project["dependencies"]) == _third_party_imports(files - grader)
     assert set(project["optional-dependencies"]["grader"]) == (
         _third_party_imports(grader) - set(project["dependencies"]))
+
+
+def test_license_is_an_spdx_string_with_its_file():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_committed_notebooks_pass_their_own_nbstripout_hook():
+    config = (ROOT / ".pre-commit-config.yaml").read_text()
+    hook = config[config.index("kynan/nbstripout"):].split("- repo:")[0]
+    rev = re.search(r"rev: (\S+)", hook).group(1)
+    args = json.loads(re.search(r"args: (\[.*\])", hook).group(1))
+    assert f"nbstripout=={rev}" in _pins("requirements-dev.txt")  # the same nbstripout as the hook
+    exe = Path(sys.executable).with_name("nbstripout")
+    notebooks = sorted(str(p) for d in ("solutions", "notebooks")
+                       for p in (ROOT / d).glob("*.ipynb"))
+    done = subprocess.run([str(exe), *args, "--verify", *notebooks], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
