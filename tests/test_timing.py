@@ -1,13 +1,22 @@
 """The notebooks' timing helper."""
 
+from course import timing
 from course.timing import seconds_per_call
 
 
-def test_seconds_per_call_calls_the_function_after_one_warm_up():
+def test_seconds_per_call_calls_the_function_after_one_warm_up_and_divides_by_number(
+        monkeypatch):
+    clock = [0.0]  # a fake clock that only the work below advances
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
     calls = []
-    t = seconds_per_call(lambda: calls.append(1), repeat=3, number=4)
+
+    def work():
+        calls.append(1)
+        clock[0] += 0.25
+
+    t = seconds_per_call(work, repeat=3, number=4)
     assert len(calls) == 1 + 3 * 4
-    assert t >= 0.0
+    assert t == 0.25
 
 
 def test_seconds_per_call_reports_the_least_disturbed_round():
