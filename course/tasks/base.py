@@ -14,6 +14,14 @@ import numpy as np
 PUBLIC_SEED = 0
 
 
+def random_gamma_beta(rng, D, beta_mean=0.0):
+    """Non-trivial γ (some negative) and β, so dropping them or applying them in the wrong place
+    shows; the rng calls (and so every drawn case) are those the tasks have always made."""
+    gamma = rng.uniform(0.5, 2.0, D) * rng.choice([-1.0, 1.0], D)  # (D,)
+    beta = rng.normal(beta_mean, 1.0, D)  # (D,)
+    return gamma, beta
+
+
 @dataclass(frozen=True)
 class Case:
     """One input to a task; `label` says in words what kind of input it is."""

@@ -3,7 +3,9 @@
 import numpy as np
 
 from course.batchnorm import batchnorm_forward
-from course.tasks.base import Case, Mistake, Task
+from course.tasks.base import Case, Mistake, Task, random_gamma_beta
+
+NOTEBOOK = "02_forward_pass"
 
 
 def _forward_with(x, gamma, beta, bn_param, mean, scale):
@@ -48,24 +50,17 @@ def _affine_first(x, gamma, beta, bn_param):
                          lambda zmu, eps: np.sqrt((zmu**2).mean(axis=0) + eps))
 
 
-def _params(rng, D):
-    """Non-trivial gamma (some negative) and beta, so applying them in the wrong place shows."""
-    gamma = rng.uniform(0.5, 2.0, D) * rng.choice([-1.0, 1.0], D)  # (D,)
-    beta = rng.normal(0.0, 1.0, D)  # (D,)
-    return gamma, beta
-
-
 def _cases(rng):
     cases = []
     # (4, 3): a tiny batch makes ddof=1 obvious; column 2 barely varies, so eps matters there.
     x = rng.normal(2.0, 3.0, (4, 3))  # (N, D)
     x[:, 2] = 5.0 + 1e-3 * rng.normal(size=4)
-    gamma, beta = _params(rng, 3)
+    gamma, beta = random_gamma_beta(rng, 3)
     cases.append(Case("small batch (4, 3) with one nearly constant feature",
                       {"x": x, "gamma": gamma, "beta": beta, "bn_param": {"mode": "train"}}))
     # (16, 5): features on scales from 1e-3 to 1e3.
     x = rng.normal(1.0, 1.0, (16, 5)) * np.array([1e-3, 1.0, 10.0, 100.0, 1e3])  # (N, D)
-    gamma, beta = _params(rng, 5)
+    gamma, beta = random_gamma_beta(rng, 5)
     cases.append(Case("features on very different scales (16, 5)",
                       {"x": x, "gamma": gamma, "beta": beta,
                        "bn_param": {"mode": "train", "eps": 1e-5, "momentum": 0.9,
@@ -73,7 +68,7 @@ def _cases(rng):
     # (3, 8): more features than examples, so per-example statistics cannot pass by accident.
     x = rng.normal(0.0, 2.0, (3, 8)) + rng.normal(0.0, 5.0, 8)  # (N, D)
     x[:, 5] = -1.0 + 2e-3 * rng.normal(size=3)
-    gamma, beta = _params(rng, 8)
+    gamma, beta = random_gamma_beta(rng, 8)
     cases.append(Case("wide batch (3, 8): more features than examples",
                       {"x": x, "gamma": gamma, "beta": beta, "bn_param": {"mode": "train"}}))
     return cases
@@ -89,7 +84,7 @@ def _run(fns, inputs):
 
 
 TASKS = [
-    Task(grade_id="bn_forward_train", notebook="02_forward_pass",
+    Task(grade_id="bn_forward_train", notebook=NOTEBOOK,
          functions=("batchnorm_forward",), points=3,
          checks="train-mode output `out` on random batches with random gamma and beta",
          reference=(batchnorm_forward,), make_cases=_cases, run=_run, mutable=("bn_param",),

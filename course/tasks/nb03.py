@@ -3,7 +3,9 @@
 import numpy as np
 
 from course.batchnorm import batchnorm_backward, batchnorm_backward_alt, batchnorm_forward
-from course.tasks.base import Case, Mistake, Task
+from course.tasks.base import Case, Mistake, Task, random_gamma_beta
+
+NOTEBOOK = "03_backward_pass"
 
 
 def _terms(dout, cache):
@@ -56,8 +58,7 @@ def _cases(rng):
     cases = []
     for label, (N, D), scale in shapes:
         x = rng.normal(1.0, 1.0, (N, D)) * scale  # (N, D)
-        gamma = rng.uniform(0.5, 2.0, D) * rng.choice([-1.0, 1.0], D)  # (D,)
-        beta = rng.normal(0.0, 1.0, D)  # (D,)
+        gamma, beta = random_gamma_beta(rng, D)  # (D,), (D,)
         dout = rng.normal(0.0, 1.0, (N, D))  # (N, D)  random, never all ones
         cases.append(Case(f"{label}, random γ, β and dout",
                           {"x": x, "gamma": gamma, "beta": beta, "dout": dout}))
@@ -92,7 +93,7 @@ _MISTAKES = (
             (_all_wrong_axis,)),
 )
 
-_COMMON = dict(notebook="03_backward_pass", points=3, make_cases=_cases, run=_run,
+_COMMON = dict(notebook=NOTEBOOK, points=3, make_cases=_cases, run=_run,
                mistakes=_MISTAKES,
                checks="dx, dgamma, dbeta for random γ, β and a random upstream gradient")
 

@@ -6,7 +6,9 @@ import numpy as np
 
 from course.batchnorm import batchnorm_forward
 from course.running_stats import pytorch_running_update
-from course.tasks.base import Case, Mistake, Task
+from course.tasks.base import Case, Mistake, Task, random_gamma_beta
+
+NOTEBOOK = "04_running_stats"
 
 # ----------------------------------------------------------------------------------------------
 # bn_forward_modes: one forward function, two modes
@@ -49,28 +51,22 @@ def _features(rng, N, D):
     return rng.normal(rng.normal(0.0, 3.0, D), rng.uniform(0.5, 3.0, D), (N, D))  # (N, D)
 
 
-def _params(rng, D):
-    """Non-trivial gamma (some negative) and beta, so dropping beta or gamma shows."""
-    gamma = rng.uniform(0.5, 2.0, D) * rng.choice([-1.0, 1.0], D)  # (D,)
-    return gamma, rng.normal(1.0, 1.0, D)  # (D,), (D,)
-
-
 def _modes_cases(rng):
     cases = []
     D = 4
-    gamma, beta = _params(rng, D)
+    gamma, beta = random_gamma_beta(rng, D, beta_mean=1.0)
     cases.append(Case("one train step on a batch (8, 4) updates the running statistics", {
         "xs": [_features(rng, 8, D)], "x_test": None, "gamma": gamma, "beta": beta,
         "bn_param": {"mode": "train", "eps": 1e-5, "momentum": 0.9,
                      "running_mean": rng.normal(0.0, 1.0, D),
                      "running_var": rng.uniform(0.5, 2.0, D)}}))
     D = 3
-    gamma, beta = _params(rng, D)
+    gamma, beta = random_gamma_beta(rng, D, beta_mean=1.0)
     cases.append(Case("test mode on a fresh layer (5, 3): no running statistics in bn_param yet", {
         "xs": [], "x_test": _features(rng, 5, D), "gamma": gamma, "beta": beta,
         "bn_param": {"eps": 1e-3}}))
     D = 5
-    gamma, beta = _params(rng, D)
+    gamma, beta = random_gamma_beta(rng, D, beta_mean=1.0)
     # Small variances (about 0.01 to 0.5) and eps = 1e-3, so a missing eps shows clearly.
     xs = [0.3 * _features(rng, 6, D) for _ in range(3)]
     cases.append(Case("three train steps (6, 5), momentum 0.8, then a test batch (4, 5)", {
@@ -180,12 +176,12 @@ _TORCH_MISTAKES = (
 
 
 TASKS = [
-    Task(grade_id="bn_forward_modes", notebook="04_running_stats",
+    Task(grade_id="bn_forward_modes", notebook=NOTEBOOK,
          functions=("batchnorm_forward",), points=3,
          checks="train steps that update the running statistics, then test-mode outputs",
          reference=(batchnorm_forward,), make_cases=_modes_cases, run=_modes_run,
          mistakes=_MODE_MISTAKES, mutable=("bn_param",)),
-    Task(grade_id="pytorch_running_update", notebook="04_running_stats",
+    Task(grade_id="pytorch_running_update", notebook=NOTEBOOK,
          functions=("pytorch_running_update",), points=2,
          checks="one update of the running statistics in PyTorch's convention",
          reference=(pytorch_running_update,), make_cases=_torch_cases, run=_torch_run,
