@@ -68,7 +68,8 @@ def mistake_source(q, k):
     lines = ["from course.tasks import get as _get_task", ""]
     for j, name in enumerate(q.functions):
         lines += [f"def {name}(*args, **kwargs):",
-                  f"    return _get_task({q.grade_id!r}).mistakes[{k}].impl[{j}](*args, **kwargs)"]
+                  f"    return _get_task({q.grade_id!r}, {q.notebook!r}).mistakes[{k}].impl[{j}]"
+                  "(*args, **kwargs)"]
     return "\n".join(lines) + "\n"
 
 
@@ -342,17 +343,17 @@ def course_batch(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("course")
     folders = {"solution": {}, "untouched": {}}
     planted = {}
-    deepest = max(len(COURSE.tasks[q.grade_id].mistakes) for q in graded_questions())
+    deepest = max(len(COURSE.tasks[q.notebook, q.grade_id].mistakes) for q in graded_questions())
     for nb_id, sol in SOURCES.items():
         folders["solution"][nb_id] = sol
         folders["untouched"][nb_id] = student_version(sol, nb_id)
         for k in range(deepest):
             nb = sol
             for q in auto(nb_id):
-                if k < len(COURSE.tasks[q.grade_id].mistakes):
+                if k < len(COURSE.tasks[q.notebook, q.grade_id].mistakes):
                     nb = with_answer(nb, q.grade_id, mistake_source(q, k))
-                    planted.setdefault(f"mistake_{k}", {})[q.grade_id] = \
-                        COURSE.tasks[q.grade_id].mistakes[k].name
+                    planted.setdefault(f"mistake_{k}", {})[q.column] = \
+                        COURSE.tasks[q.notebook, q.grade_id].mistakes[k].name
             folders.setdefault(f"mistake_{k}", {})[nb_id] = nb
     targets = []
     for student, notebooks in folders.items():
@@ -391,11 +392,11 @@ def test_each_planted_mistake_costs_exactly_its_question_and_is_named(course_bat
         assert row["status"] == "ok", (student, row["status"])
         text = (out / "feedback" / f"{student}.md").read_text()
         for q in graded_questions():
-            if q.grade_id in mistakes:
+            if q.column in mistakes:
                 assert points(row, q) < q.points, (student, q.column)
-                message = next(m.message for m in COURSE.tasks[q.grade_id].mistakes
-                               if m.name == mistakes[q.grade_id])
-                assert message in text, (student, q.column, mistakes[q.grade_id])
+                message = next(m.message for m in COURSE.tasks[q.notebook, q.grade_id].mistakes
+                               if m.name == mistakes[q.column])
+                assert message in text, (student, q.column, mistakes[q.column])
             else:
                 assert points(row, q) == q.points, (student, q.column)
 
@@ -406,7 +407,8 @@ def test_list_shows_every_question_with_kind():
     proc = subprocess.run([PY, "-m", "course.grade", "--list"], capture_output=True, text=True,
                           check=True)
     for q in COURSE.questions:
-        line = next(ln for ln in proc.stdout.splitlines() if f" {q.grade_id} " in f" {ln} ")
+        line = next(ln for ln in proc.stdout.splitlines()
+                    if f" {q.grade_id} " in f" {ln} " and q.notebook in ln)
         assert q.notebook in line and ("by hand" if q.manual else "auto") in line
         assert all(f in line for f in q.functions)
 
@@ -444,7 +446,7 @@ def test_results_channel_refuses_pickles():
 def test_hidden_seeds_are_secret_dependent_and_never_public():
     from course.grade.grading import hidden_seed
     from course.tasks.base import PUBLIC_SEED
-    seeds = {hidden_seed(s, q.grade_id) for s in ("a", "b") for q in graded_questions()}
+    seeds = {hidden_seed(s, q.column) for s in ("a", "b") for q in graded_questions()}
     assert len(seeds) == 2 * len(graded_questions()) and PUBLIC_SEED not in seeds
 
 

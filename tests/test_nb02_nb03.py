@@ -198,13 +198,15 @@ def test_eps_outside_the_root_is_wrong_for_tiny_variances():
 
 # ---------------------------------------------------------------- graded tasks
 
-GRADE_IDS = ["bn_forward_train", "bn_backward", "bn_backward_alt"]
+NOTEBOOK_OF = {"batchnorm_forward": "02_forward_pass", "batchnorm_backward": "03_backward_pass",
+               "batchnorm_backward_alt": "03_backward_pass"}
+GRADE_IDS = list(NOTEBOOK_OF)
 
 
 @pytest.mark.parametrize("grade_id", GRADE_IDS)
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_every_mistake_is_named_on_every_case(grade_id, seed):
-    task = get(grade_id)
+    task = get(grade_id, NOTEBOOK_OF[grade_id])
     for case in task.cases(seed):
         assert evaluate(task, case, run_case(task, task.reference, case)).passed
         for m in task.mistakes:
@@ -214,7 +216,7 @@ def test_every_mistake_is_named_on_every_case(grade_id, seed):
 
 @pytest.mark.parametrize("grade_id", GRADE_IDS)
 def test_cases_use_random_parameters_and_upstream_gradients(grade_id):
-    for case in get(grade_id).cases(0):
+    for case in get(grade_id, NOTEBOOK_OF[grade_id]).cases(0):
         gamma = case.inputs["gamma"]
         assert not np.allclose(gamma, 1.0) and not np.allclose(case.inputs["beta"], 0.0)
         if "dout" in case.inputs:
@@ -228,7 +230,7 @@ def test_forward_task_names_in_place_mutation_of_x():
         x /= np.sqrt((x**2).mean(axis=0) + bn_param.get("eps", 1e-5))
         return gamma * x + beta, {}
 
-    task = get("bn_forward_train")
+    task = get("batchnorm_forward", "02_forward_pass")
     for case in task.cases(0):
         verdict = evaluate(task, case, run_case(task, (forward_in_place,), case))
         assert verdict.mistake == "mutates_input" and "`x`" in verdict.message
@@ -239,18 +241,18 @@ def test_forward_task_accepts_any_cache_and_updates_to_bn_param():
         out, cache = batchnorm_forward(x, gamma, beta, bn_param)
         return out, {"x_hat": cache["x_hat"]}
 
-    assert check("bn_forward_train", forward_small_cache)
+    assert check("batchnorm_forward", forward_small_cache, notebook="02_forward_pass")
 
 
 def test_forward_task_explains_a_missing_cache(capsys):
     def forward_out_only(x, gamma, beta, bn_param):
         return batchnorm_forward(x, gamma, beta, bn_param)[0]
 
-    assert not check("bn_forward_train", forward_out_only)
+    assert not check("batchnorm_forward", forward_out_only, notebook="02_forward_pass")
     assert "must return the pair (out, cache)" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("grade_id", ["bn_backward", "bn_backward_alt"])
+@pytest.mark.parametrize("grade_id", ["batchnorm_backward", "batchnorm_backward_alt"])
 def test_backward_check_names_a_missing_mu_path(grade_id, capsys):
     assert not check(grade_id, tasks03._no_mu_path)
     out = capsys.readouterr().out
@@ -259,5 +261,6 @@ def test_backward_check_names_a_missing_mu_path(grade_id, capsys):
 
 @pytest.mark.parametrize("grade_id", GRADE_IDS)
 def test_check_is_green_for_the_reference(grade_id, capsys):
-    assert check(grade_id, *get(grade_id).reference)
+    assert check(grade_id, *get(grade_id, NOTEBOOK_OF[grade_id]).reference,
+                 notebook=NOTEBOOK_OF[grade_id])
     assert "All 3 cases pass" in capsys.readouterr().out

@@ -173,7 +173,7 @@ def test_groupnorm_rejects_groups_that_do_not_divide_channels():
         groupnorm_forward(np.zeros((2, 6, 2, 2)), np.ones(6), np.zeros(6), 4, {})
 
 
-@pytest.mark.parametrize("grade_id", ["spatial_bn", "layernorm"])
+@pytest.mark.parametrize("grade_id", ["spatial_batchnorm_forward", "layernorm_forward"])
 @pytest.mark.parametrize("seed", [0, 1, 7])
 def test_every_mistake_is_named_on_every_case(grade_id, seed):
     task = get(grade_id)

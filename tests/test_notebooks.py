@@ -16,7 +16,7 @@ from course.notebook import (
     solution_paths,
     tags,
 )
-from course.tasks import all_tasks, evaluate, for_notebook, run_case
+from course.tasks import all_tasks, evaluate, for_notebook, get, run_case
 
 SOLUTIONS = solution_paths()
 ALL_NOTEBOOKS = SOLUTIONS + [NOTEBOOKS / p.name for p in SOLUTIONS]
@@ -102,10 +102,37 @@ def test_answer_cells_carry_grading_metadata_matching_the_registry(path):
         assert f'check("{gid}"' in checks, f"no check cell for {gid}"
 
 
-def test_grade_ids_are_unique_across_the_course():
-    ids_seen = [grade_id(c) for p in SOLUTIONS for c in answer_cells(read(p))]
-    assert len(ids_seen) == len(set(ids_seen))
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids)
+def test_written_answers_are_named_think_nn_topic(path):
+    # The rule for auto-graded answers (the first function graded) is in tests/test_tasks.py.
+    nb = read(path)
+    for cell in answer_cells(nb):
+        if cell.cell_type == "markdown":
+            assert re.fullmatch(rf"think_{path.stem[:2]}_[a-z0-9]+(_[a-z0-9]+)*", grade_id(cell)), \
+                grade_id(cell)
     assert {t.notebook for t in all_tasks().values()} <= {p.stem for p in SOLUTIONS}
+
+
+def _check_calls(nb):
+    """(grade_id, notebook= or None) of every check(...) / use_or_reference(...) call in code."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in (
+                    "check", "use_or_reference"):
+                kw = {k.arg: k.value.value for k in node.keywords}
+                yield node.args[0].value, kw.get("notebook")
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids)
+def test_check_calls_name_a_task_of_their_own_notebook(path):
+    # grade_ids are unique within a notebook only: a shared one must say which notebook it means.
+    nb = read(path)
+    calls = list(_check_calls(nb))
+    assert calls or not for_notebook(notebook_id(nb, path))
+    for gid, notebook in calls:
+        assert get(gid, notebook).notebook == notebook_id(nb, path), gid
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=ids)

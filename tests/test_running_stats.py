@@ -88,7 +88,7 @@ def test_zero_initialised_running_var_matches_its_closed_form():
 
 # Every task's mistakes are checked course-wide in tests/test_tasks.py; this is nb04-specific.
 def test_switch_free_mistake_implementation_is_correct():
-    task = get("bn_forward_modes")
+    task = get("batchnorm_forward", "04_running_stats")
     for case in task.cases(3):
         assert evaluate(task, case, run_case(task, (_forward,), case)).passed
 

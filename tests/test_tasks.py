@@ -17,7 +17,7 @@ def _stubs(task):
     return (stub,) * len(task.functions)
 
 
-@pytest.mark.parametrize("task", TASKS, ids=lambda t: t.grade_id)
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: f"{t.notebook[:2]}:{t.grade_id}")
 def test_reference_passes_every_case_for_every_seed(task):
     for seed in SEEDS:
         cases = task.cases(seed)
@@ -27,8 +27,10 @@ def test_reference_passes_every_case_for_every_seed(task):
             assert verdict.passed, f"seed {seed}, {case.label}: {verdict.message}"
 
 
-@pytest.mark.parametrize("task", TASKS, ids=lambda t: t.grade_id)
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: f"{t.notebook[:2]}:{t.grade_id}")
 def test_task_is_well_formed(task):
+    # The one grade-id rule for auto-graded answers (written ones: tests/test_notebooks.py).
+    assert task.grade_id == task.functions[0], "a task's grade_id is its first function's name"
     assert task.points > 0 and task.checks
     assert len(task.reference) == len(task.functions)
     assert task.mistakes, "every graded exercise names at least one typical mistake"
@@ -39,7 +41,7 @@ def test_task_is_well_formed(task):
 
 
 @pytest.mark.parametrize("task, mistake", MISTAKES,
-                         ids=[f"{t.grade_id}-{m.name}" for t, m in MISTAKES])
+                         ids=[f"{t.notebook[:2]}:{t.grade_id}-{m.name}" for t, m in MISTAKES])
 def test_each_planted_mistake_is_named_by_its_own_message(task, mistake, capsys):
     for seed in SEEDS:
         verdicts = [evaluate(task, c, run_case(task, mistake.impl, c)) for c in task.cases(seed)]
@@ -48,19 +50,19 @@ def test_each_planted_mistake_is_named_by_its_own_message(task, mistake, capsys)
         assert all(v.mistake == mistake.name for v in failing), \
             f"seed {seed}: {[v.mistake for v in failing]} instead of {mistake.name}"
         assert score(task, verdicts) < task.points
-    assert check(task.grade_id, *mistake.impl) is False
+    assert check(task.grade_id, *mistake.impl, notebook=task.notebook) is False
     assert mistake.message in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("task", TASKS, ids=lambda t: t.grade_id)
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: f"{t.notebook[:2]}:{t.grade_id}")
 def test_unanswered_exercise_says_not_implemented_and_demos_fall_back(task, capsys):
-    assert check(task.grade_id, *_stubs(task)) is False
+    assert check(task.grade_id, *_stubs(task), notebook=task.notebook) is False
     assert "not implemented yet" in capsys.readouterr().out
-    fallback = use_or_reference(task.grade_id, *_stubs(task))
+    fallback = use_or_reference(task.grade_id, *_stubs(task), notebook=task.notebook)
     fallback = fallback if isinstance(fallback, tuple) else (fallback,)
     assert fallback == task.reference
     assert "course reference" in capsys.readouterr().out
-    assert check(task.grade_id, *task.reference) is True
+    assert check(task.grade_id, *task.reference, notebook=task.notebook) is True
 
 
 # The harness itself, on a toy task whose right answer is x * 2.

@@ -49,9 +49,9 @@ class StudentGrade:
         return round(sum(q.question.points for q in self.graded if not q.question.manual), 2)
 
 
-def hidden_seed(secret, grade_id):
-    """A per-question seed derived from the grader's secret; never the public seed."""
-    seed = int.from_bytes(hashlib.sha256(f"{secret}\0{grade_id}".encode()).digest()[:8], "big")
+def hidden_seed(secret, question):
+    """A seed for one question (its gradebook column) derived from the secret; never public."""
+    seed = int.from_bytes(hashlib.sha256(f"{secret}\0{question}".encode()).digest()[:8], "big")
     return seed if seed != PUBLIC_SEED else seed + 1
 
 
@@ -82,7 +82,7 @@ def _cell_status(error):
 def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
     """Grade one student notebook; a failure costs only the question it happened in."""
     ex = submission.extract(course, nb_id, nb)
-    seeds = {g: hidden_seed(secret, g) for g in ex.plan.questions}
+    seeds = {g: hidden_seed(secret, f"{nb_id}:{g}") for g in ex.plan.questions}
     outcome = runner.run_plan(ex.plan, seeds, limits, deadline)
     grades = []
     for q in course.questions_of(nb_id):
@@ -104,7 +104,7 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
         results = outcome.results.get(q.grade_id)
         if results is None:
             continue
-        task = course.tasks[q.grade_id]
+        task = course.tasks[nb_id, q.grade_id]
         cases = task.cases(seeds[q.grade_id])
         results = list(results[:len(cases)])
         results += [runner.Result(error="RuntimeError: no result")] * (len(cases) - len(results))

@@ -173,7 +173,8 @@ def serve(job, ctl, res, tasks):
     seeds = _read_line(ctl)  # only now, after every student cell has run
     for gid in job["questions"]:
         wire.send(res, {"event": "question_start", "gid": gid})
-        records, arrays = run_question(tasks[gid], ns, seeds[gid], run_case, Result)
+        task = tasks[job["notebook"], gid]  # grade_ids are unique within a notebook only
+        records, arrays = run_question(task, ns, seeds[gid], run_case, Result)
         wire.send(res, {"event": "question", "gid": gid, "cases": records}, arrays)
     wire.send(res, {"event": "done"})
     while os.read(ctl, 4096):  # stay alive until the grader has collected our children

@@ -36,7 +36,7 @@ class Course:
 
     @cached_property
     def tasks(self):
-        """grade_id -> Task, from the registry (the same module the student process imports)."""
+        """(notebook, grade_id) -> Task, from the registry (which the student process imports)."""
         return importlib.import_module(self.registry).all_tasks()
 
     @cached_property
@@ -51,8 +51,9 @@ class Course:
     @cached_property
     def questions(self):
         """Every question, notebook by notebook, in the order the solution notebook asks them."""
-        out, seen = [], set()
+        out = []
         for nb_id in self.notebook_ids:
+            seen = set()  # grade_ids are unique within a notebook only
             nb = self.sources.get(nb_id)
             heading = ""
             for cell in nb.cells if nb is not None else []:
@@ -64,7 +65,7 @@ class Course:
                     continue
                 seen.add(gid)
                 meta = cell.metadata.get("nbgrader", {})
-                task = self.tasks.get(gid)
+                task = self.tasks.get((nb_id, gid))
                 if task is not None:
                     out.append(Question(nb_id, gid, float(task.points), False, task.functions,
                                         checks=task.checks))

@@ -133,7 +133,7 @@ def run_once(plan, cells, questions, seeds, limits, deadline):
     started = time.time()
     job = {"setup": plan.setup, "registry": plan.registry, "path": plan.path, "scratch": tmp,
            "cells": [{"source": c.source, "label": c.label} for c in cells],
-           "questions": list(questions),
+           "notebook": plan.notebook, "questions": list(questions),
            "limits": {"memory_mb": limits.memory_mb, "output_bytes": limits.output_bytes,
                       "cpu_seconds": int(limits.total_timeout) + 5}}
     with open(log_path, "wb") as log:

@@ -53,11 +53,12 @@ def identify(nb, path, course):
     meta = nb.metadata.get("course", {}) if isinstance(nb.metadata, dict) else {}
     if isinstance(meta, dict) and meta.get("notebook") in known:
         return meta["notebook"]
-    owner = {q.grade_id: q.notebook for q in course.questions}
+    owners = {}  # grade_id -> the notebooks asking it (02 and 04 both grade batchnorm_forward)
+    for q in course.questions:
+        owners.setdefault(q.grade_id, []).append(q.notebook)
     votes = {}
     for cell in nb.cells:
-        nb_id = owner.get(nbtools.grade_id(cell))
-        if nb_id:
+        for nb_id in owners.get(nbtools.grade_id(cell), ()):
             votes[nb_id] = votes.get(nb_id, 0) + 1
     if votes:
         return max(sorted(votes), key=votes.get)

@@ -84,7 +84,7 @@ def _run(fns, inputs):
 
 
 TASKS = [
-    Task(grade_id="bn_forward_train", notebook=NOTEBOOK,
+    Task(grade_id="batchnorm_forward", notebook=NOTEBOOK,
          functions=("batchnorm_forward",), points=3,
          checks="train-mode output `out` on random batches with random gamma and beta",
          reference=(batchnorm_forward,), make_cases=_cases, run=_run, mutable=("bn_param",),

@@ -11,7 +11,7 @@ from course.tasks.base import Case, Mistake, Task, random_gamma_beta
 NOTEBOOK = "04_running_stats"
 
 # ----------------------------------------------------------------------------------------------
-# bn_forward_modes: one forward function, two modes
+# batchnorm_forward: one forward function, two modes
 
 
 def _forward(x, gamma, beta, bn_param, *, reversed_momentum=False, unbiased_running=False,
@@ -176,7 +176,7 @@ _TORCH_MISTAKES = (
 
 
 TASKS = [
-    Task(grade_id="bn_forward_modes", notebook=NOTEBOOK,
+    Task(grade_id="batchnorm_forward", notebook=NOTEBOOK,
          functions=("batchnorm_forward",), points=3,
          checks="train steps that update the running statistics, then test-mode outputs",
          reference=(batchnorm_forward,), make_cases=_modes_cases, run=_modes_run,

@@ -151,7 +151,7 @@ def _ln_run(fns, inputs):
 
 
 TASKS = [
-    Task(grade_id="spatial_bn", notebook=NOTEBOOK,
+    Task(grade_id="spatial_batchnorm_forward", notebook=NOTEBOOK,
          functions=("spatial_batchnorm_forward", "spatial_batchnorm_backward"), points=3,
          checks="forward, backward (random upstream gradient), running statistics and test mode "
                 "on random (N, C, H, W) feature maps",
@@ -175,7 +175,7 @@ TASKS = [
                      "their gradients over N, H and W to get shape (C,)",
                      (spatial_batchnorm_forward, _per_position_params_backward)),
          )),
-    Task(grade_id="layernorm", notebook=NOTEBOOK,
+    Task(grade_id="layernorm_forward", notebook=NOTEBOOK,
          functions=("layernorm_forward", "layernorm_backward"), points=3,
          checks="forward and backward (random upstream gradient) on random (N, D) batches",
          reference=(layernorm_forward, layernorm_backward),

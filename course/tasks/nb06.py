@@ -194,7 +194,7 @@ def _forward_run(fns, inputs):
 
 
 FORWARD_TASK = Task(
-    grade_id="sync_bn_forward", notebook=NOTEBOOK, functions=("sync_batchnorm_forward",),
+    grade_id="sync_batchnorm_forward", notebook=NOTEBOOK, functions=("sync_batchnorm_forward",),
     points=3, checks="outputs and running statistics of synchronised BN on uneven shards "
                      "(must equal BN of the concatenated batch)",
     reference=(sync_batchnorm_forward,), make_cases=_forward_cases, run=_forward_run,
@@ -279,7 +279,7 @@ def _backward_run(fns, inputs):
 
 
 BACKWARD_TASK = Task(
-    grade_id="sync_bn_backward", notebook=NOTEBOOK, functions=("sync_batchnorm_backward",),
+    grade_id="sync_batchnorm_backward", notebook=NOTEBOOK, functions=("sync_batchnorm_backward",),
     points=3, checks="dx, dgamma and dbeta of synchronised BN on uneven shards with random "
                      "upstream gradients (must equal BN of the concatenated batch)",
     reference=(sync_batchnorm_backward,), make_cases=_backward_cases, run=_backward_run,
