@@ -13,6 +13,7 @@ import sys
 import nbformat
 
 from course.notebook import BEGIN, END, NOTEBOOKS, grade_id, notebook_id, read, solution_paths, tags
+from course.tasks import for_notebook
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 _REGION = re.compile(rf"^([ \t]*){re.escape(BEGIN)}[^\n]*\n.*?^[ \t]*{re.escape(END)}[^\n]*(\n|$)",
@@ -34,11 +35,20 @@ def stub_source(source, cell_type, task_id):
 
 
 def student_version(nb, nb_id):
-    """The student notebook for one solution notebook: stubs, no outputs, an id in metadata."""
+    """The student notebook for one solution notebook: stubs, no outputs, points, an id."""
     out = copy.deepcopy(nb)
+    tasks = {t.grade_id: t for t in for_notebook(nb_id)}
     for cell in out.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+        if "answer" in tags(cell) and cell.cell_type == "code":
+            # An auto-graded answer's points live in its Task only (written answers keep theirs
+            # in the solution's metadata), so changing them is a one-line edit in course/tasks.
+            task = tasks.get(grade_id(cell))
+            if task is None:
+                raise ValueError(f"{nb_id}: answer cell {grade_id(cell)} has no Task in "
+                                 "course/tasks")
+            cell.metadata["nbgrader"]["points"] = task.points
         if "answer" in tags(cell):
             new, count = stub_source(cell.source, cell.cell_type, grade_id(cell) or nb_id)
             if count == 0 and cell.cell_type == "code":
