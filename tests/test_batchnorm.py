@@ -1,4 +1,5 @@
-"""The reference batch normalization: invariants, gradients, exact values, clear errors."""
+"""The reference batch normalization: invariants, gradients, exact values, notebook 02-03 claims,
+clear errors."""
 
 import numpy as np
 import pytest
@@ -8,6 +9,9 @@ from hypothesis.extra.numpy import arrays
 
 from course.batchnorm import batchnorm_backward, batchnorm_backward_alt, batchnorm_forward
 from course.gradcheck import numerical_gradient_array, rel_error
+from course.tasks import random_gamma_beta
+
+BACKWARDS = [batchnorm_backward, batchnorm_backward_alt]
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 
@@ -20,46 +24,76 @@ def batches(min_n=2, max_n=12, max_d=6):
 
 
 def random_problem(seed, N=8, D=5):
+    """x, non-trivial gamma (some negative) and beta, and a random dout."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(1.5, 2.0, (N, D))
-    gamma, beta = rng.normal(1.0, 0.5, D), rng.normal(0.0, 1.0, D)
-    dout = rng.normal(size=(N, D))  # never all ones: that hides wrong dx (see notebook 03)
+    x = rng.normal(1.0, 3.0, (N, D))  # (N, D)
+    gamma, beta = random_gamma_beta(rng, D)  # (D,), (D,)
+    dout = rng.normal(0.0, 1.0, (N, D))  # never all ones: that hides wrong dx (see notebook 03)
     return x, gamma, beta, dout
 
 
+def _out(x, gamma, beta, eps=1e-5):
+    return batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps})[0]
+
+
+# ---------------------------------------------------------------- properties
+
 @given(batches())
 def test_output_before_gamma_beta_has_zero_mean_unit_variance(x):
-    out, _ = batchnorm_forward(x, np.ones(x.shape[1]), np.zeros(x.shape[1]), {"eps": 0.0})
+    D = x.shape[1]
+    out, _ = batchnorm_forward(x, np.ones(D), np.zeros(D), {"eps": 0.0})
     np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-7)
     np.testing.assert_allclose(out.var(axis=0), 1, rtol=1e-6)
+    # Not exactly 1 with eps: eps inside the root shrinks it to var / (var + eps).
+    _, cache = batchnorm_forward(x, np.ones(D), np.zeros(D), {"mode": "train"})
+    var = x.var(axis=0)
+    np.testing.assert_allclose(cache["x_hat"].mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(cache["x_hat"].var(axis=0), var / (var + 1e-5), rtol=1e-9)
 
 
-@given(batches(), st.floats(0.1, 10), st.floats(-100, 100))
-def test_invariant_to_positive_affine_change_of_input(x, a, b):
+@given(batches(), st.floats(0.1, 10), st.floats(-100, 100), st.integers(0, 2**32 - 1))
+def test_invariant_to_positive_affine_change_of_input(x, a, b, seed):
     gamma, beta = np.linspace(0.5, 2, x.shape[1]), np.linspace(-1, 1, x.shape[1])
     out1, _ = batchnorm_forward(x, gamma, beta, {"eps": 0.0})
     out2, _ = batchnorm_forward(a * x + b, gamma, beta, {"eps": 0.0})
     np.testing.assert_allclose(out1, out2, atol=1e-6)
+    # With eps, exact too if eps scales with the variance (a**2).
+    rng = np.random.default_rng(seed)
+    gamma, beta = rng.normal(size=x.shape[1]), rng.normal(size=x.shape[1])
+    np.testing.assert_allclose(_out(a * x + b, gamma, beta, eps=a**2 * 1e-5),
+                               _out(x, gamma, beta), atol=1e-7)
 
 
 @given(batches(), st.integers(0, 2**32 - 1))
 def test_dx_sums_to_zero_and_is_orthogonal_to_x_hat(x, seed):
+    N, D = x.shape
     rng = np.random.default_rng(seed)
-    gamma, dout = rng.normal(size=x.shape[1]), rng.normal(size=x.shape)
-    # eps = 0: with eps > 0, sum(x_hat**2) = N var / (var + eps) and the second identity is
-    # off by a term of order eps / var.
-    _, cache = batchnorm_forward(x, gamma, np.zeros(x.shape[1]), {"eps": 0.0})
-    for backward in (batchnorm_backward, batchnorm_backward_alt):
+    gamma, dout = rng.normal(size=D), rng.normal(size=x.shape)
+    # eps = 0: exactly orthogonal.
+    _, cache = batchnorm_forward(x, gamma, np.zeros(D), {"eps": 0.0})
+    for backward in BACKWARDS:
         dx, _, _ = backward(dout, cache)
         scale = np.abs(dx).max() + 1
         np.testing.assert_allclose(dx.sum(axis=0) / scale, 0, atol=1e-9)
         np.testing.assert_allclose((dx * cache["x_hat"]).sum(axis=0) / scale, 0, atol=1e-9)
+    # eps > 0 leaves a residue of relative size eps / (var + eps): scaling x does not scale eps.
+    _, cache = batchnorm_forward(x, gamma, np.zeros(D), {"mode": "train"})
+    x_hat, inv_std, var, eps = cache["x_hat"], cache["inv_std"], cache["var"], cache["eps"]
+    residue = gamma * inv_std * eps / (var + eps) * (dout * x_hat).sum(axis=0)  # (D,)
+    # The size dx would have without cancellations: gamma / std * |dout|, N terms.
+    scale = N * np.abs(gamma * inv_std).max() * np.abs(dout).max()
+    for backward in BACKWARDS:
+        dx = backward(dout, cache)[0]
+        np.testing.assert_allclose(dx.sum(axis=0) / scale, 0.0, atol=1e-10)
+        np.testing.assert_allclose(((dx * x_hat).sum(axis=0) - residue) / scale, 0.0, atol=1e-9)
 
 
-@pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("backward", [batchnorm_backward, batchnorm_backward_alt])
-def test_backward_matches_numerical_gradient(seed, backward):
-    x, gamma, beta, dout = random_problem(seed)
+# ---------------------------------------------------------------- gradients
+
+@pytest.mark.parametrize("shape", [(8, 5), (4, 3), (10, 5), (3, 7)])
+@pytest.mark.parametrize("backward", BACKWARDS)
+def test_backward_matches_numerical_gradient(shape, backward):
+    x, gamma, beta, dout = random_problem(sum(shape), *shape)
     _, cache = batchnorm_forward(x, gamma, beta, {})
     dx, dgamma, dbeta = backward(dout, cache)
 
@@ -73,22 +107,58 @@ def test_backward_matches_numerical_gradient(seed, backward):
 
 
 def test_staged_and_closed_form_backward_agree():
-    x, gamma, beta, dout = random_problem(7, N=32, D=9)
+    x, gamma, beta, dout = random_problem(7, N=64, D=32)
     _, cache = batchnorm_forward(x, gamma, beta, {})
     staged, closed = batchnorm_backward(dout, cache), batchnorm_backward_alt(dout, cache)
     for a, b in zip(staged, closed, strict=True):
         assert rel_error(a, b) < 1e-12
 
 
+def test_float32_gradient_check_is_far_less_accurate():
+    x, gamma, beta, dout = random_problem(5, 6, 3)
+    _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    dx = batchnorm_backward(dout, cache)[0]
+    x32, g32, b32, d32 = (a.astype(np.float32) for a in (x, gamma, beta, dout))
+    num32 = numerical_gradient_array(lambda v: _out(v, g32, b32), x32.copy(), d32, h=1e-3)
+    num64 = numerical_gradient_array(lambda v: _out(v, gamma, beta), x.copy(), dout)
+    assert rel_error(dx, num64) < 1e-8 < 1e-5 < rel_error(dx, num32)
+
+
+# ---------------------------------------------------------------- exact values, by hand
+
 def test_exact_values_on_a_hand_computed_batch():
     # Column 0: mean 2, biased variance 1 -> x_hat = [-1, 1]. Column 1: mean 0, var 4 -> [-1, 1].
     x = np.array([[1.0, -2.0], [3.0, 2.0]])
     bn_param = {"eps": 0.0, "momentum": 0.9}
-    out, _ = batchnorm_forward(x, np.array([2.0, 0.5]), np.array([1.0, -1.0]), bn_param)
+    out, cache = batchnorm_forward(x, np.array([2.0, 0.5]), np.array([1.0, -1.0]), bn_param)
+    np.testing.assert_array_equal(cache["mu"], [2.0, 0.0])
+    np.testing.assert_array_equal(cache["var"], [1.0, 4.0])
     np.testing.assert_array_equal(out, [[-1.0, -1.5], [3.0, -0.5]])
     # running = 0.9 * initial + 0.1 * batch statistic
     np.testing.assert_allclose(bn_param["running_mean"], [0.2, 0.0])
     np.testing.assert_allclose(bn_param["running_var"], [0.9 * 1 + 0.1 * 1, 0.9 * 1 + 0.1 * 4])
+
+
+@pytest.mark.parametrize("backward", BACKWARDS)
+def test_backward_on_a_hand_computed_4x1_batch(backward):
+    # x = [0, 0, 2, 2]: mean 1, variance 1, x_hat = [-1, -1, 1, 1]. With gamma = 2 and
+    # dout = e_0: dbeta = 1, dgamma = -1, dx = 2/4 * (4 e_0 - 1 + x_hat) = [1, -1, 0, 0].
+    x = np.array([[0.0], [0.0], [2.0], [2.0]])
+    _, cache = batchnorm_forward(x, np.array([2.0]), np.array([0.3]),
+                                 {"mode": "train", "eps": 0.0})
+    dx, dgamma, dbeta = backward(np.array([[1.0], [0.0], [0.0], [0.0]]), cache)
+    np.testing.assert_allclose(dx, [[1.0], [-1.0], [0.0], [0.0]], atol=1e-15)
+    np.testing.assert_allclose(dgamma, [-1.0], atol=1e-15)
+    np.testing.assert_allclose(dbeta, [1.0], atol=1e-15)
+
+
+@pytest.mark.parametrize("backward", BACKWARDS)
+def test_two_examples_give_zero_dx(backward):
+    # With N = 2 and eps = 0, x_hat is always [-1, 1]: the output does not depend on x at all.
+    x, gamma, beta, dout = random_problem(3, 2, 4)
+    _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": 0.0})
+    np.testing.assert_allclose(np.abs(cache["x_hat"]), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(backward(dout, cache)[0], 0.0, atol=1e-12)
 
 
 def test_test_mode_uses_running_statistics_with_eps_and_beta():
@@ -109,6 +179,40 @@ def test_test_mode_output_does_not_depend_on_the_rest_of_the_batch():
     one, _ = batchnorm_forward(x[:1], gamma, beta, dict(p))
     np.testing.assert_allclose(one, whole[:1], rtol=1e-15)
 
+
+# ---------------------------------------------------------------- notebook 02 claims
+
+def test_gamma_beta_can_undo_the_normalisation_exactly():
+    x, *_ = random_problem(2, 16, 4)
+    eps = 1e-5
+    gamma, beta = np.sqrt(x.var(axis=0) + eps), x.mean(axis=0)
+    np.testing.assert_allclose(_out(x, gamma, beta, eps), x, rtol=1e-12, atol=1e-12)
+
+
+def test_output_mean_is_beta_and_std_is_gamma():
+    x, gamma, beta, _ = random_problem(4, 200, 5)
+    out = _out(x, np.abs(gamma), beta)
+    np.testing.assert_allclose(out.mean(axis=0), beta, atol=1e-12)
+    np.testing.assert_allclose(out.std(axis=0), np.abs(gamma), rtol=1e-5)
+
+
+def test_bias_before_bn_has_no_effect_in_train_mode():
+    rng = np.random.default_rng(9)
+    x, W, b = rng.normal(size=(32, 6)), rng.normal(size=(6, 4)), rng.normal(0, 5, size=4)
+    gamma, beta = rng.normal(size=4), rng.normal(size=4)
+    np.testing.assert_allclose(_out(x @ W + b, gamma, beta), _out(x @ W, gamma, beta),
+                               atol=1e-12)
+
+
+def test_eps_outside_the_root_is_wrong_for_tiny_variances():
+    x = np.array([[1.0], [1.0 + 2e-3], [1.0 - 2e-3], [1.0]])  # variance 2e-6, below eps
+    inside = batchnorm_forward(x, np.ones(1), np.zeros(1), {"mode": "train"})[0]
+    std = x.std(axis=0)
+    outside = (x - x.mean(axis=0)) / (std + 1e-5)
+    assert np.abs(outside).max() > 2 * np.abs(inside).max()
+
+
+# ---------------------------------------------------------------- contract
 
 def test_inputs_are_not_modified():
     x, gamma, beta, _ = random_problem(3)

@@ -1,14 +1,32 @@
-"""Every graded task in the registry: the reference passes, each planted mistake is named."""
+"""The course.tasks package: every graded task in the registry (the reference passes, each planted
+mistake is named), the harness, and what is particular to some notebooks' tasks."""
 
 import numpy as np
 import pytest
 
+from course.batchnorm import batchnorm_forward
 from course.checks import check, use_or_reference
-from course.tasks import Case, Mistake, Task, all_tasks, evaluate, run_case, score
+from course.gradcheck import rel_error
+from course.tasks import (
+    Case,
+    Mistake,
+    Task,
+    all_tasks,
+    evaluate,
+    get,
+    random_gamma_beta,
+    run_case,
+    score,
+)
+from course.tasks import nb03 as tasks03
+from course.tasks.nb04 import _forward as nb04_forward
 
 TASKS = list(all_tasks().values())
 MISTAKES = [(t, m) for t in TASKS for m in t.mistakes]
-SEEDS = (0, 1, 2024)  # 0 is what check cells use; the others stand in for hidden grading seeds
+SEEDS = (0, 1, 2, 3, 4, 7, 2024)  # 0 is what check cells use; the others stand in for hidden ones
+# Tasks with a case that cannot show some mistake: 04's train-only case has no test-mode output.
+# In every other task, every case names every mistake.
+SOME_CASES_ONLY = {("04_running_stats", "batchnorm_forward")}
 
 
 def _stubs(task):
@@ -47,11 +65,15 @@ def test_each_planted_mistake_is_named_by_its_own_message(task, mistake, capsys)
         verdicts = [evaluate(task, c, run_case(task, mistake.impl, c)) for c in task.cases(seed)]
         failing = [v for v in verdicts if not v.passed]
         assert failing, f"seed {seed}: no case catches the mistake {mistake.name}"
+        if (task.notebook, task.grade_id) not in SOME_CASES_ONLY:
+            assert len(failing) == len(verdicts), f"seed {seed}: a case misses {mistake.name}"
         assert all(v.mistake == mistake.name for v in failing), \
             f"seed {seed}: {[v.mistake for v in failing]} instead of {mistake.name}"
         assert score(task, verdicts) < task.points
     assert check(task.grade_id, *mistake.impl, notebook=task.notebook) is False
-    assert mistake.message in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert mistake.message in out
+    assert ("✓" in out) == ((task.notebook, task.grade_id) in SOME_CASES_ONLY)
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: f"{t.notebook[:2]}:{t.grade_id}")
@@ -63,6 +85,80 @@ def test_unanswered_exercise_says_not_implemented_and_demos_fall_back(task, caps
     assert fallback == task.reference
     assert "course reference" in capsys.readouterr().out
     assert check(task.grade_id, *task.reference, notebook=task.notebook) is True
+    assert f"All {len(task.cases())} cases pass" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("task", [t for t in TASKS if "gamma" in t.cases()[0].inputs],
+                         ids=lambda t: f"{t.notebook[:2]}:{t.grade_id}")
+def test_cases_use_random_parameters_and_upstream_gradients(task):
+    for case in task.cases(0):
+        gamma = case.inputs["gamma"]
+        assert not np.allclose(gamma, 1.0) and not np.allclose(case.inputs["beta"], 0.0)
+        if "dout" in case.inputs:
+            assert not np.allclose(case.inputs["dout"], case.inputs["dout"].flat[0])
+
+
+# ---------------------------------------------------------------- 02: batchnorm_forward
+
+def test_02_forward_names_in_place_mutation_of_x():
+    def forward_in_place(x, gamma, beta, bn_param):
+        mu = x.mean(axis=0)
+        x -= mu  # the mistake: the caller's x changes
+        x /= np.sqrt((x**2).mean(axis=0) + bn_param.get("eps", 1e-5))
+        return gamma * x + beta, {}
+
+    task = get("batchnorm_forward", "02_forward_pass")
+    for case in task.cases(0):
+        verdict = evaluate(task, case, run_case(task, (forward_in_place,), case))
+        assert verdict.mistake == "mutates_input" and "`x`" in verdict.message
+
+
+def test_02_forward_accepts_any_cache_and_updates_to_bn_param():
+    def forward_small_cache(x, gamma, beta, bn_param):
+        out, cache = batchnorm_forward(x, gamma, beta, bn_param)
+        return out, {"x_hat": cache["x_hat"]}
+
+    assert check("batchnorm_forward", forward_small_cache, notebook="02_forward_pass")
+
+
+def test_02_forward_explains_a_missing_cache(capsys):
+    def forward_out_only(x, gamma, beta, bn_param):
+        return batchnorm_forward(x, gamma, beta, bn_param)[0]
+
+    assert not check("batchnorm_forward", forward_out_only, notebook="02_forward_pass")
+    assert "must return the pair (out, cache)" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 03: batchnorm_backward(_alt)
+
+def test_03_all_ones_upstream_gradient_hides_a_missing_variance_path():
+    # The hygiene lesson of notebook 03: with dout = 1, dx is zero for the right backward AND
+    # for the one missing the variance path, so such a check cannot tell them apart.
+    rng = np.random.default_rng(11)
+    x = rng.normal(1.0, 3.0, (8, 3))  # (N, D)
+    gamma, beta = random_gamma_beta(rng, 3)  # (D,), (D,)
+    _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    ones = np.ones_like(x)
+    dout = np.random.default_rng(0).normal(size=x.shape)  # a random one tells them apart
+    for task in tasks03.TASKS:
+        (backward,) = task.reference
+        np.testing.assert_allclose(backward(ones, cache)[0], 0.0, atol=1e-12)
+        assert rel_error(backward(dout, cache)[0], tasks03._no_var_path(dout, cache)[0]) > 1e-2
+    np.testing.assert_allclose(tasks03._no_var_path(ones, cache)[0], 0.0, atol=1e-12)
+
+
+# ---------------------------------------------------------------- 04: batchnorm_forward (modes)
+
+def test_04_switch_free_mistake_implementation_is_correct():
+    task = get("batchnorm_forward", "04_running_stats")
+    for case in task.cases(3):
+        assert evaluate(task, case, run_case(task, (nb04_forward,), case)).passed
+    # and on the hand-computed test-mode batch of tests/test_running_stats.py
+    bn_param = {"mode": "test", "eps": 0.0, "running_mean": np.array([1.0, -2.0]),
+                "running_var": np.array([4.0, 0.25])}
+    x = np.array([[3.0, -1.0], [1.0, -2.5]])
+    out, _ = nb04_forward(x, np.array([2.0, -1.0]), np.array([0.5, 1.0]), bn_param)
+    assert out.tolist() == [[2.5, -1.0], [0.5, 2.0]]
 
 
 # The harness itself, on a toy task whose right answer is x * 2.
