@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from course.gradcheck import numerical_gradient, rel_error
+from course.batchnorm import batchnorm_backward, batchnorm_forward
+from course.gradcheck import numerical_gradient, numerical_gradient_array, rel_error
+from course.tasks import random_gamma_beta
 
 
 def test_rel_error_is_zero_for_equal_and_one_for_opposite_arrays():
@@ -19,3 +21,21 @@ def test_numerical_gradient_of_a_quadratic_is_exact_and_restores_x():
     g = numerical_gradient(lambda v: float(np.sum(v**2)), x)
     np.testing.assert_allclose(g, 2 * before, rtol=1e-9)
     np.testing.assert_array_equal(x, before)
+
+
+def test_float32_gradient_check_is_far_less_accurate():
+    # Notebook 03's hygiene point, on batch norm: float64 checks to 1e-8, float32 not to 1e-5.
+    rng = np.random.default_rng(5)
+    x = rng.normal(1.0, 3.0, (6, 3))  # (N, D)
+    gamma, beta = random_gamma_beta(rng, 3)  # (D,), (D,)
+    dout = rng.normal(0.0, 1.0, (6, 3))  # (N, D)
+
+    def out(v, g, b):
+        return batchnorm_forward(v, g, b, {"mode": "train"})[0]
+
+    _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    dx = batchnorm_backward(dout, cache)[0]
+    x32, g32, b32, d32 = (a.astype(np.float32) for a in (x, gamma, beta, dout))
+    num32 = numerical_gradient_array(lambda v: out(v, g32, b32), x32.copy(), d32, h=1e-3)
+    num64 = numerical_gradient_array(lambda v: out(v, gamma, beta), x.copy(), dout)
+    assert rel_error(dx, num64) < 1e-8 < 1e-5 < rel_error(dx, num32)
