@@ -7,8 +7,6 @@ A benchmark, not a test: it prints a table and asserts nothing. Targets: each no
 """
 
 import argparse
-import importlib
-import pkgutil
 import statistics
 import sys
 import threading
@@ -27,8 +25,7 @@ from nbclient import NotebookClient  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import course  # noqa: E402
-from course.demo import REGISTRY  # noqa: E402
+from course.figures import all_demos  # noqa: E402
 
 
 def _peak_rss(pid, stop, peak):
@@ -93,11 +90,8 @@ def main(argv=None):
             flag = "" if seconds <= 20 and mb <= 500 else "  <-- over target"
             print(f"{folder + '/' + path.name:46} {seconds:8.1f} {mb:8.0f}{flag}")
 
-    for info in pkgutil.iter_modules(course.__path__):
-        if not info.ispkg and info.name != "release":
-            importlib.import_module(f"course.{info.name}")
     print(f"\n{'demo':46} {'median redraw ms':>17}")
-    for demo in REGISTRY:
+    for demo in all_demos():
         ms = 1000 * time_demo(demo, args.repeat)
         print(f"{demo.name:46} {ms:17.0f}{'' if ms <= 100 else '  <-- over target'}")
 

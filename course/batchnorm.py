@@ -83,25 +83,46 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     return out, cache
 
 
-def batchnorm_backward(dout, cache):
-    """Backward pass walked node by node along the forward graph (see notebook 03)."""
+def batchnorm_backward_staged(dout, cache):
+    """The backward pass walked node by node along the forward graph (see notebook 03).
+
+    Returns (grads, paths): grads maps each node of the graph to the gradient arriving there, in
+    the order the walk reaches them (output first); paths maps the nodes where two gradients add
+    to each part, named by the consumer it comes through.
+    """
     x_hat, gamma = cache["x_hat"], cache["gamma"]
     xmu, var, eps, inv_std = cache["xmu"], cache["var"], cache["eps"], cache["inv_std"]
     N = dout.shape[0]
 
-    dbeta = dout.sum(axis=0)  # (D,)   out = gamma * x_hat + beta
-    dgamma = (dout * x_hat).sum(axis=0)  # (D,)
-    dx_hat = dout * gamma  # (N, D)
+    dbeta = dout.sum(axis=0)  # (D,)   out = gx + beta: beta is shared by all N rows
+    dgx = dout  # (N, D)   gx = gamma * x_hat
+    dgamma = (dgx * x_hat).sum(axis=0)  # (D,)
+    dx_hat = dgx * gamma  # (N, D)
     # x_hat = xmu * inv_std: inv_std is shared by the whole column, so its gradient sums over N.
     dinv_std = (dx_hat * xmu).sum(axis=0)  # (D,)
-    dxmu = dx_hat * inv_std  # (N, D)   first path into xmu
     dstd = -dinv_std / (var + eps)  # (D,)  d(1/s)/ds = -1/s^2 = -1/(var + eps)
     dvar = dstd * 0.5 / np.sqrt(var + eps)  # (D,)
-    dsq = np.ones_like(xmu) * dvar / N  # (N, D)   var = mean(sq)
-    dxmu = dxmu + 2 * xmu * dsq  # (N, D)   second path into xmu, through the variance
+    dsq = np.broadcast_to(dvar / N, xmu.shape)  # (N, D)   var = mean(sq): an equal share per row
+    dxmu_direct = dx_hat * inv_std  # (N, D)   first path into xmu, through x_hat
+    dxmu_var = 2 * xmu * dsq  # (N, D)   second path into xmu, through the variance
+    dxmu = dxmu_direct + dxmu_var  # (N, D)
     dmu = -dxmu.sum(axis=0)  # (D,)   xmu = x - mu
-    dx = dxmu + np.ones_like(xmu) * dmu / N  # (N, D)   mu = mean(x)
-    return dx, dgamma, dbeta
+    dx_mu = np.broadcast_to(dmu / N, xmu.shape)  # (N, D)   mu = mean(x)
+    dx = dxmu + dx_mu  # (N, D)   two paths into x: directly into xmu, and through mu
+    grads = {"out": dout, "beta": dbeta, "gx": dgx, "gamma": dgamma, "x_hat": dx_hat,
+             "inv_std": dinv_std, "std": dstd, "var": dvar, "sq": dsq, "xmu": dxmu, "mu": dmu,
+             "x": dx}
+    paths = {"xmu": {"via x_hat": dxmu_direct, "via sq -> var": dxmu_var},
+             # The variance path adds 0 to dmu: the deviations xmu of a column sum to zero.
+             "mu": {"via x_hat": -dxmu_direct.sum(axis=0), "via sq -> var": -dxmu_var.sum(axis=0)},
+             "x": {"via xmu": dxmu, "via mu": dx_mu}}
+    return grads, paths
+
+
+def batchnorm_backward(dout, cache):
+    """Gradients (dx, dgamma, dbeta) from the staged backward pass."""
+    grads, _ = batchnorm_backward_staged(dout, cache)
+    return grads["x"], grads["gamma"], grads["beta"]
 
 
 def batchnorm_backward_alt(dout, cache):
@@ -116,3 +137,13 @@ def batchnorm_backward_alt(dout, cache):
     # dx = gamma/(N*std) * (N*dout - sum(dout) - x_hat * sum(dout * x_hat))
     dx = (gamma * inv_std / N) * (N * dout - dbeta - x_hat * dgamma)  # (N, D)
     return dx, dgamma, dbeta
+
+
+def tiny_batch(N=3, D=2, seed=0):
+    """A tiny float64 batch with random gamma, beta and upstream gradient (never all ones)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(1.0, 2.0, (N, D))  # (N, D)
+    gamma = rng.uniform(0.5, 2.0, D)  # (D,)
+    beta = rng.normal(0.0, 1.0, D)  # (D,)
+    dout = rng.normal(0.0, 1.0, (N, D))  # (N, D)
+    return x, gamma, beta, dout

@@ -1,7 +1,7 @@
 """Small, fast training experiments on the digits, with and without batch normalization.
 
-Each experiment is a function returning numbers (so tests can assert the effect it shows) and a
-plotting function that draws those numbers. Every run is seeded and takes well under a second.
+Each experiment is a function returning numbers (so tests can assert the effect it shows);
+course.figures.experiments draws those numbers. Every run is seeded and takes well under a second.
 """
 
 from functools import cache
@@ -11,7 +11,7 @@ import numpy as np
 from course.dataset import load_digits
 from course.mlp import MLP
 from course.optim import SGD
-from course.saturation import SATURATION_THRESHOLD, saturation_fraction
+from course.saturation import saturation_fraction
 from course.train import accuracy, train
 
 SHALLOW = (64, 64, 64, 10)  # two hidden ReLU layers: the default network of the sweeps
@@ -114,44 +114,3 @@ def saturation_by_layer(sizes=DEEP_SIGMOID, weight_scale=1.0, epochs=2, lr=0.1):
                    "trained": np.array([saturation_fraction(z) for z in model.preacts]),
                    "val_acc": hist.val_acc[-1]}
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# Plots
-
-LABELS = {False: "without BN", True: "with BN"}
-
-
-def plot_curves(axes, hists):
-    """Loss per step (left) and validation accuracy per epoch (right)."""
-    for bn, h in hists.items():
-        axes[0].plot(h.loss, lw=1, label=LABELS[bn])
-        axes[1].plot(np.arange(1, len(h.val_acc) + 1), h.val_acc, "o-", label=LABELS[bn])
-    axes[0].set(xlabel="SGD step", ylabel="training loss", title="loss per mini-batch")
-    axes[1].set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1),
-                title="validation accuracy (test mode)")
-    axes[1].legend()
-
-
-def plot_sweep(ax, values, result, xlabel, log=True):
-    """Final validation accuracy against one swept setting, without and with BN."""
-    for bn, acc in result.items():
-        ax.plot(values, acc, "o-", label=LABELS[bn])
-    if log:
-        ax.set_xscale("log")
-    ax.set(xlabel=xlabel, ylabel="validation accuracy", ylim=(0, 1))
-    ax.axhline(0.1, color="gray", ls=":", lw=1)  # chance level: 10 classes
-    ax.legend()
-
-
-def plot_saturation(ax, result):
-    """Saturated fraction per hidden layer, at initialisation and after training."""
-    for bn, r in result.items():
-        layers = np.arange(1, len(r["init"]) + 1)
-        ax.plot(layers, r["init"], "o--", label=f"{LABELS[bn]}, at init")
-        ax.plot(layers, r["trained"], "s-", label=f"{LABELS[bn]}, trained "
-                                                   f"(val acc {r['val_acc']:.2f})")
-    ax.set_xticks(layers)
-    ax.set(xlabel="hidden layer", ylabel=f"fraction with |z| > {SATURATION_THRESHOLD:g}",
-           ylim=(-0.02, 1), title="saturated sigmoid inputs per layer")
-    ax.legend(fontsize=8)

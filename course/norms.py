@@ -95,3 +95,18 @@ def groupnorm_backward(dout, cache):
     dx_hat = (dout * gamma.reshape(1, C, 1, 1)).reshape(N * G, -1)  # (N*G, C/G*H*W)
     dx = _standardize_rows_backward(dx_hat, cache["rows"]).reshape(N, C, H, W)  # (N, C, H, W)
     return dx, dgamma, dbeta
+
+
+KINDS = ("batch", "layer", "instance", "group")  # which entries of (N, C, H, W) share statistics
+
+
+def normalize(x, kind, groups=2, eps=DEFAULT_EPS):
+    """x_hat (no gamma, beta) of x (N, C, H, W) under batch, layer, instance or group norm."""
+    N, C, H, W = x.shape
+    ones, zeros = np.ones(C), np.zeros(C)  # (C,)
+    if kind == "batch":
+        return spatial_batchnorm_forward(x, ones, zeros, {"mode": "train", "eps": eps})[0]
+    G = {"layer": 1, "instance": C, "group": groups}.get(kind)
+    if G is None:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    return groupnorm_forward(x, ones, zeros, G, {"eps": eps})[0]  # (N, C, H, W)

@@ -4,14 +4,18 @@ A plain MLP (affine -> [standardise] -> sigmoid, repeated, then affine -> softma
 are drawn once and multiplied by a scale, so every figure compares the same network.
 """
 
+from functools import cache
+
 import numpy as np
 
 from course.batchnorm import DEFAULT_EPS, batchnorm_backward, batchnorm_forward
+from course.dataset import load_digits
 from course.layers import (
     affine_backward,
     affine_forward,
     sigmoid_backward,
     sigmoid_forward,
+    sigmoid_grad,
     softmax_loss,
 )
 
@@ -21,6 +25,19 @@ SATURATION_THRESHOLD = 4.0  # |z| > 4  <=>  sigma'(z) < 0.018, under 1/14 of its
 def saturation_fraction(z, threshold=SATURATION_THRESHOLD):
     """Fraction of all entries of z whose magnitude exceeds the threshold (both tails)."""
     return float(np.mean(np.abs(z) > threshold))
+
+
+def saturation(z):
+    """(fraction of saturated units, mean slope sigma'(z)) for pre-activations z."""
+    z = np.asarray(z, dtype=float)
+    return saturation_fraction(z), float(np.mean(sigmoid_grad(z)))
+
+
+def standardized_sample(n=4000, seed=0):
+    """A fixed bimodal feature, standardised: two groups that sat on either side of a sigmoid."""
+    rng = np.random.default_rng(seed)
+    z = np.concatenate([rng.normal(-3.0, 1.0, n // 2), rng.normal(3.0, 1.0, n - n // 2)])  # (n,)
+    return (z - z.mean()) / z.std()  # (n,)
 
 
 def standardize(x, eps=DEFAULT_EPS):
@@ -35,6 +52,14 @@ def init_weights(sizes, seed=0):
     rng = np.random.default_rng(seed)
     shapes = zip(sizes[:-1], sizes[1:], strict=True)
     return [rng.normal(size=(m, n)) / np.sqrt(m) for m, n in shapes]  # (fan_in, fan_out) each
+
+
+@cache
+def demo_data(n=256, depth=6, width=64, seed=0):
+    """The fixed batch of standardised digits and the unit-scale weights of notebook 01."""
+    d = load_digits(standardize=True)
+    weights = init_weights([64] + [width] * depth + [10], seed=seed)
+    return d.X_train[:n], d.y_train[:n], weights
 
 
 def mlp_forward_backward(X, y, weights, scale=1.0, shift=0.0, normalize=False):

@@ -7,7 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from course.batchnorm import batchnorm_backward, batchnorm_backward_alt, batchnorm_forward
+from course.batchnorm import (
+    batchnorm_backward,
+    batchnorm_backward_alt,
+    batchnorm_backward_staged,
+    batchnorm_forward,
+    tiny_batch,
+)
 from course.gradcheck import numerical_gradient_array, rel_error
 from course.tasks import random_gamma_beta
 
@@ -243,3 +249,35 @@ def test_frozen_train_mode_normalises_with_the_batch_but_leaves_the_buffers():
     np.testing.assert_array_equal(one, beta[None])
     with pytest.raises(ValueError, match="at least 2"):
         batchnorm_forward(x[:1], gamma, beta, {"mode": "train"})
+
+
+# --- the staged backward pass (notebook 03's walk) ----------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_staged_backward_ends_in_the_reference_gradients(seed):
+    x, gamma, beta, dout = tiny_batch(N=4, D=3, seed=seed)
+    _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    grads, _ = batchnorm_backward_staged(dout, cache)
+    for reference in (batchnorm_backward, batchnorm_backward_alt):
+        dx, dgamma, dbeta = reference(dout, cache)
+        np.testing.assert_allclose(grads["x"], dx, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(grads["gamma"], dgamma, rtol=1e-12)
+        np.testing.assert_allclose(grads["beta"], dbeta, rtol=1e-12)
+    for name, g in grads.items():  # the gradient has the shape of the node's value
+        assert np.shape(g) == np.shape(cache.get(name, dout)), name
+
+
+def test_staged_backward_walks_from_the_output_and_shows_the_paths_that_add():
+    x, gamma, beta, dout = tiny_batch()
+    _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    grads, paths = batchnorm_backward_staged(dout, cache)
+    assert list(grads)[0] == "out" and list(grads)[-1] == "x"
+    assert set(grads) == set(cache) - {"eps"} | {"gx", "out"}
+    for name in ("xmu", "mu", "x"):
+        parts = list(paths[name].values())
+        assert len(parts) == 2
+        np.testing.assert_allclose(parts[0] + parts[1], grads[name], rtol=1e-12)
+    # The variance path adds nothing to dmu (the deviations sum to zero) but a lot to dxmu.
+    np.testing.assert_allclose(paths["mu"]["via sq -> var"], 0.0, atol=1e-12)
+    assert np.abs(paths["xmu"]["via sq -> var"]).max() > 0.1
+    assert not np.allclose(dout, 1.0)

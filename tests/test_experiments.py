@@ -32,15 +32,3 @@ def test_deployment_bug(trained_bn):
     assert r["train mode, random batches of 64"] > r["test mode"] - 0.03
     assert r["train mode, one-class batches of 64"] < r["train mode, random batches of 64"] - 0.3
     assert r["train mode, one-class batches of 8"] < 0.3
-
-
-def test_plots_draw():
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 4)
-    h = {bn: ex.run(bn, epochs=1)[1] for bn in (False, True)}
-    ex.plot_curves(axes[:2], h)
-    ex.plot_sweep(axes[2], [0.1, 1.0], {False: np.array([0.9, 0.1]), True: np.array([1, 1])}, "x")
-    ex.plot_saturation(axes[3], {bn: {"init": np.zeros(3), "trained": np.ones(3), "val_acc": 0.5}
-                                 for bn in (False, True)})
-    plt.close(fig)

@@ -8,10 +8,12 @@ from hypothesis import strategies as st
 from course.batchnorm import batchnorm_backward_alt, batchnorm_forward
 from course.gradcheck import numerical_gradient_array, rel_error
 from course.norms import (
+    KINDS,
     groupnorm_backward,
     groupnorm_forward,
     layernorm_backward,
     layernorm_forward,
+    normalize,
     spatial_batchnorm_backward,
     spatial_batchnorm_forward,
 )
@@ -170,3 +172,23 @@ def test_layernorm_with_two_features_keeps_only_their_order():
 def test_groupnorm_rejects_groups_that_do_not_divide_channels():
     with pytest.raises(ValueError, match="divide"):
         groupnorm_forward(np.zeros((2, 6, 2, 2)), np.ones(6), np.zeros(6), 4, {})
+
+
+@pytest.mark.parametrize("kind, axes", [("batch", (0, 2, 3)), ("layer", (1, 2, 3)),
+                                        ("instance", (2, 3))])
+def test_normalize_standardises_over_the_axes_of_its_kind(kind, axes):
+    x = np.random.default_rng(0).normal(3.0, 2.0, (4, 6, 3, 3))  # (N, C, H, W)
+    mu, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    np.testing.assert_allclose(normalize(x, kind), (x - mu) / np.sqrt(var + 1e-5), atol=1e-12)
+
+
+def test_normalize_group_kind_is_groupnorm_and_unknown_kinds_are_refused():
+    x = np.random.default_rng(1).normal(size=(2, 6, 2, 2))  # (N, C, H, W)
+    groups = x.reshape(2, 3, -1)  # (N, G, C/G*H*W)
+    expected = (groups - groups.mean(axis=2, keepdims=True)) / np.sqrt(
+        groups.var(axis=2, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(normalize(x, "group", groups=3), expected.reshape(x.shape),
+                               atol=1e-12)
+    assert KINDS == ("batch", "layer", "instance", "group")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        normalize(x, "weight")

@@ -181,15 +181,3 @@ def test_recalibration_repairs_stale_running_statistics():
     rs.recalibrate(model, d.X_train, batch_size=64)
     assert good > 0.95 and stale < good - 0.05
     assert accuracy(model, d.X_val, d.y_val) >= good - 0.01
-
-
-# --- demo --------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("params", [{}, {"momentum": 0.5, "batch_size": 2},
-                                    {"momentum": 0.99, "batch_size": 128}])
-def test_running_stats_demo_draws(params):
-    import matplotlib.pyplot as plt
-
-    fig = rs.RUNNING_STATS_DEMO.figure(**params)
-    assert len(fig.axes) == 2
-    plt.close(fig)

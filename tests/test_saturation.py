@@ -1,6 +1,5 @@
-"""Notebook 01: sigmoid slope, saturation, standardising, the deep sigmoid net and its pictures."""
+"""Notebooks 01-02: sigmoid slope, saturation, standardising, the deep sigmoid net, γ and β."""
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from hypothesis import given
@@ -9,23 +8,18 @@ from hypothesis.extra.numpy import arrays
 
 from course.batchnorm import batchnorm_forward
 from course.gradcheck import numerical_gradient, rel_error
-from course.layers import sigmoid_grad
+from course.layers import sigmoid, sigmoid_grad
 from course.saturation import (
     SATURATION_THRESHOLD,
+    demo_data,
     init_weights,
     linear_r2,
     mlp_forward_backward,
+    saturation,
     saturation_fraction,
     standardize,
+    standardized_sample,
     train_recording,
-)
-from course.saturation_plots import (
-    EDGES,
-    SATURATION_DEMO,
-    demo_data,
-    draw_layers,
-    draw_saturation,
-    z_histogram,
 )
 
 
@@ -135,24 +129,26 @@ def test_linear_r2_exact_cases():
     np.testing.assert_allclose(linear_r2(x, x**2), [0.0], atol=1e-12)  # symmetric: no slope
 
 
-def test_histogram_scaling_and_clipping():
-    h = z_histogram(np.array([0.1, 0.2, 100.0, -100.0, -100.0]))
-    assert h.shape == (len(EDGES) - 1,) and h.max() == 1.0
-    assert h[0] == 1.0 and h[-1] == 0.5  # far values land in the edge bins
+# --- notebook 02: gamma and beta over a sigmoid ---------------------------------------------------
+
+def test_saturation_counts_units_beyond_the_course_threshold():
+    z = np.array([-4.5, -2.0, 0.0, 3.9, 6.0])  # the threshold is |z| > 4, as in notebook 01
+    frac, slope = saturation(z)
+    assert frac == pytest.approx(2 / 5)
+    assert slope == pytest.approx(np.mean(sigmoid(z) * (1 - sigmoid(z))))
+    assert saturation(np.zeros(3)) == (0.0, 0.25)
 
 
-def test_draw_layers_labels_each_layer_with_its_saturated_fraction():
-    fig, ax = plt.subplots()
-    draw_layers(ax, [np.array([0.0, 5.0]), np.array([-9.0, 9.0, 1.0, 2.0])])
-    labels = [t.get_text() for t in ax.texts]
-    plt.close(fig)
-    assert labels == ["layer 1: 50% saturated", "layer 2: 50% saturated"]
+def test_sample_is_standardised_and_bimodal():
+    x_hat = standardized_sample()
+    assert abs(x_hat.mean()) < 1e-12 and x_hat.std() == pytest.approx(1.0)
+    counts, _ = np.histogram(x_hat, bins=[-3, -0.3, 0.3, 3])
+    assert counts[1] < 0.05 * counts.sum()  # few units between the two groups
 
 
-def test_saturation_demo_draws_three_panels_for_its_sliders():
-    assert set(SATURATION_DEMO.sliders) == {"scale", "shift"}
-    fig = plt.figure()
-    draw_saturation(fig, scale=8.0, shift=-2.0)
-    assert len(fig.axes) == 3
-    assert "weight scale 8" in fig._suptitle.get_text()
-    plt.close(fig)
+def test_larger_gamma_saturates_more_and_lowers_the_mean_slope():
+    x_hat = standardized_sample()
+    stats = [saturation(g * x_hat) for g in (0.5, 1.0, 2.0, 4.0)]
+    fracs, slopes = zip(*stats, strict=True)
+    assert list(fracs) == sorted(fracs) and list(slopes) == sorted(slopes, reverse=True)
+    assert fracs[1] == 0.0 and fracs[3] > 0.3

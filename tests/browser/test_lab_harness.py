@@ -18,10 +18,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 pytestmark = pytest.mark.browser
 
-# A course.demo.Demo with two sliders; `broken=True` raises inside the slider callback as soon
-# as a slider leaves its starting value (the first draw works, as in a real regression).
+# A course.figures.demo.Demo with two sliders; `broken=True` raises inside the slider callback as
+# soon as a slider leaves its starting value (the first draw works, as in a real regression).
 DEMO_CELL = '''import numpy as np
-from course.demo import Demo, Slider
+from course.figures.demo import Demo, Slider
 
 def draw_bump(fig, shift, width):
     if {broken} and shift != 0.0:

@@ -5,9 +5,9 @@ from functools import cache
 import numpy as np
 from matplotlib.collections import PolyCollection
 
-from course.demo import Demo, Slider
+from course.figures.demo import Demo, Slider
+from course.norms import KINDS, normalize
 
-KINDS = ("batch", "layer", "instance", "group")
 TITLES = {"batch": "Batch norm", "layer": "Layer norm", "instance": "Instance norm",
           "group": "Group norm"}
 _DEPTH = np.array([0.45, 0.3])  # screen offset of one step along the H×W axis (oblique view)
@@ -68,13 +68,11 @@ def draw_block(ax, kind, N=6, C=6, S=4, groups=2, color="C1"):
     ax.set_title(label, fontsize=10)
 
 
-def norm_axes_figure(fig, groups=2):
-    """The four normalisations side by side, each highlighting one set of shared statistics."""
-    axes = fig.subplots(1, 4)
+def draw_norm_axes(axes, groups=2):
+    """The four normalisations side by side on four axes, each highlighting one set of shared
+    statistics."""
     for ax, kind in zip(axes, KINDS, strict=True):
         draw_block(ax, kind, groups=groups)
-    fig.set_size_inches(11, 3)
-    return axes
 
 
 @cache
@@ -89,26 +87,13 @@ def _demo_features():
     return out  # (64, 8, 8, 8)
 
 
-def normalise(x, kind, groups=2, eps=1e-5):
-    """x_hat of x (N, C, H, W) for a normalisation kind (no gamma/beta)."""
-    N, C, H, W = x.shape
-    axes = {"batch": (0, 2, 3), "layer": (1, 2, 3), "instance": (2, 3)}
-    if kind == "group":
-        xg = x.reshape(N, groups, -1)  # (N, G, C/G*H*W)
-        mu, var = xg.mean(axis=2, keepdims=True), xg.var(axis=2, keepdims=True)
-        return ((xg - mu) / np.sqrt(var + eps)).reshape(x.shape)
-    mu = x.mean(axis=axes[kind], keepdims=True)
-    var = x.var(axis=axes[kind], keepdims=True)
-    return (x - mu) / np.sqrt(var + eps)
-
-
 def _draw_demo(fig, kind=3, log2_groups=1):
     """Left: the highlighted block; right: per-(example, channel) mean and std after normalising."""
     name = KINDS[int(round(kind))]
     G = 2 ** int(round(log2_groups))
     ax_block, ax_mean, ax_std = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.2, 1, 1]})
     draw_block(ax_block, name, N=6, C=8, S=4, groups=G)
-    x_hat = normalise(_demo_features(), name, G)[:12]  # (12, 8, 8, 8) first 12 examples shown
+    x_hat = normalize(_demo_features(), name, G)[:12]  # (12, 8, 8, 8) first 12 examples shown
     for ax, stat, title, (lo, hi) in ((ax_mean, x_hat.mean(axis=(2, 3)), "mean", (-1.5, 1.5)),
                                       (ax_std, x_hat.std(axis=(2, 3)), "std", (0.0, 2.0))):
         ax.imshow(stat, cmap="coolwarm" if title == "mean" else "viridis", vmin=lo, vmax=hi)

@@ -1,16 +1,17 @@
 """BN's forward computational graph, and a step-by-step walk of the backward pass along it.
 
-The node names are the keys of the reference forward cache (course.batchnorm), so the figure,
-the staged backward pass and the exercise in notebook 03 all use the same words.
+The node names are the keys of the reference forward cache and of the staged backward pass
+(course.batchnorm), so the figure, the walk and the exercise in notebook 03 use the same words.
 """
 
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from course.batchnorm import batchnorm_forward
-from course.demo import Demo, Slider
+from course.batchnorm import batchnorm_backward_staged, batchnorm_forward, tiny_batch
+from course.figures.demo import Demo, Slider
 
 
 @dataclass(frozen=True)
@@ -56,77 +57,55 @@ class Step:
     paths: dict = field(default_factory=dict)  # path name -> contribution, where paths add
 
 
-def tiny_batch(N=3, D=2, seed=0):
-    """A tiny float64 batch with random gamma, beta and upstream gradient (never all ones)."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(1.0, 2.0, (N, D))  # (N, D)
-    gamma = rng.uniform(0.5, 2.0, D)  # (D,)
-    beta = rng.normal(0.0, 1.0, D)  # (D,)
-    dout = rng.normal(0.0, 1.0, (N, D))  # (N, D)
-    return x, gamma, beta, dout
+_SHARED = "shared by all N rows of the batch, so the N arriving gradients are summed"
+# node -> (local derivative, how its gradient is computed, forward edges it flows back along,
+# note); the order and the values come from course.batchnorm.batchnorm_backward_staged.
+_STEP_TEXT = {
+    "out": (r"$\partial L/\partial y$ comes from the layers above", r"$dy = \mathrm{dout}$",
+            (), ""),
+    "beta": (r"$\partial y_i/\partial\beta = 1$", r"$d\beta = \sum_i dy_i$",
+             (("beta", "out"),), f"β is {_SHARED}."),
+    "gx": (r"$\partial y/\partial(\gamma\hat{x}) = 1$", r"$d(\gamma\hat{x}) = dy$",
+           (("gx", "out"),), ""),
+    "gamma": (r"$\partial(\gamma\hat{x})_i/\partial\gamma = \hat{x}_i$",
+              r"$d\gamma = \sum_i d(\gamma\hat{x})_i\,\hat{x}_i$", (("gamma", "gx"),),
+              f"γ is {_SHARED}."),
+    "x_hat": (r"$\partial(\gamma\hat{x})/\partial\hat{x} = \gamma$",
+              r"$d\hat{x} = \gamma\,d(\gamma\hat{x})$", (("x_hat", "gx"),), ""),
+    "inv_std": (r"$\partial\hat{x}_i/\partial(1/s) = (x_i-\mu)$",
+                r"$d(1/s) = \sum_i d\hat{x}_i\,(x_i-\mu)$", (("inv_std", "x_hat"),),
+                f"1/s scales every row: it is {_SHARED}."),
+    "std": (r"$\partial(1/s)/\partial s = -1/s^2$", r"$ds = -d(1/s)\,/\,s^2$",
+            (("std", "inv_std"),), ""),
+    "var": (r"$\partial s/\partial\sigma^2 = 1/(2s)$", r"$d\sigma^2 = ds\,/\,(2s)$",
+            (("var", "std"),),
+            "σ² reaches y through every x̂ᵢ of its column: dσ² already holds N paths "
+            "(the Σᵢ taken at 1/s)."),
+    "sq": (r"$\partial\sigma^2/\partial(x-\mu)^2_i = 1/N$", r"$d(x-\mu)^2_i = d\sigma^2/N$",
+           (("sq", "var"),), "σ² is a mean over the batch: each row gets an equal 1/N share."),
+    "xmu": (r"$\partial\hat{x}/\partial(x-\mu) = 1/s$,   "
+            r"$\partial(x-\mu)^2/\partial(x-\mu) = 2(x-\mu)$",
+            r"$d(x-\mu) = d\hat{x}/s + 2(x-\mu)\,d(x-\mu)^2$", (("xmu", "x_hat"), ("xmu", "sq")),
+            "x−μ feeds two nodes, so two paths add: directly into x̂, and through σ²."),
+    "mu": (r"$\partial(x-\mu)_i/\partial\mu = -1$", r"$d\mu = -\sum_i d(x-\mu)_i$",
+           (("mu", "xmu"),),
+           "μ is subtracted from every row and x−μ carries both paths: dμ sums "
+           "2·N terms. The σ² path adds 0 here, since Σᵢ(xᵢ−μ) = 0."),
+    "x": (r"$\partial(x-\mu)/\partial x = 1$,   $\partial\mu/\partial x_i = 1/N$",
+          r"$dx = d(x-\mu) + d\mu/N$", (("x", "xmu"), ("x", "mu")),
+          "x feeds two nodes, so two paths add: directly into x−μ, and through μ."),
+}
 
 
 def backward_steps(x, gamma, beta, dout, eps=1e-5):
-    """The staged backward pass as a list of Steps, from the output back to x."""
+    """The staged backward pass of course.batchnorm as the figure walks it: one Step per node."""
     _, c = batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps})
-    xmu, inv_std, x_hat = c["xmu"], c["inv_std"], c["x_hat"]
-    N = x.shape[0]
-    dgx = dout  # (N, D)
-    dbeta = dout.sum(axis=0)  # (D,)
-    dgamma = (dgx * x_hat).sum(axis=0)  # (D,)
-    dx_hat = dgx * gamma  # (N, D)
-    dinv_std = (dx_hat * xmu).sum(axis=0)  # (D,)
-    dstd = -dinv_std * inv_std**2  # (D,)
-    dvar = dstd * 0.5 * inv_std  # (D,)
-    dsq = np.broadcast_to(dvar / N, xmu.shape)  # (N, D)
-    dxmu_direct = dx_hat * inv_std  # (N, D)
-    dxmu_var = 2 * xmu * dsq  # (N, D)
-    dxmu = dxmu_direct + dxmu_var  # (N, D)
-    dmu_direct, dmu_var = -dxmu_direct.sum(axis=0), -dxmu_var.sum(axis=0)  # (D,), (D,)
-    dmu = dmu_direct + dmu_var  # (D,)
-    dx_direct = dxmu  # (N, D)
-    dx_mu = np.broadcast_to(dmu / N, x.shape)  # (N, D)
-    shared = "shared by all N rows of the batch, so the N arriving gradients are summed"
-    return [
-        Step("out", r"$\partial L/\partial y$ comes from the layers above",
-             r"$dy = \mathrm{dout}$", dout, ()),
-        Step("beta", r"$\partial y_i/\partial\beta = 1$", r"$d\beta = \sum_i dy_i$", dbeta,
-             (("beta", "out"),), note=f"β is {shared}."),
-        Step("gx", r"$\partial y/\partial(\gamma\hat{x}) = 1$",
-             r"$d(\gamma\hat{x}) = dy$", dgx, (("gx", "out"),)),
-        Step("gamma", r"$\partial(\gamma\hat{x})_i/\partial\gamma = \hat{x}_i$",
-             r"$d\gamma = \sum_i d(\gamma\hat{x})_i\,\hat{x}_i$", dgamma, (("gamma", "gx"),),
-             note=f"γ is {shared}."),
-        Step("x_hat", r"$\partial(\gamma\hat{x})/\partial\hat{x} = \gamma$",
-             r"$d\hat{x} = \gamma\,d(\gamma\hat{x})$", dx_hat, (("x_hat", "gx"),)),
-        Step("inv_std", r"$\partial\hat{x}_i/\partial(1/s) = (x_i-\mu)$",
-             r"$d(1/s) = \sum_i d\hat{x}_i\,(x_i-\mu)$", dinv_std, (("inv_std", "x_hat"),),
-             note=f"1/s scales every row: it is {shared}."),
-        Step("std", r"$\partial(1/s)/\partial s = -1/s^2$", r"$ds = -d(1/s)\,/\,s^2$", dstd,
-             (("std", "inv_std"),)),
-        Step("var", r"$\partial s/\partial\sigma^2 = 1/(2s)$",
-             r"$d\sigma^2 = ds\,/\,(2s)$", dvar, (("var", "std"),),
-             note="σ² reaches y through every x̂ᵢ of its column: dσ² already holds N paths "
-                  "(the Σᵢ taken at 1/s)."),
-        Step("sq", r"$\partial\sigma^2/\partial(x-\mu)^2_i = 1/N$",
-             r"$d(x-\mu)^2_i = d\sigma^2/N$", dsq, (("sq", "var"),),
-             note="σ² is a mean over the batch: each row gets an equal 1/N share."),
-        Step("xmu", r"$\partial\hat{x}/\partial(x-\mu) = 1/s$,   "
-                    r"$\partial(x-\mu)^2/\partial(x-\mu) = 2(x-\mu)$",
-             r"$d(x-\mu) = d\hat{x}/s + 2(x-\mu)\,d(x-\mu)^2$", dxmu,
-             (("xmu", "x_hat"), ("xmu", "sq")),
-             note="x−μ feeds two nodes, so two paths add: directly into x̂, and through σ².",
-             paths={"via x_hat": dxmu_direct, "via sq -> var": dxmu_var}),
-        Step("mu", r"$\partial(x-\mu)_i/\partial\mu = -1$",
-             r"$d\mu = -\sum_i d(x-\mu)_i$", dmu, (("mu", "xmu"),),
-             note="μ is subtracted from every row and x−μ carries both paths: dμ sums "
-                  "2·N terms. The σ² path adds 0 here, since Σᵢ(xᵢ−μ) = 0.",
-             paths={"via x_hat": dmu_direct, "via sq -> var": dmu_var}),
-        Step("x", r"$\partial(x-\mu)/\partial x = 1$,   $\partial\mu/\partial x_i = 1/N$",
-             r"$dx = d(x-\mu) + d\mu/N$", dx_direct + dx_mu, (("x", "xmu"), ("x", "mu")),
-             note="x feeds two nodes, so two paths add: directly into x−μ, and through μ.",
-             paths={"via xmu": dx_direct, "via mu": dx_mu}),
-    ]
+    grads, paths = batchnorm_backward_staged(dout, c)
+    steps = []
+    for node, value in grads.items():
+        local, grad, via, note = _STEP_TEXT[node]
+        steps.append(Step(node, local, grad, value, via, note, paths.get(node, {})))
+    return steps
 
 
 def _clip(center, towards, width):
@@ -160,11 +139,12 @@ def draw_graph(ax, current=None, done=(), via=()):
     ax.set_axis_off()
 
 
-def draw_forward_graph(fig):
+def draw_forward_graph(ax):
     """The forward computational graph of batch normalisation, each node with its shape."""
+    fig = ax.figure
     fig.set_size_inches(9.5, 3.2)
     fig.set_layout_engine("none")
-    ax = fig.add_axes((0.01, 0.02, 0.98, 0.88))
+    ax.set_position((0.01, 0.02, 0.98, 0.88))
     draw_graph(ax)
     ax.set_title(r"Forward graph of BN: $y = \gamma\,(x-\mu)/\sqrt{\sigma^2+\epsilon} + \beta$,"
                  " statistics per feature over the batch")
@@ -175,22 +155,25 @@ def _fmt(a):
                            sign=" ")
 
 
-_TINY = tiny_batch()
-_STEPS = backward_steps(*_TINY)
+@cache
+def _tiny():
+    """The demo's tiny batch and its backward walk, computed once."""
+    batch = tiny_batch()
+    return batch, backward_steps(*batch)
 
 
 def draw_backward_step(fig, step=0):
     """One stop of the backward walk on the tiny batch: graph, local derivative, shape, value."""
-    k = int(round(step))
-    k = min(max(k, 0), len(_STEPS) - 1)
-    s = _STEPS[k]
+    (x, _, _, _), steps = _tiny()
+    k = min(max(int(round(step)), 0), len(steps) - 1)
+    s = steps[k]
     fig.set_size_inches(9.5, 5.6)
     fig.set_layout_engine("none")
     ax = fig.add_axes((0.01, 0.42, 0.98, 0.54))
-    draw_graph(ax, current=s.node, done={t.node for t in _STEPS[:k]}, via=s.via)
+    draw_graph(ax, current=s.node, done={t.node for t in steps[:k]}, via=s.via)
     n = NODES[s.node]
-    N, D = _TINY[0].shape
-    ax.set_title(f"Backward step {k} of {len(_STEPS) - 1}: the gradient arriving at "
+    N, D = x.shape
+    ax.set_title(f"Backward step {k} of {len(steps) - 1}: the gradient arriving at "
                  f"{n.label}   (orange: this node, blue: gradient known, red: where it comes from)",
                  fontsize=10)
     shape = s.value.shape
@@ -207,12 +190,10 @@ def draw_backward_step(fig, step=0):
                  family="monospace", va="top")
 
 
-FORWARD_GRAPH = draw_forward_graph
-
 BACKWARD_DEMO = Demo(
     name="bn_backward_steps",
     draw=draw_backward_step,
-    sliders={"step": Slider(0, len(_STEPS) - 1, 1, 0, "backward step")},
+    sliders={"step": Slider(0, len(NODES) - 1, 1, 0, "backward step")},  # one per node
     question="At which nodes do several gradients add up, and why do μ and σ² need a sum "
              "over the batch?",
 )

@@ -1,17 +1,19 @@
-"""Pictures for notebook 01: pre-activation histograms over the sigmoid, and the saturation demo."""
+"""Sigmoid saturation pictures: pre-activation histograms over the sigmoid and the saturation
+demo (notebook 01), and the gamma/beta demo on top of a sigmoid (notebook 02)."""
 
 from functools import cache
 
 import numpy as np
 
-from course.dataset import load_digits
-from course.demo import Demo, Slider
-from course.layers import sigmoid
+from course.figures.demo import Demo, Slider
+from course.layers import sigmoid, sigmoid_grad
 from course.saturation import (
     SATURATION_THRESHOLD,
-    init_weights,
+    demo_data,
     mlp_forward_backward,
+    saturation,
     saturation_fraction,
+    standardized_sample,
 )
 
 Z_RANGE = 12.0  # histograms cover [-12, 12]; anything further out is piled into the edge bins
@@ -47,14 +49,6 @@ def draw_layers(ax, zs, threshold=SATURATION_THRESHOLD, color="C0", label=""):
     ax.set(xlim=(-Z_RANGE, centres[-1] + Z_RANGE), ylim=(0, 1.2), yticks=[])
     ax.grid(False)
     ax.set_ylabel(label)
-
-
-@cache
-def demo_data(n=256, depth=6, width=64, seed=0):
-    """The demo's fixed batch of standardised digits and its unit-scale weights."""
-    d = load_digits(standardize=True)
-    weights = init_weights([64] + [width] * depth + [10], seed=seed)
-    return d.X_train[:n], d.y_train[:n], weights
 
 
 def draw_saturation(fig, scale=1.0, shift=0.0):
@@ -98,3 +92,55 @@ SATURATION_DEMO = Demo(
     question="At what weight scale do the plain net's layers start to saturate, and what happens "
              "to the gradient of layer 1 there? Does shifting every sigmoid's input hurt the "
              "standardised net at all?")
+
+
+# ----------------------------------------------------------------------------------------------
+# Notebook 02: gamma and beta move standardised features across the sigmoid
+
+
+@cache
+def _x_hat():
+    """The demo's standardised sample, drawn once: redraws only rescale it."""
+    return standardized_sample()  # (n,)
+
+
+_Z_BINS = np.linspace(-8.0, 8.0, 65)
+_S_BINS = np.linspace(0.0, 1.0, 41)
+
+
+def draw_gamma_beta(fig, gamma=1.0, beta=0.0):
+    """Histogram of y = gamma * x_hat + beta over the sigmoid, and of sigmoid(y)."""
+    y = gamma * _x_hat() + beta  # (n,)
+    frac, slope = saturation(y)
+    # Fixed margins instead of the style's tight layout: the layout pass would double redraw time.
+    fig.set_layout_engine("none")
+    ax_y, ax_s = fig.subplots(1, 2, gridspec_kw={"left": 0.07, "right": 0.98, "bottom": 0.14,
+                                                 "top": 0.9, "wspace": 0.25})
+    counts, _ = np.histogram(np.clip(y, -8.0, 8.0), _Z_BINS)
+    ax_y.stairs(counts / counts.max(), _Z_BINS, fill=True, alpha=0.5,
+                label=r"$y=\gamma\hat{x}+\beta$")
+    grid = np.linspace(-8.0, 8.0, 200)
+    ax_y.plot(grid, sigmoid(grid), color="k", lw=1.2, label=r"$\sigma(y)$")
+    ax_y.plot(grid, 4 * sigmoid_grad(grid), color="C1", lw=1.2, ls="--",
+              label=r"$4\,\sigma'(y)$")
+    for side in (-1, 1):
+        ax_y.axvspan(side * SATURATION_THRESHOLD, side * 8.0, color="0.85", zorder=0)
+    ax_y.set(xlim=(-8, 8), ylim=(0, 1.3), xticks=np.arange(-8, 9, 2), yticks=[0, 0.5, 1],
+             xlabel=f"BN output y (grey: saturated, |y| > {SATURATION_THRESHOLD:g})",
+             title=rf"$\gamma$ = {gamma:.2f}, $\beta$ = {beta:.2f}")
+    ax_y.legend(loc="upper center", ncols=3, handlelength=1.2)
+    counts, _ = np.histogram(sigmoid(y), _S_BINS)
+    ax_s.stairs(counts / len(y), _S_BINS, fill=True, color="C2", alpha=0.7)
+    ax_s.set(xlim=(0, 1), xticks=[0, 0.25, 0.5, 0.75, 1], xlabel=r"sigmoid output $\sigma(y)$",
+             ylabel="fraction of units",
+             title=f"saturated: {frac:.0%}   mean σ′: {slope:.3f}")
+
+
+GAMMA_BETA_DEMO = Demo(
+    name="gamma_beta_sigmoid",
+    draw=draw_gamma_beta,
+    sliders={"gamma": Slider(0.0, 5.0, 0.05, 1.0, "γ (scale)"),
+             "beta": Slider(-5.0, 5.0, 0.1, 0.0, "β (shift)")},
+    question="Which γ and β put the two groups back into the sigmoid's curved region, "
+             "so they are told apart, without saturating them?",
+)

@@ -1,14 +1,12 @@
 """Interactive demos: a plain drawing function, wired to sliders only at the last moment.
 
 The drawing function takes a matplotlib Figure and keyword parameters, so tests and the
-benchmark call it directly, with no browser and no widgets.
+benchmark call it directly, with no browser and no widgets. course.figures.all_demos() lists them.
 """
 
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
-
-REGISTRY = []  # every Demo defined in course/, in definition order (read by the benchmark)
 
 
 @dataclass(frozen=True)
@@ -30,9 +28,6 @@ class Demo:
     draw: object  # draw(fig, **params) -> None
     sliders: dict  # param name -> Slider
     question: str  # the guiding question shown above the demo
-
-    def __post_init__(self):
-        REGISTRY.append(self)
 
     def defaults(self):
         """The starting value of every parameter."""

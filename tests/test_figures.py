@@ -1,0 +1,207 @@
+"""course.figures: every demo draws without a browser and reacts to its sliders; the graph and
+backward walk (notebook 03), the saturation and γ/β pictures (01, 02) and the experiment plots."""
+
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from course.batchnorm import batchnorm_forward, tiny_batch
+from course.figures import all_demos, use_style
+from course.figures import batchnorm as graph
+from course.figures import experiments as ex_fig
+from course.figures.demo import Demo
+from course.figures.running_stats import RUNNING_STATS_DEMO
+from course.figures.saturation import (
+    EDGES,
+    GAMMA_BETA_DEMO,
+    SATURATION_DEMO,
+    draw_layers,
+    draw_saturation,
+    z_histogram,
+)
+from course.saturation import saturation, standardized_sample
+
+DEMOS = all_demos()
+
+
+def _pixels(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="rgba")
+    plt.close(fig)
+    return np.frombuffer(buf.getvalue(), dtype=np.uint8)
+
+
+def _texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts] + [t.get_text() for t in fig.texts]
+
+
+# ---------------------------------------------------------------- every demo
+
+def test_all_demos_lists_every_demo_once():
+    assert DEMOS and all(isinstance(d, Demo) for d in DEMOS)
+    assert len({d.name for d in DEMOS}) == len(DEMOS)
+
+
+@pytest.mark.parametrize("demo", DEMOS, ids=lambda d: d.name)
+def test_demo_draws_at_every_slider_extreme_and_each_slider_changes_the_picture(demo):
+    assert "?" in demo.question, "a demo asks its guiding question"
+    fig = demo.figure()
+    assert fig.axes
+    base = _pixels(fig)
+    for name, s in demo.sliders.items():
+        assert s.min <= s.value <= s.max and s.step > 0
+        other = s.max if s.value != s.max else s.min
+        moved = _pixels(demo.figure(**{name: other}))
+        assert moved.shape != base.shape or np.any(moved != base), f"slider {name} changes nothing"
+
+
+def test_use_style_finds_the_packaged_style_file():
+    with plt.style.context("default"):
+        use_style()
+        assert plt.rcParams["axes.spines.top"] is False
+
+
+# ---------------------------------------------------------------- graph and backward walk (03)
+
+def test_graph_nodes_are_the_cache_entries_plus_the_two_products():
+    _, cache = batchnorm_forward(*tiny_batch()[:3], {"mode": "train"})
+    assert set(cache) - {"eps"} <= set(graph.NODES)
+    assert set(graph.NODES) - set(cache) == {"gx", "out"}
+    assert all(a in graph.NODES and b in graph.NODES for a, b in graph.EDGES)
+
+
+def test_shapes_in_the_figure_match_the_forward_pass():
+    x, gamma, beta, _ = tiny_batch(N=5, D=3)
+    _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    symbolic = {(5, 3): "(N, D)", (3,): "(D,)"}
+    for name, node in graph.NODES.items():
+        if name in cache:
+            assert node.shape == symbolic[np.shape(cache[name])], name
+
+
+def test_x_and_xmu_fan_out_to_two_nodes():
+    consumers = {}
+    for src, dst in graph.EDGES:
+        consumers.setdefault(src, []).append(dst)
+    assert sorted(consumers["x"]) == ["mu", "xmu"]
+    assert sorted(consumers["xmu"]) == ["sq", "x_hat"]
+
+
+def test_forward_figure_draws_every_node_edge_and_shape():
+    fig, ax = plt.subplots()
+    graph.draw_forward_graph(ax)
+    assert fig.axes == [ax]
+    texts = _texts(fig)
+    for node in graph.NODES.values():
+        assert node.label in texts
+    assert texts.count("(N, D)") == 6 and texts.count("(D,)") == 6
+    assert sum(isinstance(p, FancyBboxPatch) for p in ax.patches) == len(graph.NODES)
+    assert sum(isinstance(p, FancyArrowPatch) for p in ax.patches) == len(graph.EDGES)
+    plt.close(fig)
+
+
+def test_backward_steps_visit_every_node_once_in_reverse_topological_order():
+    steps = graph.backward_steps(*tiny_batch())
+    order = [s.node for s in steps]
+    assert sorted(order) == sorted(graph.NODES)
+    position = {n: i for i, n in enumerate(order)}
+    for src, dst in graph.EDGES:  # a node's gradient is known only after its consumers'
+        assert position[dst] < position[src], (src, dst)
+    for s in steps:  # gradient flows back along exactly the node's outgoing edges
+        assert set(s.via) == {e for e in graph.EDGES if e[0] == s.node}
+
+
+def test_backward_steps_show_the_staged_gradients_and_their_paths():
+    x, gamma, beta, dout = tiny_batch()
+    steps = {s.node: s for s in graph.backward_steps(x, gamma, beta, dout)}
+    for name, s in steps.items():  # the gradient has the shape of the node's value
+        expected = x.shape if graph.NODES[name].shape == "(N, D)" else gamma.shape
+        assert s.value.shape == expected, name
+    assert {n for n, s in steps.items() if s.paths} == {"xmu", "mu", "x"}
+    assert "N paths" in steps["var"].note and "sums" in steps["mu"].note
+
+
+@pytest.mark.parametrize("step", [0, 5, 9, 10, 11])
+def test_backward_demo_highlights_the_node_and_shows_its_derivative(step):
+    s = graph.backward_steps(*tiny_batch())[step]
+    fig = graph.BACKWARD_DEMO.figure(step=step)
+    texts = _texts(fig)
+    assert s.local in texts and s.grad in texts
+    assert any(graph.NODES[s.node].shape in t for t in texts)
+    title = fig.axes[0].get_title()
+    assert title.startswith(f"Backward step {step} ") and graph.NODES[s.node].label in title
+    ax = fig.axes[0]
+    boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    highlighted = [b for b in boxes if b.get_linewidth() > 1.2]
+    assert len(highlighted) == 1
+    red = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_linewidth() > 2]
+    assert len(red) == len(s.via)
+    fig.canvas.draw()  # mathtext must parse
+    plt.close(fig)
+
+
+def test_backward_demo_clamps_the_slider_value():
+    assert graph.BACKWARD_DEMO.sliders["step"].max == len(graph.backward_steps(*tiny_batch())) - 1
+    for step in (-3, 99, 4.4):
+        plt.close(graph.BACKWARD_DEMO.figure(step=step))
+
+
+# ---------------------------------------------------------------- saturation (01) and γ/β (02)
+
+def test_histogram_scaling_and_clipping():
+    h = z_histogram(np.array([0.1, 0.2, 100.0, -100.0, -100.0]))
+    assert h.shape == (len(EDGES) - 1,) and h.max() == 1.0
+    assert h[0] == 1.0 and h[-1] == 0.5  # far values land in the edge bins
+
+
+def test_draw_layers_labels_each_layer_with_its_saturated_fraction():
+    fig, ax = plt.subplots()
+    draw_layers(ax, [np.array([0.0, 5.0]), np.array([-9.0, 9.0, 1.0, 2.0])])
+    labels = [t.get_text() for t in ax.texts]
+    plt.close(fig)
+    assert labels == ["layer 1: 50% saturated", "layer 2: 50% saturated"]
+
+
+def test_saturation_demo_draws_three_panels_for_its_sliders():
+    assert set(SATURATION_DEMO.sliders) == {"scale", "shift"}
+    fig = plt.figure()
+    draw_saturation(fig, scale=8.0, shift=-2.0)
+    assert len(fig.axes) == 3
+    assert "weight scale 8" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def test_gamma_beta_demo_reports_its_numbers():
+    fig = GAMMA_BETA_DEMO.figure(gamma=2.0, beta=1.0)
+    frac, slope = saturation(2.0 * standardized_sample() + 1.0)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert f"saturated: {frac:.0%}   mean σ′: {slope:.3f}" in titles
+    assert len(fig.axes) == 2
+    plt.close(fig)
+
+
+# ------------------------------------------------------------ running stats and experiments (04)
+
+@pytest.mark.parametrize("params", [{}, {"momentum": 0.5, "batch_size": 2},
+                                    {"momentum": 0.99, "batch_size": 128}])
+def test_running_stats_demo_draws_two_panels(params):
+    fig = RUNNING_STATS_DEMO.figure(**params)
+    assert len(fig.axes) == 2
+    plt.close(fig)
+
+
+def test_experiment_plots_draw():
+    from course import experiments as ex
+
+    fig, axes = plt.subplots(1, 4)
+    h = {bn: ex.run(bn, epochs=1)[1] for bn in (False, True)}
+    ex_fig.plot_curves(axes[:2], h)
+    ex_fig.plot_sweep(axes[2], [0.1, 1.0], {False: np.array([0.9, 0.1]), True: np.array([1, 1])},
+                      "x")
+    ex_fig.plot_saturation(axes[3], {bn: {"init": np.zeros(3), "trained": np.ones(3),
+                                          "val_acc": 0.5} for bn in (False, True)})
+    assert [len(ax.lines) for ax in axes] == [2, 2, 3, 4]  # the sweep's chance line is the third
+    plt.close(fig)
