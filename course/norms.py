@@ -102,7 +102,7 @@ KINDS = ("batch", "layer", "instance", "group")  # which entries of (N, C, H, W)
 
 def normalize(x, kind, groups=2, eps=DEFAULT_EPS):
     """x_hat (no gamma, beta) of x (N, C, H, W) under batch, layer, instance or group norm."""
-    N, C, H, W = x.shape
+    C = x.shape[1]
     ones, zeros = np.ones(C), np.zeros(C)  # (C,)
     if kind == "batch":
         return spatial_batchnorm_forward(x, ones, zeros, {"mode": "train", "eps": eps})[0]
