@@ -69,13 +69,5 @@ class MLP(Network):
 
     def params(self):
         """Every learnable array with its gradient, as (name, value, grad) in a fixed order."""
-        out = []
-        for i, (W, b, bn) in enumerate(zip(self.W, self.b, self.bn, strict=True)):
-            out.append((f"W{i}", W, self.grads.get(f"W{i}")))
-            # With BN after it, the affine bias is cancelled by the mean subtraction (beta does
-            # its job), so it is not trained.
-            if bn is None:
-                out.append((f"b{i}", b, self.grads.get(f"b{i}")))
-            else:
-                out += [(f"bn{i}.{n}", v, g) for n, v, g in bn.params()]
-        return out
+        return [p for i, (W, b, bn) in enumerate(zip(self.W, self.b, self.bn, strict=True))
+                for p in self.layer_params(i, W, b, bn, train_bias=bn is None)]

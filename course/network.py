@@ -27,6 +27,16 @@ class Network:
         """Evaluation mode: BN uses its running statistics."""
         return self.train(False)
 
+    def layer_params(self, i, W, b, bn, train_bias):
+        """(name, value, grad) triples of affine layer i: W{i}, b{i} unless a BN right after
+        cancels the bias (its mean subtraction does; beta does the bias's job), then bn{i}'s."""
+        out = [(f"W{i}", W, self.grads.get(f"W{i}"))]
+        if train_bias:
+            out.append((f"b{i}", b, self.grads.get(f"b{i}")))
+        if bn is not None:
+            out += [(f"bn{i}.{n}", v, g) for n, v, g in bn.params()]
+        return out
+
     @contextmanager
     def predicting(self, statistics="running"):
         """Predict inside the block, normalising with the running statistics (test mode) or with

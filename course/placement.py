@@ -87,13 +87,10 @@ class PlacementMLP(Network):
         """Every learnable array with its gradient, as (name, value, grad) in a fixed order."""
         out = []
         for i, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
-            out.append((f"W{i}", W, self.grads.get(f"W{i}")))
-            blk = self.blocks[i] if i < len(self.blocks) else ()
-            # A bias straight before BN is cancelled by its mean subtraction: not trained.
-            if not blk or blk[0] != "bn":
-                out.append((f"b{i}", b, self.grads.get(f"b{i}")))
-            if i < len(self.bn) and self.bn[i] is not None:
-                out += [(f"bn{i}.{n}", v, g) for n, v, g in self.bn[i].params()]
+            blk = self.blocks[i] if i < len(self.blocks) else ()  # the classifier has none
+            bn = self.bn[i] if i < len(self.bn) else None
+            # Only a BN straight after the affine layer cancels its bias (ReLU -> BN does not).
+            out += self.layer_params(i, W, b, bn, train_bias=not blk or blk[0] != "bn")
         return out
 
 

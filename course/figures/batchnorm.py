@@ -10,7 +10,12 @@ from functools import cache
 import numpy as np
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from course.batchnorm import batchnorm_backward_staged, batchnorm_forward, tiny_batch
+from course.batchnorm import (
+    DEFAULT_EPS,
+    batchnorm_backward_staged,
+    batchnorm_forward,
+    tiny_batch,
+)
 from course.figures.demo import Demo, Slider
 
 
@@ -97,7 +102,7 @@ _STEP_TEXT = {
 }
 
 
-def backward_steps(x, gamma, beta, dout, eps=1e-5):
+def backward_steps(x, gamma, beta, dout, eps=DEFAULT_EPS):
     """The staged backward pass of course.batchnorm as the figure walks it: one Step per node."""
     _, c = batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps})
     grads, paths = batchnorm_backward_staged(dout, c)

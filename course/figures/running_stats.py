@@ -4,6 +4,7 @@ from functools import cache
 
 import numpy as np
 
+from course.batchnorm import DEFAULT_MOMENTUM
 from course.dataset import load_digits
 from course.figures.demo import Demo, Slider
 from course.running_stats import ema_trajectory, steps_to_forget
@@ -18,7 +19,7 @@ def _demo_feature():
     return load_digits().X_train[:, DEMO_FEATURE].copy()  # (N,)
 
 
-def _draw_running_stats(fig, momentum=0.9, batch_size=32):
+def _draw_running_stats(fig, momentum=DEFAULT_MOMENTUM, batch_size=32):
     """Running mean and variance of one pixel over training steps, against the population."""
     x = _demo_feature()  # (N,)
     n, bs = len(x), int(batch_size)
@@ -53,7 +54,7 @@ def _draw_running_stats(fig, momentum=0.9, batch_size=32):
 RUNNING_STATS_DEMO = Demo(
     "running_stats",
     _draw_running_stats,
-    {"momentum": Slider(0.5, 0.99, 0.01, 0.9, "momentum (weight of old)"),
+    {"momentum": Slider(0.5, 0.99, 0.01, DEFAULT_MOMENTUM, "momentum (weight of old)"),
      "batch_size": Slider(2, 128, 2, 32, "batch size")},
     question="Move momentum from 0.5 to 0.99. What do you gain and what do you pay? "
              "Then shrink the batch: which curve gets noisier, and why is the variance "

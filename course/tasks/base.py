@@ -61,18 +61,25 @@ class Verdict:
 class Task:
     """A graded exercise: the functions a student writes and how to check them."""
 
-    grade_id: str
     notebook: str
-    functions: tuple  # names the student defines, e.g. ("batchnorm_forward",)
     points: float
     checks: str  # what is checked, in words (shown in feedback; no hidden inputs)
-    reference: tuple  # reference implementations, same order as functions
+    reference: tuple  # reference implementations of the functions the student writes
     make_cases: Callable  # rng -> list[Case]
     run: Callable  # (fns tuple, inputs dict) -> dict of named outputs
     mistakes: tuple = ()
     mutable: tuple = ()  # inputs the functions are allowed to change in place
     rtol: float = 1e-6
     atol: float = 1e-8
+    # Derived, so the grade-id rule holds by construction: the names the student defines are the
+    # references' names, and the grade_id is the first of them.
+    functions: tuple = field(init=False)  # e.g. ("batchnorm_forward",)
+    grade_id: str = field(init=False)
+
+    def __post_init__(self):
+        names = tuple(f.__name__ for f in self.reference)
+        object.__setattr__(self, "functions", names)
+        object.__setattr__(self, "grade_id", names[0])
 
     def cases(self, seed=PUBLIC_SEED):
         """The task's cases for a seed: PUBLIC_SEED for check cells, others for grading."""

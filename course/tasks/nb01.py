@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from course.saturation import saturation_fraction, standardize
+from course.batchnorm import DEFAULT_EPS
+from course.saturation import SATURATION_THRESHOLD, saturation_fraction, standardize
 from course.tasks.base import Case, Mistake, Task
 
 NOTEBOOK = "01_why_normalize"
@@ -10,20 +11,20 @@ NOTEBOOK = "01_why_normalize"
 
 # --- saturation_fraction(z, threshold) -------------------------------------------------------
 
-def _one_sided(z, threshold=4.0):
+def _one_sided(z, threshold=SATURATION_THRESHOLD):
     return float(np.mean(z > threshold))
 
 
-def _count(z, threshold=4.0):
+def _count(z, threshold=SATURATION_THRESHOLD):
     return int(np.sum(np.abs(z) > threshold))
 
 
-def _per_feature(z, threshold=4.0):
+def _per_feature(z, threshold=SATURATION_THRESHOLD):
     return np.mean(np.abs(z) > threshold, axis=0)  # (D,)
 
 
-def _fixed_threshold(z, threshold=4.0):
-    return float(np.mean(np.abs(z) > 4.0))
+def _fixed_threshold(z, threshold=SATURATION_THRESHOLD):
+    return float(np.mean(np.abs(z) > SATURATION_THRESHOLD))
 
 
 def _saturation_cases(rng):
@@ -47,9 +48,9 @@ def _saturation_run(fns, inputs):
 
 
 SATURATION = Task(
-    grade_id="saturation_fraction", notebook=NOTEBOOK, functions=("saturation_fraction",),
-    points=1, checks="fraction of saturated entries of random pre-activation arrays, at the "
-                     "given threshold and at the default 4",
+    notebook=NOTEBOOK, points=1,
+    checks="fraction of saturated entries of random pre-activation arrays, at the given "
+           "threshold and at the default 4",
     reference=(saturation_fraction,), make_cases=_saturation_cases, run=_saturation_run,
     mistakes=(
         Mistake("one_sided", "only z > threshold is counted; a unit is saturated in both tails, "
@@ -65,24 +66,24 @@ SATURATION = Task(
 
 # --- standardize(x, eps) ----------------------------------------------------------------------
 
-def _ddof1(x, eps=1e-5):
+def _ddof1(x, eps=DEFAULT_EPS):
     return (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0, ddof=1) + eps)
 
 
-def _per_example(x, eps=1e-5):
+def _per_example(x, eps=DEFAULT_EPS):
     mu = x.mean(axis=1, keepdims=True)  # (N, 1)
     return (x - mu) / np.sqrt(x.var(axis=1, keepdims=True) + eps)
 
 
-def _whole_batch(x, eps=1e-5):
+def _whole_batch(x, eps=DEFAULT_EPS):
     return (x - x.mean()) / np.sqrt(x.var() + eps)
 
 
-def _std_plus_eps(x, eps=1e-5):
+def _std_plus_eps(x, eps=DEFAULT_EPS):
     return (x - x.mean(axis=0)) / (x.std(axis=0) + eps)
 
 
-def _no_eps(x, eps=1e-5):
+def _no_eps(x, eps=DEFAULT_EPS):
     return (x - x.mean(axis=0)) / x.std(axis=0)
 
 
@@ -105,7 +106,7 @@ def _standardize_run(fns, inputs):
 
 
 STANDARDIZE = Task(
-    grade_id="standardize", notebook=NOTEBOOK, functions=("standardize",), points=2,
+    notebook=NOTEBOOK, points=2,
     checks="per-feature standardisation of random batches, including a nearly constant feature",
     reference=(standardize,), make_cases=_standardize_cases, run=_standardize_run,
     mistakes=(

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from course.batchnorm import batchnorm_forward
+from course.batchnorm import DEFAULT_EPS, batchnorm_forward
 from course.tasks.base import Case, Mistake, Task, random_gamma_beta
 
 NOTEBOOK = "02_forward_pass"
@@ -10,7 +10,7 @@ NOTEBOOK = "02_forward_pass"
 
 def _forward_with(x, gamma, beta, bn_param, mean, scale):
     """A train-mode forward pass whose centring and scaling are supplied by the caller."""
-    eps = bn_param.get("eps", 1e-5)
+    eps = bn_param.get("eps", DEFAULT_EPS)
     mu = mean(x)
     x_hat = (x - mu) / scale(x - mu, eps)  # (N, D)
     out = gamma * x_hat + beta  # (N, D)
@@ -84,8 +84,7 @@ def _run(fns, inputs):
 
 
 TASKS = [
-    Task(grade_id="batchnorm_forward", notebook=NOTEBOOK,
-         functions=("batchnorm_forward",), points=3,
+    Task(notebook=NOTEBOOK, points=3,
          checks="train-mode output `out` on random batches with random gamma and beta",
          reference=(batchnorm_forward,), make_cases=_cases, run=_run, mutable=("bn_param",),
          mistakes=(

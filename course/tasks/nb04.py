@@ -4,7 +4,7 @@ from functools import partial
 
 import numpy as np
 
-from course.batchnorm import batchnorm_forward
+from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM, batchnorm_forward
 from course.running_stats import pytorch_running_update
 from course.tasks.base import Case, Mistake, Task, random_gamma_beta
 
@@ -19,8 +19,8 @@ def _forward(x, gamma, beta, bn_param, *, reversed_momentum=False, unbiased_runn
              test_beta=True, test_updates=False):
     """batchnorm_forward with switches that plant one known mistake each (all off = correct)."""
     mode = bn_param.get("mode", "train")
-    eps = bn_param.get("eps", 1e-5)
-    m = bn_param.get("momentum", 0.9)
+    eps = bn_param.get("eps", DEFAULT_EPS)
+    m = bn_param.get("momentum", DEFAULT_MOMENTUM)
     N, D = x.shape
     rm = bn_param.get("running_mean", np.zeros(D))  # (D,)
     rv = bn_param.get("running_var", np.full(D, var_default))  # (D,)
@@ -176,13 +176,11 @@ _TORCH_MISTAKES = (
 
 
 TASKS = [
-    Task(grade_id="batchnorm_forward", notebook=NOTEBOOK,
-         functions=("batchnorm_forward",), points=3,
+    Task(notebook=NOTEBOOK, points=3,
          checks="train steps that update the running statistics, then test-mode outputs",
          reference=(batchnorm_forward,), make_cases=_modes_cases, run=_modes_run,
          mistakes=_MODE_MISTAKES, mutable=("bn_param",)),
-    Task(grade_id="pytorch_running_update", notebook=NOTEBOOK,
-         functions=("pytorch_running_update",), points=2,
+    Task(notebook=NOTEBOOK, points=2,
          checks="one update of the running statistics in PyTorch's convention",
          reference=(pytorch_running_update,), make_cases=_torch_cases, run=_torch_run,
          mistakes=_TORCH_MISTAKES),

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from course.batchnorm import batchnorm_backward_alt, batchnorm_forward
+from course.batchnorm import DEFAULT_EPS, batchnorm_backward_alt, batchnorm_forward
 from course.norms import (
     layernorm_backward,
     layernorm_forward,
@@ -121,7 +121,7 @@ def _standardize_backward(dx_hat, cache, through_stats=True):
 
 def _ln_variant(axis=1, ddof=0, eps_outside=False, through_stats=True):
     def forward(x, gamma, beta, ln_param):
-        x_hat, c = _standardize(x, axis, ddof, ln_param.get("eps", 1e-5), eps_outside)
+        x_hat, c = _standardize(x, axis, ddof, ln_param.get("eps", DEFAULT_EPS), eps_outside)
         return gamma * x_hat + beta, (x_hat, gamma, c)
 
     def backward(dout, cache):
@@ -132,7 +132,7 @@ def _ln_variant(axis=1, ddof=0, eps_outside=False, through_stats=True):
 
 
 def _ln_cases(rng):
-    def case(label, N, D, scale=1.0, eps=1e-5):
+    def case(label, N, D, scale=1.0, eps=DEFAULT_EPS):
         x = (rng.normal(0.0, 1.0, (N, D)) * rng.uniform(0.5, 3.0, (N, 1))
              + rng.normal(0.0, 2.0, (N, 1))) * scale
         return Case(label, {"x": x, "gamma": rng.normal(1.0, 0.5, D),
@@ -151,8 +151,7 @@ def _ln_run(fns, inputs):
 
 
 TASKS = [
-    Task(grade_id="spatial_batchnorm_forward", notebook=NOTEBOOK,
-         functions=("spatial_batchnorm_forward", "spatial_batchnorm_backward"), points=3,
+    Task(notebook=NOTEBOOK, points=3,
          checks="forward, backward (random upstream gradient), running statistics and test mode "
                 "on random (N, C, H, W) feature maps",
          reference=(spatial_batchnorm_forward, spatial_batchnorm_backward),
@@ -175,8 +174,7 @@ TASKS = [
                      "their gradients over N, H and W to get shape (C,)",
                      (spatial_batchnorm_forward, _per_position_params_backward)),
          )),
-    Task(grade_id="layernorm_forward", notebook=NOTEBOOK,
-         functions=("layernorm_forward", "layernorm_backward"), points=3,
+    Task(notebook=NOTEBOOK, points=3,
          checks="forward and backward (random upstream gradient) on random (N, D) batches",
          reference=(layernorm_forward, layernorm_backward),
          make_cases=_ln_cases, run=_ln_run, mutable=("ln_param",),

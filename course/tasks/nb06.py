@@ -77,7 +77,7 @@ def _fold_run(fns, inputs):
 
 
 FOLD_TASK = Task(
-    grade_id="fold_batchnorm", notebook=NOTEBOOK, functions=("fold_batchnorm",), points=2,
+    notebook=NOTEBOOK, points=2,
     checks="folded weights and bias of random layers with random γ, β and running statistics",
     reference=(fold_batchnorm,), make_cases=_fold_cases, run=_fold_run, mistakes=_FOLD_MISTAKES)
 
@@ -194,9 +194,9 @@ def _forward_run(fns, inputs):
 
 
 FORWARD_TASK = Task(
-    grade_id="sync_batchnorm_forward", notebook=NOTEBOOK, functions=("sync_batchnorm_forward",),
-    points=3, checks="outputs and running statistics of synchronised BN on uneven shards "
-                     "(must equal BN of the concatenated batch)",
+    notebook=NOTEBOOK, points=3,
+    checks="outputs and running statistics of synchronised BN on uneven shards (must equal BN "
+           "of the concatenated batch)",
     reference=(sync_batchnorm_forward,), make_cases=_forward_cases, run=_forward_run,
     mistakes=_FORWARD_MISTAKES, mutable=("bn_param",), rtol=1e-9, atol=1e-11)
 
@@ -232,7 +232,7 @@ def _per_device_backward(douts, cache):
     for d, xh in zip(douts, x_hats, strict=True):
         x = xh / cache["inv_std"]  # any shift of x leaves per-shard BN unchanged
         mu, var = x.mean(0), x.var(0)
-        inv = 1 / np.sqrt(var + 1e-5)
+        inv = 1 / np.sqrt(var + DEFAULT_EPS)
         local = {"x_hat": (x - mu) * inv, "gamma": gamma, "inv_std": inv}
         dx, _, _ = batchnorm_backward_alt(d, local)
         dxs.append(dx)
@@ -279,9 +279,9 @@ def _backward_run(fns, inputs):
 
 
 BACKWARD_TASK = Task(
-    grade_id="sync_batchnorm_backward", notebook=NOTEBOOK, functions=("sync_batchnorm_backward",),
-    points=3, checks="dx, dgamma and dbeta of synchronised BN on uneven shards with random "
-                     "upstream gradients (must equal BN of the concatenated batch)",
+    notebook=NOTEBOOK, points=3,
+    checks="dx, dgamma and dbeta of synchronised BN on uneven shards with random upstream "
+           "gradients (must equal BN of the concatenated batch)",
     reference=(sync_batchnorm_backward,), make_cases=_backward_cases, run=_backward_run,
     mistakes=_BACKWARD_MISTAKES, rtol=1e-9, atol=1e-11)
 
