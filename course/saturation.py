@@ -91,8 +91,16 @@ def mlp_forward_backward(X, y, weights, scale=1.0, shift=0.0, normalize=False):
         da, dW, _ = affine_backward(dz, aff)
         grads.append(dW * scale)
     grads.reverse()
-    return {"z": zs, "grads": grads, "loss": loss,
-            "grad_norms": np.array([np.linalg.norm(g) for g in grads])}
+    grad_norms = np.array([np.linalg.norm(g) for g in grads])  # (L + 1,)
+    # Relative to the weights it would update: the size of a gradient step, whatever the scale.
+    weight_norms = np.array([np.linalg.norm(scale * W) for W in weights])  # (L + 1,)
+    return {"z": zs, "grads": grads, "loss": loss, "grad_norms": grad_norms,
+            "rel_grad_norms": grad_norms / weight_norms}
+
+
+def layer_spread(zs):
+    """Per layer, the median over units of each unit's standard deviation over the batch."""
+    return np.array([np.median(z.std(axis=0)) for z in zs])  # (L,)
 
 
 def train_recording(X, y, weights, steps, lr, layer, scale=1.0, normalize=False, batch=128,

@@ -13,6 +13,7 @@ from course.saturation import (
     SATURATION_THRESHOLD,
     demo_data,
     init_weights,
+    layer_spread,
     linear_r2,
     mlp_forward_backward,
     saturation,
@@ -152,3 +153,27 @@ def test_larger_gamma_saturates_more_and_lowers_the_mean_slope():
     fracs, slopes = zip(*stats, strict=True)
     assert list(fracs) == sorted(fracs) and list(slopes) == sorted(slopes, reverse=True)
     assert fracs[1] == 0.0 and fracs[3] > 0.3
+
+
+def test_two_failure_modes_signal_collapse_at_small_scale_saturation_at_large():
+    # Notebook 01's story: small weights, nothing saturated, the spread collapses layer by layer
+    # and layer 1's gradient is smallest; large weights keep the spread but saturate.
+    X, y, weights = demo_data()
+    small, large = (mlp_forward_backward(X, y, weights, scale=s) for s in (1.0, 8.0))
+    spread = layer_spread(small["z"])
+    assert np.all(np.diff(spread) < 0) and spread[0] > 0.5 and spread[-1] < 0.01
+    assert max(saturation_fraction(z) for z in small["z"]) < 0.01
+    assert min(saturation_fraction(z) for z in large["z"]) > 0.3
+    assert layer_spread(large["z"]).min() > 1
+    ratio = [r["grad_norms"][0] / r["grad_norms"][-1] for r in (small, large)]
+    assert ratio[0] < ratio[1] / 100  # the worst vanishing gradient is where nothing saturates
+
+
+def test_standardised_relative_gradients_are_equal_across_layers_and_scales():
+    X, y, weights = demo_data()
+    rel = np.array([mlp_forward_backward(X, y, weights, scale=s, normalize=True)
+                    ["rel_grad_norms"][:-1] for s in (0.5, 1.0, 4.0, 10.0)])  # (4, 6) hidden
+    assert rel.max() / rel.min() < 1.3
+    plain = mlp_forward_backward(X, y, weights, scale=3.0)
+    W_norms = [np.linalg.norm(3.0 * W) for W in weights]
+    np.testing.assert_allclose(plain["rel_grad_norms"], plain["grad_norms"] / W_norms)

@@ -52,7 +52,7 @@ def draw_layers(ax, zs, threshold=SATURATION_THRESHOLD, color="C0", label=""):
 
 
 def draw_saturation(fig, scale=1.0, shift=0.0):
-    """Demo: per-layer histograms, saturated fraction and gradient norm, plain vs standardised."""
+    """Demo: per-layer histograms, saturated fraction, relative gradient; plain vs standardised."""
     X, y, weights = demo_data()
     plain = mlp_forward_backward(X, y, weights, scale, shift)
     normed = mlp_forward_backward(X, y, weights, scale, shift, normalize=True)
@@ -74,9 +74,9 @@ def draw_saturation(fig, scale=1.0, shift=0.0):
 
     ax = fig.add_subplot(grid[1, 1])
     steps = np.arange(1, depth + 2)  # hidden layers, then the output layer
-    ax.semilogy(steps, plain["grad_norms"], "o-", label="plain")
-    ax.semilogy(steps, normed["grad_norms"], "s-", label="standardised")
-    ax.set(xlabel="layer (last = output)", ylabel="‖dL/dW‖", ylim=(1e-7, 1e3))
+    ax.semilogy(steps, plain["rel_grad_norms"], "o-", label="plain")
+    ax.semilogy(steps, normed["rel_grad_norms"], "s-", label="standardised")
+    ax.set(xlabel="layer (last = output)", ylabel="‖dL/dW‖ / ‖W‖", ylim=(1e-7, 1e2))
     # Plain-text labels: the default log labels are mathtext, slow to typeset on every redraw.
     ax.set_yticks(_LOG_TICKS, [f"{t:g}" for t in _LOG_TICKS])
     ax.minorticks_off()
@@ -89,9 +89,10 @@ SATURATION_DEMO = Demo(
     "01 sigmoid saturation", draw_saturation,
     sliders={"scale": Slider(0.25, 10.0, 0.25, 1.0, "weight scale"),
              "shift": Slider(-4.0, 4.0, 0.5, 0.0, "input shift (every bias)")},
-    question="At what weight scale do the plain net's layers start to saturate, and what happens "
-             "to the gradient of layer 1 there? Does shifting every sigmoid's input hurt the "
-             "standardised net at all?")
+    question="Move the weight scale from 0.25 to 10: where is the plain net's layer-1 gradient "
+             "smallest relative to its weights, with small weights (nothing saturated) or large "
+             "ones, and which panel shows why? Does shifting every sigmoid's input change "
+             "anything for the standardised net?")
 
 
 # ----------------------------------------------------------------------------------------------
