@@ -10,6 +10,7 @@ from course.layers import sigmoid, sigmoid_grad
 from course.saturation import (
     SATURATION_THRESHOLD,
     demo_data,
+    linear_r2,
     mlp_forward_backward,
     saturation,
     saturation_fraction,
@@ -105,16 +106,24 @@ def _x_hat():
     return standardized_sample()  # (n,)
 
 
+@cache
+def _x_hat_dots():
+    """Every 10th value of the sample, sorted: enough dots to show the curve, cheap to redraw."""
+    return np.sort(_x_hat())[::10]  # (n / 10,)
+
+
 _Z_BINS = np.linspace(-8.0, 8.0, 65)
-_S_BINS = np.linspace(0.0, 1.0, 41)
 
 
 def draw_gamma_beta(fig, gamma=1.0, beta=0.0):
-    """Histogram of y = gamma * x_hat + beta over the sigmoid, and of sigmoid(y)."""
+    """Histogram of y = gamma * x_hat + beta over the sigmoid, and sigmoid(y) against y with the
+    best straight line: how far from linear the unit acts on these values."""
     y = gamma * _x_hat() + beta  # (n,)
     frac, slope = saturation(y)
+    r2 = linear_r2(y[:, None], sigmoid(y)[:, None])[0] if gamma != 0 else 1.0
     # Fixed margins instead of the style's tight layout: the layout pass would double redraw time.
     fig.set_layout_engine("none")
+    fig.set_size_inches(10, 3.6)
     ax_y, ax_s = fig.subplots(1, 2, gridspec_kw={"left": 0.07, "right": 0.98, "bottom": 0.14,
                                                  "top": 0.9, "wspace": 0.25})
     counts, _ = np.histogram(np.clip(y, -8.0, 8.0), _Z_BINS)
@@ -128,13 +137,20 @@ def draw_gamma_beta(fig, gamma=1.0, beta=0.0):
         ax_y.axvspan(side * SATURATION_THRESHOLD, side * 8.0, color="0.85", zorder=0)
     ax_y.set(xlim=(-8, 8), ylim=(0, 1.3), xticks=np.arange(-8, 9, 2), yticks=[0, 0.5, 1],
              xlabel=f"BN output y (grey: saturated, |y| > {SATURATION_THRESHOLD:g})",
-             title=rf"$\gamma$ = {gamma:.2f}, $\beta$ = {beta:.2f}")
+             ylabel="share of the values (tallest bar = 1)",
+             title=rf"$\gamma$ = {gamma:.2f}, $\beta$ = {beta:.2f}: {frac:.0%} saturated, "
+                   f"mean σ′ {slope:.3f}")
     ax_y.legend(loc="upper center", ncols=3, handlelength=1.2)
-    counts, _ = np.histogram(sigmoid(y), _S_BINS)
-    ax_s.stairs(counts / len(y), _S_BINS, fill=True, color="C2", alpha=0.7)
-    ax_s.set(xlim=(0, 1), xticks=[0, 0.25, 0.5, 0.75, 1], xlabel=r"sigmoid output $\sigma(y)$",
-             ylabel="fraction of units",
-             title=f"saturated: {frac:.0%}   mean σ′: {slope:.3f}")
+    dots = gamma * _x_hat_dots() + beta  # (n / 10,) sorted
+    s = sigmoid(dots)
+    fit = np.polyfit(dots, s, 1) if gamma != 0 else (0.0, float(s.mean()))
+    ax_s.plot(dots, s, ".", ms=3, color="C2", label=r"$\sigma(y)$ of the values")
+    ax_s.plot(dots[[0, -1]], np.polyval(fit, dots[[0, -1]]), color="0.3", lw=1,
+              label="best straight line")
+    ax_s.set(xlim=(-8, 8), ylim=(-0.05, 1.05), xticks=np.arange(-8, 9, 2), xlabel="BN output y",
+             ylabel=r"sigmoid output $\sigma(y)$",
+             title=f"how linear: a straight line leaves {1 - r2:.1%} unexplained")
+    ax_s.legend(loc="upper left")
 
 
 GAMMA_BETA_DEMO = Demo(
@@ -142,6 +158,7 @@ GAMMA_BETA_DEMO = Demo(
     draw=draw_gamma_beta,
     sliders={"gamma": Slider(0.0, 5.0, 0.05, 1.0, "γ (scale)"),
              "beta": Slider(-5.0, 5.0, 0.1, 0.0, "β (shift)")},
-    question="Which γ and β put the two groups back into the sigmoid's curved region, "
-             "so they are told apart, without saturating them?",
+    question="At γ = 1 does the sigmoid do anything a straight line could not? Raise γ: when do "
+             "the dots bend into an S, and how many values saturate by then? Then move β: "
+             "which group reaches the flat tail first?",
 )
