@@ -22,7 +22,8 @@ from course.figures.saturation import (
     draw_saturation,
     z_histogram,
 )
-from course.saturation import saturation, standardized_sample
+from course.layers import sigmoid
+from course.saturation import linear_r2, saturation, standardized_sample
 
 DEMOS = all_demos()
 
@@ -176,9 +177,12 @@ def test_saturation_demo_draws_three_panels_for_its_sliders():
 
 def test_gamma_beta_demo_reports_its_numbers():
     fig = GAMMA_BETA_DEMO.figure(gamma=2.0, beta=1.0)
-    frac, slope = saturation(2.0 * standardized_sample() + 1.0)
+    y = 2.0 * standardized_sample() + 1.0
+    frac, slope = saturation(y)
+    r2 = linear_r2(y[:, None], sigmoid(y)[:, None])[0]
     titles = [ax.get_title() for ax in fig.axes]
-    assert f"saturated: {frac:.0%}   mean σ′: {slope:.3f}" in titles
+    assert f"{frac:.0%} saturated, mean σ′ {slope:.3f}" in titles[0]
+    assert f"a straight line leaves {1 - r2:.1%} unexplained" in titles[1]
     assert len(fig.axes) == 2
     plt.close(fig)
 
