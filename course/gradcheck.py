@@ -2,6 +2,15 @@
 
 import numpy as np
 
+# The course's reading of a float64 rel_error (notebook 03): below CORRECT a backward pass is
+# right, between the two it is suspicious, above SUSPICIOUS it is wrong.
+CORRECT, SUSPICIOUS = 1e-8, 1e-5
+
+
+def verdict(err):
+    """The course's word for a float64 relative error: correct, suspicious or wrong."""
+    return "correct" if err < CORRECT else "suspicious" if err < SUSPICIOUS else "wrong"
+
 
 def rel_error(a, b):
     """Relative error of two arrays as a whole: |a - b| / (|a| + |b|) in the 2-norm."""

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from course.batchnorm import batchnorm_backward, batchnorm_forward
-from course.gradcheck import numerical_gradient, numerical_gradient_array, rel_error
+from course.gradcheck import numerical_gradient, numerical_gradient_array, rel_error, verdict
 from course.tasks import random_gamma_beta
 
 
@@ -39,3 +39,9 @@ def test_float32_gradient_check_is_far_less_accurate():
     num32 = numerical_gradient_array(lambda v: out(v, g32, b32), x32.copy(), d32, h=1e-3)
     num64 = numerical_gradient_array(lambda v: out(v, gamma, beta), x.copy(), dout)
     assert rel_error(dx, num64) < 1e-8 < 1e-5 < rel_error(dx, num32)
+
+
+@pytest.mark.parametrize("err, word", [(0.0, "correct"), (9.9e-9, "correct"), (1e-8, "suspicious"),
+                                       (9.9e-6, "suspicious"), (1e-5, "wrong"), (1.0, "wrong")])
+def test_verdict_reads_rel_error_by_the_course_thresholds(err, word):
+    assert verdict(err) == word
