@@ -66,10 +66,20 @@ def curves(sizes=DEEP_SIGMOID, activation="sigmoid", lr=0.1, epochs=4):
     return {bn: run(bn, sizes, activation, lr=lr, epochs=epochs)[1] for bn in (False, True)}
 
 
-def sweep(param, values, epochs=2, **fixed):
-    """Final validation accuracy for each value of one run() argument: {bn: array}."""
-    return {bn: np.array([run(bn, **{**fixed, param: v}, epochs=epochs)[1].val_acc[-1]
-                          for v in values]) for bn in (False, True)}
+SEEDS = (0, 1, 2)  # every sweep point is trained from several seeds, so its spread can be shown
+
+
+def scaled_lr(batch_size, base_lr=0.1, base_batch=64):
+    """The course's one rule for a new batch size (notebooks 04 and 06): the linear scaling rule,
+    learning rate proportional to the batch size, base_lr at base_batch."""
+    return base_lr * batch_size / base_batch
+
+
+def sweep(param, values, epochs=2, seeds=SEEDS, **fixed):
+    """Final validation accuracy for each value of one run() argument and each seed:
+    {bn: array of shape (len(seeds), len(values))}."""
+    return {bn: np.array([[run(bn, **{**fixed, param: v}, epochs=epochs, seed=s)[1].val_acc[-1]
+                           for v in values] for s in seeds]) for bn in (False, True)}
 
 
 INIT_SCALES = (0.001, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -87,11 +97,11 @@ def lr_sweep(lrs=LEARNING_RATES, epochs=2):
     return sweep("lr", lrs, epochs)
 
 
-def batch_size_sweep(batch_sizes=BATCH_SIZES, epochs=2, base_lr=0.1, base_batch=64):
-    """Validation accuracy against batch size, with the learning rate scaled linearly with it
-    (base_lr at base_batch), so each run sees the data equally often at a comparable step size."""
-    return {bn: np.array([run(bn, lr=min(base_lr, base_lr * bs / base_batch), batch_size=bs,
-                              epochs=epochs)[1].val_acc[-1] for bs in batch_sizes])
+def batch_size_sweep(batch_sizes=BATCH_SIZES, epochs=2, seeds=SEEDS, base_lr=0.1):
+    """Validation accuracy against batch size, each run with scaled_lr(batch size), so every run
+    sees the data equally often with the same gradient noise per epoch: {bn: (seeds, sizes)}."""
+    return {bn: np.array([[run(bn, lr=scaled_lr(bs, base_lr), batch_size=bs, epochs=epochs,
+                               seed=s)[1].val_acc[-1] for bs in batch_sizes] for s in seeds])
             for bn in (False, True)}
 
 

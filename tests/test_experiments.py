@@ -32,3 +32,10 @@ def test_deployment_bug(trained_bn):
     assert r["train mode, random batches of 64"] > r["test mode"] - 0.03
     assert r["train mode, one-class batches of 64"] < r["train mode, random batches of 64"] - 0.3
     assert r["train mode, one-class batches of 8"] < 0.3
+
+
+def test_sweeps_return_one_row_per_seed_and_the_batch_size_rule_is_linear():
+    r = ex.sweep("lr", (0.1, 1.0), epochs=1, seeds=(0, 1))
+    assert r[True].shape == (2, 2) and not np.array_equal(r[True][0], r[True][1])  # seeds differ
+    assert r[True][1, 1] == ex.run(True, lr=1.0, epochs=1, seed=1)[1].val_acc[-1]
+    assert ex.scaled_lr(64) == 0.1 and ex.scaled_lr(16) == 0.025 and ex.scaled_lr(256, 0.05) == 0.2

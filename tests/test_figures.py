@@ -203,7 +203,8 @@ def test_experiment_plots_draw():
     fig, axes = plt.subplots(1, 4)
     h = {bn: ex.run(bn, epochs=1)[1] for bn in (False, True)}
     ex_fig.plot_curves(axes[:2], h)
-    ex_fig.plot_sweep(axes[2], [0.1, 1.0], {False: np.array([0.9, 0.1]), True: np.array([1, 1])},
+    ex_fig.plot_sweep(axes[2], [0.1, 1.0], {False: np.array([[0.9, 0.1], [0.8, 0.2]]),
+                                            True: np.array([[1, 1], [0.9, 1]])},
                       "x")
     ex_fig.plot_saturation(axes[3], {bn: {"init": np.zeros(3), "trained": np.ones(3),
                                           "val_acc": 0.5} for bn in (False, True)})

@@ -19,9 +19,13 @@ def plot_curves(axes, hists):
 
 
 def plot_sweep(ax, values, result, xlabel, log=True):
-    """Final validation accuracy against one swept setting, without and with BN."""
-    for bn, acc in result.items():
-        ax.plot(values, acc, "o-", label=LABELS[bn])
+    """Final validation accuracy against one swept setting, without and with BN: the mean over
+    seeds, with a band from the worst to the best seed."""
+    for bn, acc in result.items():  # acc: (seeds, values)
+        line, = ax.plot(values, acc.mean(axis=0), "o-",
+                        label=f"{LABELS[bn]} (mean of {len(acc)} seeds)")
+        ax.fill_between(values, acc.min(axis=0), acc.max(axis=0), color=line.get_color(),
+                        alpha=0.2, lw=0)
     if log:
         ax.set_xscale("log")
     ax.set(xlabel=xlabel, ylabel="validation accuracy", ylim=(0, 1))
