@@ -296,3 +296,25 @@ def test_nothing_the_students_started_is_left_running(batch):
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
         assert "kill -9 -1" not in cmd and "course.grade.sandbox.harness" not in cmd, cmd
+
+
+def _grade_one(tmp_path, extra=(), env=None):
+    out = tmp_path / "out"
+    return subprocess.run(
+        [sys.executable, "-m", "course.grade", str(SOLUTION), "--out", str(out), "--jobs", "1",
+         "--notebooks", NB, *extra], capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env=env), out
+
+
+def test_without_bwrap_the_grader_refuses_unless_told_no_sandbox(tmp_path):
+    import os
+    env = dict(os.environ, PATH=str(tmp_path))  # no bwrap on this PATH
+    proc, out = _grade_one(tmp_path, env=env)
+    assert proc.returncode == 2 and "--no-sandbox" in proc.stderr
+    assert not (out / "grades.csv").exists()
+    proc, out = _grade_one(tmp_path, extra=["--no-sandbox"], env=env)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    assert proc.stderr.count("unconfined") == 2  # the warning once, then the one student's line
+    with open(out / "grades.csv", newline="") as f:
+        (row,) = csv.DictReader(f)
+    assert row["status"] == "ok (unconfined)" and float(row["total"]) == POINTS
