@@ -13,6 +13,7 @@ are flagged for review.
 """
 
 import ast
+import atexit
 import importlib.util
 import shutil
 import sys
@@ -167,6 +168,9 @@ def remove_all():
             shutil.rmtree(_root, ignore_errors=True)
         _root = None
         _copies.clear()
+
+
+atexit.register(remove_all)  # also when the grader ends without calling launch.shutdown
 
 
 def python_paths():

@@ -113,6 +113,7 @@ class Conversation:
         self.cells, self.questions, self.cases = cells, questions, cases
         self.proc, self.outcome = proc, outcome
         self.state, self.index, self.q = "startup", 0, 0  # next cell index, next question index
+        self.deadline = float("inf")  # of the current step, for writes to the process
 
     @property
     def where(self):
@@ -171,8 +172,23 @@ class Conversation:
         arrays = {}
         trees = {gid: [wire.pack(c.inputs, arrays) for c in self.cases[gid]]
                  for gid in self.questions}
-        self.proc.ctl.write(_frame({"event": "cases", "cases": trees}, arrays))
-        self.proc.ctl.flush()
+        _write_within(self.proc.ctl.fileno(), _frame({"event": "cases", "cases": trees}, arrays),
+                      self.deadline)
+
+
+def _write_within(fd, data, deadline):
+    """Write all of data before the deadline (a process that stops reading cannot stall us)."""
+    os.set_blocking(fd, False)
+    view = memoryview(data)
+    while view:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the student process stopped reading")
+        if select.select([], [fd], [], left)[1]:
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                pass
 
 
 def _frame(header, arrays=None):
@@ -204,12 +220,11 @@ def run_once(plan, cells, questions, cases, limits, deadline):
         proc = launch(plan, env_for(marker, work), work, log)
         talk = Conversation(plan, cells, questions, cases, proc, outcome)
         try:
-            proc.ctl.write(_frame(job))
-            proc.ctl.flush()
+            step_end = time.monotonic() + max(limits.timeout, 10.0)
+            _write_within(proc.ctl.fileno(), _frame(job), min(step_end, deadline))
             fd = proc.res.fileno()
             os.set_blocking(fd, False)
             reader = wire.Reader(fd)
-            step_end = time.monotonic() + max(limits.timeout, 10.0)
             while not finished:
                 try:
                     msg = reader.message()
@@ -224,11 +239,15 @@ def run_once(plan, cells, questions, cases, limits, deadline):
                         reader.feed()
                         continue
                     before = (talk.state, talk.index, talk.q)
+                    talk.deadline = min(step_end, deadline)
                     finished = talk.handle(*msg)
                     if (talk.state, talk.index, talk.q) != before:  # progress, not a frame
                         step_end = time.monotonic() + limits.timeout
                 except wire.ProtocolError:
                     failure = Failure(Kind.PROTOCOL)
+                    break
+                except TimeoutError:
+                    failure = Failure(Kind.TIMEOUT)
                     break
         except (BrokenPipeError, OSError):
             pass
