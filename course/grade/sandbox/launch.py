@@ -148,10 +148,10 @@ class Zygote:
         self.broken = False
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.home = tempfile.mkdtemp(prefix="course-grade-zygote-")
-        env = _env("", self.home, None) if not CONFINED else {}
+        env = None if CONFINED else env_for("", self.home)  # confined: bwrap sets it
         self.proc = subprocess.Popen(_argv(plan, True, self.home), stdin=theirs,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     cwd=self.home, env=env or None,
+                                     cwd=self.home, env=env,
                                      start_new_session=True, close_fds=True)
         theirs.close()
         self.sock.settimeout(120)
