@@ -23,10 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 NB = "02_forward_pass"
 GID, FN, POINTS = "bn_forward_train", "batchnorm_forward", 3.0
 SOLUTION = ROOT / "solutions" / f"{NB}.ipynb"
-pytestmark = [
-    pytest.mark.skipif(probe() is not None, reason=f"no sandbox here: {probe()}"),
-    pytest.mark.skipif(not SOLUTION.exists(), reason="no solution notebook 02"),
-]
+if probe() is not None or not SOLUTION.exists():  # one line for the whole file
+    pytest.skip(f"no sandbox here: {probe()}" if probe() else "no solution notebook 02",
+                allow_module_level=True)
 MARK = uuid.uuid4().hex[:10]
 TIMEOUT = 3
 
