@@ -21,7 +21,8 @@ from course.grade.sandbox.bwrap import probe
 
 ROOT = Path(__file__).resolve().parents[2]
 NB = "02_forward_pass"
-GID, FN, POINTS = "bn_forward_train", "batchnorm_forward", 3.0
+FN, POINTS = "batchnorm_forward", 3.0
+GID = FN  # a task's grade_id is the name of its first function
 SOLUTION = ROOT / "solutions" / f"{NB}.ipynb"
 if probe() is not None or not SOLUTION.exists():  # one line for the whole file
     pytest.skip(f"no sandbox here: {probe()}" if probe() else "no solution notebook 02",
