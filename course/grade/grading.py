@@ -4,7 +4,9 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
-from course.grade import runner, submission
+from course.grade import submission
+from course.grade.sandbox import runner
+from course.grade.sandbox.failures import Failure, from_error
 from course.tasks.base import PUBLIC_SEED, evaluate, score
 
 
@@ -55,27 +57,13 @@ def hidden_seed(secret, question):
     return seed if seed != PUBLIC_SEED else seed + 1
 
 
-def _where(q, what):
-    return what if " in answer cell " in what else f"{what} in {', '.join(q.functions)}"
-
-
 def _case_status(q, verdicts):
     """A status for failures that happen inside a case but leave the process alive."""
     for _, v in verdicts:
-        if v.mistake != "exception":
-            continue
-        if "MemoryError" in v.message.split(":")[0]:
-            return _where(q, "memory limit")
-        if v.message.startswith(("raised SystemExit", "raised KeyboardInterrupt")):
-            return _where(q, "sys.exit")
-    return None
-
-
-def _cell_status(error):
-    if error.startswith("MemoryError"):
-        return "memory limit"
-    if error.startswith(("SystemExit", "KeyboardInterrupt")):
-        return "sys.exit"
+        if v.mistake == "exception":
+            kind = from_error(v.message.removeprefix("raised "))
+            if kind:
+                return Failure(kind).status(q.functions)
     return None
 
 
@@ -83,7 +71,8 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
     """Grade one student notebook; a failure costs only the question it happened in."""
     ex = submission.extract(course, nb_id, nb)
     seeds = {g: hidden_seed(secret, f"{nb_id}:{g}") for g in ex.plan.questions}
-    outcome = runner.run_plan(ex.plan, seeds, limits, deadline)
+    cases = {g: course.tasks[nb_id, g].cases(seeds[g]) for g in ex.plan.questions}  # sent
+    outcome = runner.run_plan(ex.plan, cases, limits, deadline)
     grades = []
     for q in course.questions_of(nb_id):
         g = QuestionGrade(q, notes=list(ex.notes.get(q.grade_id, [])),
@@ -95,17 +84,21 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
         cell_error = outcome.cell_errors.get(q.grade_id)
         if cell_error:
             g.notes.append(f"your answer cell raised {cell_error}")
-            kind = _cell_status(cell_error)
+            kind = from_error(cell_error)
             if kind:
-                g.status = f"{kind} in answer cell {q.grade_id}"
+                g.status = Failure(kind, cell=q.grade_id).status(q.functions)
         if q.grade_id in outcome.failures:
-            g.status = _where(q, outcome.failures[q.grade_id])
+            g.status = outcome.failures[q.grade_id].status(q.functions)
             continue
         results = outcome.results.get(q.grade_id)
         if results is None:
             continue
         task = course.tasks[nb_id, q.grade_id]
         cases = task.cases(seeds[q.grade_id])
+        changed = outcome.mutated.get(q.grade_id)
+        if changed:  # only the student process saw it: advice, never points
+            g.notes.append(f"your function changed its input {', '.join(f'`{k}`' for k in changed)}"
+                           " in place; compute on new arrays (e.g. x - mu, not x -= mu)")
         results = list(results[:len(cases)])
         results += [runner.Result(error="RuntimeError: no result")] * (len(cases) - len(results))
         g.verdicts = [(c.label, evaluate(task, c, r)) for c, r in zip(cases, results, strict=True)]

@@ -12,8 +12,8 @@ from pathlib import Path
 import nbformat
 
 from course import notebook as nbtools
-from course.grade.harness import strip_magics
-from course.grade.runner import Cell, Plan
+from course.grade.sandbox.harness import strip_magics
+from course.grade.sandbox.runner import Cell, Plan
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 SUSPICIOUS = {"use_or_reference", "__import__", "importlib"}
