@@ -36,8 +36,9 @@ def _swapped(dout, cache):
 
 def _params_wrong_axis(dout, cache):
     # dx is right, but dgamma and dbeta are summed over the features: one number per example.
-    dx, _, _ = batchnorm_backward_alt(dout, cache)
-    return dx, (dout * cache["x_hat"]).sum(axis=1), dout.sum(axis=1)
+    # (Built from _terms, not from the reference: the grading copy has no reference to call.)
+    _, _, direct, via_mu, via_var = _terms(dout, cache)
+    return direct + via_mu + via_var, (dout * cache["x_hat"]).sum(axis=1), dout.sum(axis=1)
 
 
 def _all_wrong_axis(dout, cache):

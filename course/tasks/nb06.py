@@ -116,6 +116,11 @@ def _equal_weights(shards):
     return mean, (variances + (means - mean) ** 2).mean(axis=0)
 
 
+def _concatenated(shards):
+    x = np.concatenate(shards)
+    return x.mean(axis=0), x.var(axis=0)
+
+
 def _unbiased(shards):
     x = np.concatenate(shards)
     return x.mean(axis=0), x.var(axis=0, ddof=1)
@@ -123,7 +128,9 @@ def _unbiased(shards):
 
 def _no_running_update(shards, gamma, beta, bn_param):
     saved = {k: bn_param[k] for k in ("running_mean", "running_var") if k in bn_param}
-    outs, cache = sync_batchnorm_forward(shards, gamma, beta, bn_param)
+    # The right outputs from the Chan merge (_concatenated), not from the reference, which the
+    # grading copy of notebook 06 does not have.
+    outs, cache = _global_stats_variant(_concatenated)(shards, gamma, beta, bn_param)
     D = shards[0].shape[1]
     bn_param["running_mean"] = saved.get("running_mean", np.zeros(D))
     bn_param["running_var"] = saved.get("running_var", np.ones(D))
@@ -221,7 +228,8 @@ def _local_backward(use_global_sums, use_global_count):
 
 
 def _stats_as_constants(douts, cache):
-    dxs, dgamma, dbeta = sync_batchnorm_backward(douts, cache)
+    dbeta = sum(d.sum(axis=0) for d in douts)  # (D,) the right global sums
+    dgamma = sum((d * xh).sum(axis=0) for d, xh in zip(douts, cache["x_hat"], strict=True))
     return [d * cache["gamma"] * cache["inv_std"] for d in douts], dgamma, dbeta
 
 

@@ -5,11 +5,9 @@ of 02's task) is a stub that raises; other notebooks' functions stay, since reus
 (spatial BN may call `batchnorm_forward`). The copy is built once per notebook per grading run in
 a private temp folder that the sandbox mounts read-only; the real package is never mounted.
 
-The task modules keep their planted mistakes working (tests plant them by calling them inside
-the student process), so they import the untouched modules from `course._originals`, and their
-Task objects get the stubs as `reference`. A mistake's code therefore still reaches the real
-function through its globals: that residual path is documented, and answers importing `course`
-are flagged for review.
+Nothing in the copy reaches the real functions: the task modules import the stubs like any other
+code, so their Tasks' references are stubs too, and a Mistake's implementation never calls its own
+task's reference (tests/test_grade.py plants every mistake inside the sandbox, which proves it).
 """
 
 import ast
@@ -22,27 +20,6 @@ import threading
 from pathlib import Path
 
 STUB = "raise RuntimeError({name!r} ' is not available while grading: write your own')"
-ORIGINALS = "_originals"
-TRAILER = """
-
-# --- grading copy: the tasks keep their planted mistakes but not their references ---
-def _grading_stubs(_tasks):
-    import dataclasses as _dc
-    import importlib as _il
-    def _stub(f):
-        module = getattr(f, "__module__", "") or ""
-        if module.startswith("course.{originals}."):
-            return getattr(_il.import_module("course." + module.split(".", 2)[2]), f.__name__)
-        return f
-    return [_dc.replace(t, reference=tuple(_stub(f) for f in t.reference)) for t in _tasks]
-
-
-TASKS = _grading_stubs(TASKS)
-for _name, _value in list(globals().items()):
-    if isinstance(_value, Task):
-        globals()[_name] = next(t for t in TASKS if t.grade_id == _value.grade_id)
-del _grading_stubs
-""".replace("{originals}", ORIGINALS)
 _copies, _lock = {}, threading.Lock()
 _root = None
 
@@ -96,37 +73,8 @@ def build(tasks, nb_id, dest):
         path = dest.joinpath(*parts).with_suffix(".py")
         if not path.exists():
             path = dest.joinpath(*parts, "__init__.py")
-        original = dest / "course" / ORIGINALS / path.relative_to(dest / "course")
-        original.parent.mkdir(parents=True, exist_ok=True)
-        for folder in [original.parent, *original.parent.parents]:
-            if folder == dest / "course":
-                break
-            (folder / "__init__.py").touch()
-        shutil.copy(path, original)
         path.write_text(stub_source(path.read_text(), names))
-    stubbed = {m for m in by_module if m.split(".")[0] == "course"}
-    for path in (dest / "course" / "tasks").glob("*.py"):
-        path.write_text(redirect_imports(path.read_text(), stubbed))
     return dest
-
-
-def redirect_imports(source, stubbed):
-    """A task module importing stubbed modules from their originals, its Tasks without them."""
-    tree = ast.parse(source)
-    lines = source.splitlines(keepends=True)
-    edits = []
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module in stubbed and node.level == 0:
-            new = ast.ImportFrom(module="course." + ORIGINALS + node.module[len("course"):],
-                                 names=node.names, level=0)
-            edits.append((node.lineno - 1, node.end_lineno, ast.unparse(new) + "\n"))
-    if not edits:
-        return source
-    for start, end, text in sorted(edits, reverse=True):
-        lines[start:end] = [text]
-    return "".join(lines) + (TRAILER if any(isinstance(n, ast.Assign) and any(
-        isinstance(t, ast.Name) and t.id == "TASKS" for t in n.targets) for n in tree.body)
-        else "")
 
 
 def grading_copy(tasks, nb_id):
