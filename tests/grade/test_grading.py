@@ -1,0 +1,54 @@
+"""Points: hidden seeds, full marks for the solutions, zero for untouched, planted mistakes."""
+
+
+import pytest
+from grade_helpers import COURSE, SOURCES, graded_questions, points
+
+pytestmark = pytest.mark.skipif(not SOURCES, reason="no solution notebook with graded tasks yet")
+
+
+def test_untouched_student_notebook_scores_zero_with_status_ok(zoo):
+    row = zoo["rows"]["untouched"]
+    assert row["status"] == "ok"
+    assert float(row["total"]) == 0 and float(row["max_total"]) > 0
+    text = (zoo["out"] / "feedback" / "untouched.md").read_text()
+    assert "not implemented yet" in text
+
+
+def test_every_solution_gets_full_marks(course_batch):
+    rows, _, _ = course_batch
+    row = rows["solution"]
+    assert row["status"] == "ok"
+    for q in graded_questions():
+        assert points(row, q) == q.points, q.column
+
+
+def test_every_untouched_student_notebook_scores_zero(course_batch):
+    rows, _, _ = course_batch
+    row = rows["untouched"]
+    assert row["status"] == "ok"
+    assert all(points(row, q) == 0 for q in graded_questions())
+
+
+def test_each_planted_mistake_costs_exactly_its_question_and_is_named(course_batch):
+    rows, planted, out = course_batch
+    assert planted, "no task declares a mistake"
+    for student, mistakes in planted.items():
+        row = rows[student]
+        assert row["status"] == "ok", (student, row["status"])
+        text = (out / "feedback" / f"{student}.md").read_text()
+        for q in graded_questions():
+            if q.column in mistakes:
+                assert points(row, q) < q.points, (student, q.column)
+                message = next(m.message for m in COURSE.tasks[q.notebook, q.grade_id].mistakes
+                               if m.name == mistakes[q.column])
+                assert message in text, (student, q.column, mistakes[q.column])
+            else:
+                assert points(row, q) == q.points, (student, q.column)
+
+
+def test_hidden_seeds_are_secret_dependent_and_never_public():
+    from course.grade.grading import hidden_seed
+    from course.tasks.base import PUBLIC_SEED
+    seeds = {hidden_seed(s, q.column) for s in ("a", "b") for q in graded_questions()}
+    assert len(seeds) == 2 * len(graded_questions()) and PUBLIC_SEED not in seeds
