@@ -124,6 +124,14 @@ def _missing(course, nb_id, reason):
     return NotebookGrade(nb_id, None, grades, [reason])
 
 
+def _isolated(course, nb_id, nb, secret, limits, deadline):
+    """grade_notebook, but a grader failure costs only this notebook's questions."""
+    try:
+        return grade_notebook(course, nb_id, nb, secret, limits, deadline)
+    except Exception as exc:  # noqa: BLE001 - the student's other notebooks are still graded
+        return _missing(course, nb_id, f"grader error ({type(exc).__name__})")
+
+
 def grade_submission(course, target, secret, limits, only=None):
     """Grade everything one student handed in (a folder or one .ipynb)."""
     sub = submission.collect(target, course)
@@ -135,8 +143,9 @@ def grade_submission(course, target, secret, limits, only=None):
     for nb_id in expected:
         if nb_id in sub.notebooks:
             path, nb = sub.notebooks[nb_id]
-            nbg = grade_notebook(course, nb_id, nb, secret, limits, deadline)
+            nbg = _isolated(course, nb_id, nb, secret, limits, deadline)
             nbg.file = path.name
+            nbg.status[:0] = sub.remarks.get(nb_id, [])
         elif nb_id in sub.broken:
             nbg = _missing(course, nb_id, sub.broken[nb_id])
         else:
@@ -144,9 +153,12 @@ def grade_submission(course, target, secret, limits, only=None):
         notebooks.append(nbg)
         prefix = f"{nb_id}: " if len(expected) > 1 else ""
         status += [prefix + s for s in nbg.status]
-    for name, reason in sub.broken.items():
+    others = {}  # files without a notebook's name: counted by reason (their names are the
+    for name, reason in sub.broken.items():  # student's text, so they go to the feedback only)
         if name not in course.notebook_ids:
-            status.append(f"{reason}: {name}" if sub.folder else reason)
+            others[reason] = others.get(reason, 0) + 1
+    for reason, n in others.items():
+        status.append(f"{reason}: {n} file{'s' if n > 1 else ''}" if sub.folder else reason)
     if not notebooks and not status:
         status.append("no course notebooks found")
     return StudentGrade(sub.student, notebooks, "; ".join(status) or "ok", sub.notes)
