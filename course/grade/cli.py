@@ -17,6 +17,7 @@ from course.grade import launch, report
 from course.grade.grading import StudentGrade, grade_submission
 from course.grade.questions import Course
 from course.grade.runner import Limits
+from course.grade.text import printable, status
 
 
 def parse(argv):
@@ -84,7 +85,9 @@ def _grade_one(course, target, secret, limits, only):
         return grade_submission(course, target, secret, limits, only)
     except Exception as exc:  # noqa: BLE001 - a grader bug must not stop the batch
         student = target.name if target.is_dir() else target.stem
-        return StudentGrade(student, [], f"grader error: {type(exc).__name__}: {exc}")
+        print(f"grader error for {printable(student)}: {printable(repr(exc), limit=500)}",
+              file=sys.stderr)
+        return StudentGrade(student, [], f"grader error ({type(exc).__name__})")
 
 
 def main(argv=None):
@@ -115,14 +118,16 @@ def main(argv=None):
     columns = [q for q in course.questions if only is None or q.notebook in only]
     book = report.GradeBook(args.out, columns, resume=args.resume)
     secret = _secret(args)
-    targets, seen = [], set(book.done)
+    targets, seen = [], set()
     for t in args.submissions:
         student = t.name if t.is_dir() else t.stem
-        if student in seen:
-            if student not in book.done:
-                print(f"skipping {t}: student id {student!r} appears twice", file=sys.stderr)
+        if book.is_done(student):
             continue
-        seen.add(student)
+        if report.key(student) in seen:
+            print(f"skipping {printable(str(t))}: student id {printable(student)} appears twice",
+                  file=sys.stderr)
+            continue
+        seen.add(report.key(student))
         targets.append(t)
     start, done, tty = time.monotonic(), 0, sys.stderr.isatty()
     skipped = len(args.submissions) - len(targets)
@@ -134,8 +139,9 @@ def main(argv=None):
             name = report.safe_name(grade.student)
             (args.out / "feedback" / f"{name}.md").write_text(report.feedback(grade))
             done += 1
-            line = (f"[{done}/{len(targets)}] {grade.student}: {grade.total:g}/"
-                    f"{grade.max_total:g} {grade.status} ({time.monotonic() - start:.0f} s)")
+            line = (f"[{done}/{len(targets)}] {printable(grade.student, limit=80)}: "
+                    f"{grade.total:g}/{grade.max_total:g} {status(grade.status)} "
+                    f"({time.monotonic() - start:.0f} s)")
             print(("\r\033[K" if tty else "") + line[:200], end="" if tty else "\n",
                   file=sys.stderr, flush=True)
     book.close()

@@ -1,10 +1,12 @@
 """Turn raw student outputs into points: evaluate and score in the grader's own process."""
 
+import dataclasses
 import hashlib
+import re
 import time
 from dataclasses import dataclass, field
 
-from course.grade import runner, submission
+from course.grade import runner, submission, text
 from course.tasks.base import PUBLIC_SEED, evaluate, score
 
 
@@ -19,6 +21,7 @@ class QuestionGrade:
     notes: list = field(default_factory=list)
     flag: str | None = None
     written: str = ""
+    raised: str | None = None  # what the answer cell raised (student text: quoted in feedback)
 
 
 @dataclass
@@ -27,6 +30,7 @@ class NotebookGrade:
     file: str | None
     questions: list  # QuestionGrade
     status: list = field(default_factory=list)
+    details: list = field(default_factory=list)  # raw text behind a grader error (quoted)
 
 
 @dataclass
@@ -55,7 +59,24 @@ def hidden_seed(secret, question):
     return seed if seed != PUBLIC_SEED else seed + 1
 
 
+# The statuses a failure may have: grader words, signal names, exit codes, and an answer cell
+# named by the official question id or its position. Anything else is not shown as such.
+_KIND = (r"timeout( \(whole (notebook|submission)\))?|output limit|memory limit|sys\.exit|"
+         r"kernel died( \((malformed result|SIG[A-Z0-9]{1,10}|exit code -?\d{1,4})\))?")
+_FAILURE = re.compile(rf"({_KIND})( in answer cell (?P<cell>[A-Za-z0-9_]{{1,80}}|#\d{{1,6}}))?")
+
+
+def _vocabulary(what):
+    """The runner's failure text if it is one of the grader's own statuses, else a plain word.
+
+    Answer-cell labels are official question ids or positions (see submission.extract).
+    """
+    m = _FAILURE.fullmatch(str(what))
+    return "failed" if m is None else m.group(0)
+
+
 def _where(q, what):
+    what = _vocabulary(what)
     return what if " in answer cell " in what else f"{what} in {', '.join(q.functions)}"
 
 
@@ -94,7 +115,7 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
             continue
         cell_error = outcome.cell_errors.get(q.grade_id)
         if cell_error:
-            g.notes.append(f"your answer cell raised {cell_error}")
+            g.raised = str(cell_error)
             kind = _cell_status(cell_error)
             if kind:
                 g.status = f"{kind} in answer cell {q.grade_id}"
@@ -108,12 +129,16 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
         cases = task.cases(seeds[q.grade_id])
         results = list(results[:len(cases)])
         results += [runner.Result(error="RuntimeError: no result")] * (len(cases) - len(results))
+        results = [dataclasses.replace(r, mutated=tuple(k for k in r.mutated if k in c.inputs))
+                   for c, r in zip(cases, results, strict=True)]  # only names of real inputs
         g.verdicts = [(c.label, evaluate(task, c, r)) for c, r in zip(cases, results, strict=True)]
         g.points = score(task, [v for _, v in g.verdicts])
         g.status = g.status or _case_status(q, g.verdicts)
     nbg = NotebookGrade(nb_id, None, grades)
-    if outcome.error:
-        nbg.status.append(f"grader error: {outcome.error}")
+    if outcome.error:  # its text may come from the student process: details, not the status
+        nbg.status.append("grader error (" + ("setup cells failed" if outcome.error.startswith(
+            "setup cells failed") else "the grading process failed before student code") + ")")
+        nbg.details.append(str(outcome.error))
     nbg.status += [g.status for g in grades if g.status]
     return nbg
 
@@ -161,4 +186,4 @@ def grade_submission(course, target, secret, limits, only=None):
         status.append(f"{reason}: {n} file{'s' if n > 1 else ''}" if sub.folder else reason)
     if not notebooks and not status:
         status.append("no course notebooks found")
-    return StudentGrade(sub.student, notebooks, "; ".join(status) or "ok", sub.notes)
+    return StudentGrade(sub.student, notebooks, text.status("; ".join(status) or "ok"), sub.notes)

@@ -1,13 +1,19 @@
 """What the grader writes: the CSV gradebook, per-student feedback, and a console score table."""
 
 import csv
-import re
 import threading
 from pathlib import Path
+
+from course.grade.text import block, csv_cell, file_name, inline, printable, status
 
 
 def _fmt(x):
     return f"{x:g}"
+
+
+def key(student):
+    """How a student id appears in the gradebook (inert in a terminal and a spreadsheet)."""
+    return csv_cell(student)
 
 
 class GradeBook:
@@ -37,33 +43,48 @@ class GradeBook:
         """Append one student's row and flush it to disk at once."""
         cells = {q.question.column: "" if q.points is None else _fmt(q.points)
                  for q in grade.graded}
-        row = [grade.student, grade.status] + [cells.get(c, "") for c in self.columns[2:-2]] + \
+        row = [key(grade.student), csv_cell(status(grade.status))] + \
+            [cells.get(c, "") for c in self.columns[2:-2]] + \
             [_fmt(grade.total), _fmt(grade.max_total)]
         with self.lock:
             self.writer.writerow(row)
             self.file.flush()
-            self.done.add(grade.student)
+            self.done.add(row[0])
+
+    def is_done(self, student):
+        return key(student) in self.done
 
     def close(self):
         self.file.close()
 
 
 def safe_name(student):
-    """A file name for a student id (folders may carry any characters)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
+    """A file name for a student id, unique per id (two ids never share a feedback file)."""
+    return file_name(student)
+
+
+def _verdict(label, v):
+    """One case line; an exception's text is the student's, so it is quoted, never rendered."""
+    if v.passed:
+        return [f"- ✓ {label}"]
+    if v.mistake == "exception":
+        return [f"- ✗ {label}: raised an error:", "", block(v.message.removeprefix("raised ")), ""]
+    return [f"- ✗ {label}: {v.message}"]
 
 
 def feedback(grade):
     """Markdown feedback: per question the points, what was checked, and what went wrong."""
-    lines = [f"# Feedback for {grade.student}", "",
+    lines = [f"# Feedback for {inline(grade.student)}", "",
              f"Auto-graded total: **{_fmt(grade.total)} / {_fmt(grade.max_total)}**"
-             f" (status: {grade.status})", ""]
+             f" (status: {inline(grade.status, limit=None)})", ""]
     if any(q.question.manual for q in grade.graded):
         lines += ["Written answers (\"Think!\") are graded by hand and are not in this total.", ""]
     lines += [f"- {n}" for n in grade.notes]
     for nb in grade.notebooks:
-        lines += ["", f"## {nb.notebook}" + (f" ({nb.file})" if nb.file else ""), ""]
-        lines += [f"- **{s}**" for s in nb.status]
+        lines += ["", f"## {nb.notebook}" + (f" ({inline(nb.file)})" if nb.file else ""), ""]
+        lines += [f"- **{printable(s)}**" for s in nb.status]
+        for d in nb.details:
+            lines += ["", block(d), ""]
         for g in nb.questions:
             q = g.question
             if q.manual:
@@ -71,8 +92,7 @@ def feedback(grade):
                 lines += ["", f"### {q.grade_id}: graded by hand ({_fmt(q.points)} {unit})", ""]
                 if q.prompt:
                     lines += [f"Question: {q.prompt}", ""]
-                text = g.written or "(no answer written)"
-                lines += ["> " + line for line in text.splitlines()]
+                lines += [block(g.written) if g.written else "(no answer written)"]
                 continue
             lines += ["", f"### {q.grade_id}: {_fmt(g.points)} / {_fmt(q.points)} points", "",
                       f"Functions: {', '.join(f'`{f}`' for f in q.functions)}. "
@@ -80,11 +100,12 @@ def feedback(grade):
             if g.status:
                 lines.append(f"- **{g.status}** (questions before and after were still graded)")
             lines += [f"- {n}" for n in g.notes]
+            if g.raised:
+                lines += ["- your answer cell raised an error:", "", block(g.raised), ""]
             if g.flag:
                 lines.append(f"- for the instructor to review: the answer {g.flag}")
             for label, v in g.verdicts:
-                lines.append(f"- {'✓' if v.passed else '✗'} {label}"
-                             + ("" if v.passed else f": {v.message}"))
+                lines += _verdict(label, v)
     return "\n".join(lines) + "\n"
 
 
@@ -92,9 +113,10 @@ def table(grade):
     """A plain-text score table for a student grading their own work."""
     rows = []
     for nb in grade.notebooks:
-        rows.append((nb.notebook + (f" ({nb.file})" if nb.file else ""), "", ""))
+        rows.append((nb.notebook + (f" ({printable(nb.file, limit=80)})" if nb.file else ""),
+                     "", ""))
         for s in nb.status:
-            rows.append(("  ! " + s, "", ""))
+            rows.append(("  ! " + printable(s), "", ""))
         for g in nb.questions:
             q = g.question
             if q.manual:
@@ -109,11 +131,12 @@ def table(grade):
                 why = f"all {passed} hidden cases pass"
             else:
                 first = next(v for _, v in g.verdicts if not v.passed)
-                why = f"{passed}/{len(g.verdicts)} cases pass: {first.message}"
+                why = (f"{passed}/{len(g.verdicts)} cases pass: "
+                       f"{printable(first.message, limit=200)}")
             rows.append((f"  {q.grade_id} ({', '.join(q.functions)})",
                          f"{_fmt(g.points)} / {_fmt(q.points)}", why))
     width = max([len(r[0]) for r in rows] + [10])
     out = [f"{a:<{width}}  {b:>10}  {c}".rstrip() for a, b, c in rows]
-    out.append(f"{'total (auto-graded)':<{width}}  "
-               f"{_fmt(grade.total) + ' / ' + _fmt(grade.max_total):>10}  status: {grade.status}")
+    total = _fmt(grade.total) + " / " + _fmt(grade.max_total)
+    out.append(f"{'total (auto-graded)':<{width}}  {total:>10}  status: {status(grade.status)}")
     return "\n".join(out)

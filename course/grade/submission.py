@@ -19,6 +19,7 @@ import nbformat
 
 from course.grade.harness import strip_magics
 from course.grade.runner import Cell, Plan
+from course.grade.text import inline
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 MAX_ENTRIES = 2000  # directory entries looked at in one submission folder
@@ -220,13 +221,13 @@ def collect(target, course):
             if not sub.folder:
                 sub.broken[str(name)] = "not a course notebook"
             else:
-                sub.notes.append(f"ignored {name}: not a course notebook")
+                sub.notes.append(f"ignored {inline(name)}: not a course notebook")
             continue
         if nb_id in sub.notebooks:
             prev = sub.notebooks[nb_id][0]
             keep = path if path.stem == nb_id and prev.stem != nb_id else prev
-            sub.notes.append(f"two files claim {nb_id} ({prev.name}, {path.name}); "
-                             f"graded {keep.name}")
+            sub.notes.append(f"two files claim {nb_id} ({inline(prev.name)}, "
+                             f"{inline(path.name)}); graded {inline(keep.name)}")
             if keep is prev:
                 continue
         remarks = ([remark] if remark else []) + \
@@ -244,7 +245,7 @@ def _refuse(sub, course, name, reason):
         sub.broken[str(name)] = reason
     elif stem not in sub.notebooks:
         sub.broken[stem] = reason
-    sub.notes.append(f"{name}: {reason}")
+    sub.notes.append(f"{inline(name)}: {reason}")
 
 
 def _parse(source):
