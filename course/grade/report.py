@@ -1,6 +1,8 @@
 """What the grader writes: the CSV gradebook, per-student feedback, and a console score table."""
 
 import csv
+import io
+import os
 import threading
 from pathlib import Path
 
@@ -17,7 +19,11 @@ def key(student):
 
 
 class GradeBook:
-    """DIR/grades.csv, one row appended and flushed per student; --resume reads who is done."""
+    """DIR/grades.csv, one row per student written in one write() and fsynced.
+
+    A row is on disk whole or not at all as far as --resume is concerned: a last row cut short
+    (no line end, or the wrong number of cells) is dropped and that student graded again.
+    """
 
     def __init__(self, out_dir, questions, resume=False):
         self.path = Path(out_dir) / "grades.csv"
@@ -25,37 +31,65 @@ class GradeBook:
             ["total", "max_total"]
         self.lock = threading.Lock()
         self.done = set()
+        self.torn = None  # the student whose cut-off row --resume dropped, if any
         if resume and self.path.exists() and self.path.stat().st_size:
-            with open(self.path, newline="") as f:
-                rows = list(csv.reader(f))
-            if rows[0] != self.columns:
-                raise SystemExit(f"{self.path} has other columns than this course's questions; "
-                                 "grade into a new --out folder or drop --resume")
-            self.done = {r[0] for r in rows[1:] if r}
-            self.file = open(self.path, "a", newline="")
+            keep = self._read_done()
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            os.ftruncate(self.fd, keep)
+            os.fsync(self.fd)
         else:
-            self.file = open(self.path, "w", newline="")
-            csv.writer(self.file).writerow(self.columns)
-            self.file.flush()
-        self.writer = csv.writer(self.file)
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
+                              0o644)
+            self._write(self.columns)
+
+    def _read_done(self):
+        """Read who is done; the byte length of the complete rows to keep."""
+        data = self.path.read_bytes()
+        keep = data.rfind(b"\n") + 1  # a row without its line end was cut in the middle
+        rows, ends = [], []
+        for line in data[:keep].splitlines(keepends=True):
+            rows.append(next(csv.reader([line.decode("utf-8", "replace")]), []))
+            ends.append((ends[-1] if ends else 0) + len(line))
+        if not rows or rows[0] != self.columns:
+            raise SystemExit(f"{self.path} has other columns than this course's questions; "
+                             "grade into a new --out folder or drop --resume")
+        if len(rows) > 1 and len(rows[-1]) != len(self.columns):  # glued or cut: not a row
+            rows.pop()
+            ends.pop()
+            keep = ends[-1]
+        if keep < len(data):
+            torn = data[keep:].decode("utf-8", "replace")
+            self.torn = next(csv.reader([torn.splitlines()[0] if torn.strip() else ""]), [""])
+            self.torn = (self.torn or [""])[0]
+        self.done = {r[0] for r in rows[1:] if r}
+        return keep
+
+    def _write(self, cells):
+        buf = io.StringIO()
+        csv.writer(buf).writerow(cells)
+        data = buf.getvalue().encode()
+        with self.lock:
+            n = os.write(self.fd, data)  # one write of the whole row (O_APPEND: at the end)
+            if n != len(data):  # a full disk: never leave half a row behind
+                os.ftruncate(self.fd, os.fstat(self.fd).st_size - n)
+                raise OSError(f"could not write a whole row to {self.path}")
+            os.fsync(self.fd)
 
     def add(self, grade):
-        """Append one student's row and flush it to disk at once."""
+        """Append one student's row and put it on disk at once."""
         cells = {q.question.column: "" if q.points is None else _fmt(q.points)
                  for q in grade.graded}
         row = [key(grade.student), csv_cell(status(grade.status))] + \
             [cells.get(c, "") for c in self.columns[2:-2]] + \
             [_fmt(grade.total), _fmt(grade.max_total)]
-        with self.lock:
-            self.writer.writerow(row)
-            self.file.flush()
-            self.done.add(row[0])
+        self._write(row)
+        self.done.add(row[0])
 
     def is_done(self, student):
         return key(student) in self.done
 
     def close(self):
-        self.file.close()
+        os.close(self.fd)
 
 
 def safe_name(student):

@@ -6,6 +6,7 @@ exercises are covered without changes here.
 
 import copy
 import csv
+import os
 import subprocess
 import sys
 import uuid
@@ -33,11 +34,12 @@ def auto(nb_id):
     return [q for q in COURSE.questions_of(nb_id) if not q.manual]
 
 
-def grade(out, *targets, extra=()):
+def grade(out, *targets, extra=(), env=None):
     """Run the grader CLI as an instructor would; return the CSV rows by student."""
     cmd = [PY, "-m", "course.grade", *map(str, targets), "--out", str(out), "--jobs", "2",
            *LIMITS, *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env=None if env is None else {**os.environ, **env})
     assert proc.returncode == 0, proc.stderr
     with open(out / "grades.csv", newline="") as f:
         return {row["student"]: row for row in csv.DictReader(f)}, proc

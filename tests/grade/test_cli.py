@@ -1,6 +1,11 @@
-"""The command line: batches, resume, --list, a student's own score table."""
+"""The command line: batches, resume, --list, a student's own score table, signals, secret."""
 
+import csv
+import io
+import os
+import signal
 import subprocess
+import time
 
 import pytest
 from grade_helpers import COURSE, LIMITS, PY, SOURCES, ZOO_NB, grade, write
@@ -43,3 +48,75 @@ def test_student_sees_a_score_table(tmp_path):
                           text=True, check=True)
     assert "total (auto-graded)" in proc.stdout and "not implemented yet" in proc.stdout
     assert not (tmp_path / "grades.csv").exists()
+
+
+# ------------------------------------------------ grades never lost or torn -----------------
+
+def _students(tmp, n, prefix="s"):
+    """n submissions holding the solution of the zoo's notebook."""
+    return [write(tmp / "subs" / f"{prefix}{k:02d}.ipynb", SOURCES[ZOO_NB]) for k in range(n)]
+
+
+def _csv_is_whole(path):
+    data = path.read_bytes()
+    rows = list(csv.reader(io.StringIO(data.decode(), newline="")))
+    assert data.endswith(b"\n") and all(len(r) == len(rows[0]) for r in rows), data[-200:]
+    return rows
+
+
+def test_resume_regrades_a_row_cut_in_the_middle(tmp_path):
+    subs = _students(tmp_path, 3)
+    out = tmp_path / "out"
+    rows, _ = grade(out, *subs, extra=["--notebooks", ZOO_NB])
+    data = (out / "grades.csv").read_bytes()
+    last = data.rstrip(b"\r\n").rsplit(b"\n", 1)[1].split(b",")[0].decode()
+    (out / "grades.csv").write_bytes(data[:-9])  # killed in the middle of the last row
+    again, proc = grade(out, *subs, extra=["--notebooks", ZOO_NB, "--resume"])
+    assert f"regrading {last}" in proc.stderr and "graded 1 students" in proc.stderr
+    assert again == rows
+    body = _csv_is_whole(out / "grades.csv")[1:]
+    assert sorted(r[0] for r in body) == sorted(rows)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_cancels_queued_students_keeps_rows_and_leaves_nothing(tmp_path, sig):
+    subs = _students(tmp_path, 12)
+    out, scratch = tmp_path / "out", tmp_path / "scratch"
+    scratch.mkdir()
+    cmd = [PY, "-m", "course.grade", *map(str, subs), "--out", str(out), "--jobs", "1",
+           *LIMITS, "--notebooks", ZOO_NB]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not (out / "grades.csv").exists()
+                                           or (out / "grades.csv").read_bytes().count(b"\n") < 2):
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig.value, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("stopped by")]
+    assert len(lines) == 1 and sig.name in lines[0] and "--resume" in lines[0], err
+    body = _csv_is_whole(out / "grades.csv")[1:]
+    assert 1 <= len(body) < len(subs)
+    assert len(list((out / "feedback").iterdir())) == len(body)
+    assert list(scratch.iterdir()) == []  # no scratch folder, no zygote home left behind
+    rows, resumed = grade(out, *subs, extra=["--notebooks", ZOO_NB, "--resume"])
+    assert sorted(rows) == sorted(p.stem for p in subs)
+    assert f"graded {len(subs) - len(body)} students" in resumed.stderr
+
+
+def test_the_secret_is_never_taken_from_the_command_line(tmp_path):
+    (sub,) = _students(tmp_path, 1)
+    out = tmp_path / "out"
+    proc = subprocess.run([PY, "-m", "course.grade", str(sub), "--out", str(out),
+                           "--secret", "hunter2"], capture_output=True, text=True)
+    assert proc.returncode == 2 and not out.exists()
+    assert "COURSE_GRADE_SECRET" in proc.stderr and "--secret-file" in proc.stderr
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hunter2\n")
+    by_file, _ = grade(tmp_path / "a", sub, extra=["--notebooks", ZOO_NB,
+                                                  "--secret-file", str(secret)])
+    by_env, _ = grade(tmp_path / "b", sub, extra=["--notebooks", ZOO_NB],
+                      env={"COURSE_GRADE_SECRET": "hunter2"})
+    assert by_file == by_env
+    assert not (tmp_path / "a" / ".secret").exists() and not (tmp_path / "b" / ".secret").exists()
