@@ -3,6 +3,7 @@
 import csv
 import io
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -10,6 +11,7 @@ import time
 import pytest
 from grade_helpers import COURSE, LIMITS, PY, SOURCES, ZOO_NB, grade, write
 
+from course.grade.cli import in_shard
 from course.release import student_version
 
 pytestmark = pytest.mark.skipif(not SOURCES, reason="no solution notebook with graded tasks yet")
@@ -120,3 +122,59 @@ def test_the_secret_is_never_taken_from_the_command_line(tmp_path):
                       env={"COURSE_GRADE_SECRET": "hunter2"})
     assert by_file == by_env
     assert not (tmp_path / "a" / ".secret").exists() and not (tmp_path / "b" / ".secret").exists()
+
+
+# --------------------------------------------------------- shards and merge -----------------
+
+def test_shards_split_students_stably_and_merge_into_one_gradebook(tmp_path):
+    subs = _students(tmp_path, 6)
+    env = {"COURSE_GRADE_SECRET": "one secret for every shard"}
+    outs, seen = [], {}
+    for k in (1, 2):
+        out = tmp_path / f"shard{k}"
+        rows, _ = grade(out, *subs, extra=["--notebooks", ZOO_NB, "--shard", f"{k}/2"], env=env)
+        assert sorted(rows) == sorted(p.stem for p in subs if in_shard(p.stem, (k, 2)))
+        assert not set(rows) & set(seen)  # every student in exactly one shard
+        seen.update(rows)
+        outs.append(out)
+    assert sorted(seen) == sorted(p.stem for p in subs)
+    merged = tmp_path / "merged"
+    proc = subprocess.run([PY, "-m", "course.grade", "merge", *map(str, outs), "--out",
+                           str(merged)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    with open(merged / "grades.csv", newline="") as f:
+        rows = {r["student"]: r for r in csv.DictReader(f)}
+    assert rows == seen and all(r["status"] == "ok" for r in rows.values())
+    assert sorted(p.stem for p in (merged / "feedback").iterdir()) == sorted(seen)
+
+
+def test_merge_refuses_duplicates_other_columns_and_torn_rows(tmp_path):
+    (sub,) = _students(tmp_path, 1)
+    a, b = tmp_path / "a", tmp_path / "b"
+    grade(a, sub, extra=["--notebooks", ZOO_NB], env={"COURSE_GRADE_SECRET": "s"})
+    shutil.copytree(a, b)
+    header, rest = (b / "grades.csv").read_text().split("\n", 1)
+    (b / "grades.csv").write_text(header.replace("total", "points", 1) + "\n" + rest)
+
+    def merge(*outs):
+        return subprocess.run([PY, "-m", "course.grade", "merge", *map(str, outs), "--out",
+                               str(tmp_path / "m")], capture_output=True, text=True)
+
+    dup = merge(a, a)
+    assert dup.returncode != 0 and "in both" in dup.stderr
+    cols = merge(a, b)
+    assert cols.returncode != 0 and "other columns" in cols.stderr
+    (a / "grades.csv").write_bytes((a / "grades.csv").read_bytes()[:-5])
+    torn = merge(a)
+    assert torn.returncode != 0 and "cut off" in torn.stderr
+    assert not (tmp_path / "m" / "grades.csv").exists()
+
+
+def test_shard_needs_a_shared_secret_and_a_valid_k_of_n(tmp_path):
+    (sub,) = _students(tmp_path, 1)
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_GRADE_SECRET"}
+    for shard, message in (("1/2", "COURSE_GRADE_SECRET"), ("3/2", "1 <= K <= N"),
+                           ("x", "K/N")):
+        proc = subprocess.run([PY, "-m", "course.grade", str(sub), "--out", str(tmp_path / "o"),
+                               "--shard", shard], capture_output=True, text=True, env=env)
+        assert proc.returncode == 2 and message in proc.stderr, (shard, proc.stderr)
