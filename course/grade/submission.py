@@ -276,18 +276,36 @@ def _callless_assign(node):
         not any(isinstance(n, ast.Call) for n in ast.walk(node.value))
 
 
+def _span(node):
+    """First and last line of a top-level statement, decorators included."""
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return first, node.end_lineno
+
+
 def definitions_only(tree, text):
     """The cell reduced to imports, definitions and call-free assignments (no checks or demos).
 
-    The kept statements are cut out of the source as written (no unparse, which recurses).
+    Kept statements are cut out of the source as written (ast.unparse recurses on deep
+    expressions); one that shares a line with a dropped statement (`import os; os._exit(1)`)
+    is unparsed alone instead, and left out if even that fails.
     """
     keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    kept = [isinstance(n, keep) or _callless_assign(n) for n in tree.body]
+    dropped = {line for n, k in zip(tree.body, kept, strict=True) if not k
+               for line in (_span(n)[0], _span(n)[1])}
     lines = text.splitlines(keepends=True)
     parts = []
-    for node in tree.body:
-        if isinstance(node, keep) or _callless_assign(node):
-            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-            parts.append("".join(lines[first - 1:node.end_lineno]).rstrip("\n") + "\n")
+    for node, k in zip(tree.body, kept, strict=True):
+        if not k:
+            continue
+        first, last = _span(node)
+        if not dropped & {first, last}:
+            parts.append("".join(lines[first - 1:last]).rstrip("\n") + "\n")
+            continue
+        try:
+            parts.append(ast.unparse(node) + "\n")
+        except (RecursionError, ValueError):
+            continue
     return "".join(parts)
 
 

@@ -53,12 +53,13 @@ def test_fallback_runs_only_definitions_of_a_moved_cell():
     i = answer_index(nb, q.grade_id)
     moved = nbformat.v4.new_code_cell(
         "%timeit 1\nimport numpy as np\nCONSTANT = 3\n" + nb.cells[i].source
-        + "\nprint('top-level code')\ncheck('x')\n")
+        + "\nprint('top-level code')\ncheck('x')\nimport os; os._exit(9)\n")
     del nb.cells[i]
     nb.cells.append(moved)
     ex = extract(COURSE, ZOO_NB, nb)
     (cell,) = [c for c in ex.plan.cells if q.grade_id in c.questions]
     assert "print(" not in cell.source.split("def ")[0] and "check(" not in cell.source
+    assert "_exit" not in cell.source and "import os" in cell.source
     assert "import numpy as np" in cell.source and "CONSTANT = 3" in cell.source
     assert all(f"def {f}" in cell.source for f in q.functions)
     assert "not found" in " ".join(ex.notes[q.grade_id])
