@@ -2,7 +2,17 @@
 
 
 import pytest
-from grade_helpers import COURSE, SOURCES, graded_questions, points
+from grade_helpers import (
+    COURSE,
+    SOURCES,
+    auto,
+    grade,
+    graded_questions,
+    points,
+    stub_functions,
+    with_answer,
+    write,
+)
 
 pytestmark = pytest.mark.skipif(not SOURCES, reason="no solution notebook with graded tasks yet")
 
@@ -52,3 +62,32 @@ def test_hidden_seeds_are_secret_dependent_and_never_public():
     from course.tasks.base import PUBLIC_SEED
     seeds = {hidden_seed(s, q.column) for s in ("a", "b") for q in graded_questions()}
     assert len(seeds) == 2 * len(graded_questions()) and PUBLIC_SEED not in seeds
+
+
+FORGE_BAD_NPZ = """\
+import json, os, struct
+header = json.dumps({"event": "question", "gid": GID, "cases": [], "npz": True}).encode()
+payload = b"PK\\x03\\x04" + b"\\x00" * 64  # a zip signature, then nothing a zip holds
+frame = struct.pack(">Q", len(header)) + header + struct.pack(">Q", len(payload)) + payload
+for fd in range(3, 64):
+    try:
+        os.write(fd, frame)
+    except OSError:
+        pass
+return None"""
+
+
+@pytest.mark.skipif(len(SOURCES) < 2, reason="needs two notebooks with graded tasks")
+def test_a_notebook_that_breaks_the_grader_costs_only_its_own_questions(tmp_path):
+    first, second = sorted(SOURCES)[:2]
+    victim = auto(first)[0]
+    body = FORGE_BAD_NPZ.replace("GID", repr(victim.grade_id))
+    broken = with_answer(SOURCES[first], victim.grade_id, stub_functions(victim.functions, body))
+    folder = tmp_path / "subs" / "forger"
+    write(folder / f"{first}.ipynb", broken)
+    write(folder / f"{second}.ipynb", SOURCES[second])
+    rows, _ = grade(tmp_path / "out", folder, extra=["--notebooks", f"{first},{second}"])
+    row = rows["forger"]
+    assert points(row, victim) == 0
+    assert all(points(row, q) == q.points for q in auto(second)), row
+    assert second not in row["status"] and row["status"].startswith(f"{first}: "), row["status"]
