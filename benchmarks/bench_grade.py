@@ -1,9 +1,10 @@
 """Benchmark the autograder: grade N copies of a full-marks submission (every solution notebook).
 
-    python benchmarks/bench_grade.py [--students 100] [--jobs 2]
+    python benchmarks/bench_grade.py [--students 100] [--jobs 2] [--no-sandbox]
 
-Prints seconds per student and the projected time for 100 students (target: <= 180 s on
-2 cores). Not a timed test: the figures depend on the machine and its load.
+Prints seconds per student and the projected time for 100 students with the bubblewrap sandbox
+(target: <= 60 s on 2 cores), and what one sandbox costs per process (a sandboxed against a
+bare `python -c pass`). Not a timed test: the figures depend on the machine and its load.
 """
 
 import argparse
@@ -16,13 +17,32 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET_S_PER_100 = 180.0
+TARGET_S_PER_100 = 60.0
+PROBES = 10
+
+
+def sandbox_cost():
+    """Seconds one bubblewrap sandbox adds to starting a process, or None without bwrap."""
+    sys.path.insert(0, str(ROOT))
+    from course.grade.sandbox import bwrap
+    if bwrap.probe() is not None:
+        return None
+    bare = [sys.executable, "-I", "-c", "pass"]
+    boxed = bwrap.command(bare, ROOT / "course" / "grade" / "sandbox")
+    times = {}
+    for name, argv in (("bare", bare), ("boxed", boxed)):
+        start = time.perf_counter()
+        for _ in range(PROBES):
+            subprocess.run(argv, check=True)
+        times[name] = (time.perf_counter() - start) / PROBES
+    return times["boxed"] - times["bare"]
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--students", type=int, default=100)
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--no-sandbox", action="store_true", help="grade unconfined, for comparison")
     args = p.parse_args(argv)
     solutions = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
     if not solutions:
@@ -39,19 +59,24 @@ def main(argv=None):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "course.grade", *sorted((tmp / "subs").iterdir()),
                         "--out", str(tmp / "out"), "--jobs", str(args.jobs),
-                        "--notebooks", notebooks], check=True, cwd=ROOT,
+                        "--notebooks", notebooks, *(["--no-sandbox"] if args.no_sandbox else [])],
+                       check=True, cwd=ROOT,
                        stderr=subprocess.DEVNULL)
         elapsed = time.perf_counter() - start
         with open(tmp / "out" / "grades.csv", newline="") as f:
             rows = list(csv.DictReader(f))
-        full = sum(r["status"] == "ok" and r["total"] == r["max_total"] for r in rows)
+        ok = "ok (unconfined)" if args.no_sandbox else "ok"
+        full = sum(r["status"] == ok and r["total"] == r["max_total"] for r in rows)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     per = elapsed / args.students
-    print(f"graded {args.students} students x {len(solutions)} notebooks with --jobs "
+    cost = sandbox_cost()
+    where = "unconfined" if args.no_sandbox else "in the sandbox"
+    print(f"graded {where} {args.students} students x {len(solutions)} notebooks with --jobs "
           f"{args.jobs} in {elapsed:.1f} s: {per:.2f} s per student, "
           f"{per * 100:.0f} s per 100 students (target <= {TARGET_S_PER_100:.0f} s); "
-          f"{full}/{len(rows)} rows with full marks")
+          f"{full}/{len(rows)} rows with full marks; one bwrap sandbox costs "
+          + (f"{cost * 1000:.0f} ms per process" if cost is not None else "nothing (no bwrap)"))
     return 0 if full == len(rows) == args.students else 1
 
 

@@ -18,10 +18,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from course.grade import launch, report
+from course.grade import report
 from course.grade.grading import StudentGrade, grade_submission
 from course.grade.questions import Course
-from course.grade.runner import Limits
+from course.grade.sandbox import bwrap, launch
+from course.grade.sandbox.runner import Limits
 from course.grade.text import printable, status
 
 
@@ -55,6 +56,9 @@ def parse(argv):
                    "join the outputs with `python -m course.grade merge`")
     p.add_argument("--no-fork", action="store_true",
                    help="start every student process from scratch instead of forking a warm one")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student code without bubblewrap (only inside a container that is "
+                        "itself the sandbox); every status then says 'unconfined'")
     p.add_argument("--solutions", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--registry", default="course.tasks", help=argparse.SUPPRESS)
     p.add_argument("--path", action="append", default=[], help=argparse.SUPPRESS)
@@ -120,12 +124,15 @@ def _secret(args):
 
 def _grade_one(course, target, secret, limits, only):
     try:
-        return grade_submission(course, target, secret, limits, only)
+        grade = grade_submission(course, target, secret, limits, only)
     except Exception as exc:  # noqa: BLE001 - a grader bug must not stop the batch
         student = target.name if target.is_dir() else target.stem
         print(f"grader error for {printable(student)}: {printable(repr(exc), limit=500)}",
               file=sys.stderr)
-        return StudentGrade(student, [], f"grader error ({type(exc).__name__})")
+        grade = StudentGrade(student, [], f"grader error ({type(exc).__name__})")
+    if not launch.CONFINED:
+        grade.status = f"{grade.status} (unconfined)"
+    return grade
 
 
 def _refuse_cli_secret(args):
@@ -165,6 +172,15 @@ def main(argv=None):
                     memory_mb=args.memory, output_bytes=args.output_limit * 1024)
     only = set(args.notebooks.split(",")) if args.notebooks else None
     launch.FORK = launch.FORK and not args.no_fork
+    launch.CONFINED = not args.no_sandbox
+    why = None if args.no_sandbox else bwrap.probe()
+    if why:
+        print(f"refusing to grade: {why}. Install bubblewrap (make sandbox-deps), or pass "
+              "--no-sandbox inside a container that is itself the sandbox.", file=sys.stderr)
+        return 2
+    if args.no_sandbox:
+        print("warning: --no-sandbox: student code runs unconfined; every status says so",
+              file=sys.stderr)
     if args.out is None:  # a student grading their own notebook(s)
         for target in args.submissions:
             print(report.table(_grade_one(course, target, _secret(args), limits, only)))

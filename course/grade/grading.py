@@ -1,12 +1,12 @@
 """Turn raw student outputs into points: evaluate and score in the grader's own process."""
 
-import dataclasses
 import hashlib
-import re
 import time
 from dataclasses import dataclass, field
 
-from course.grade import runner, submission, text
+from course.grade import submission, text
+from course.grade.sandbox import runner
+from course.grade.sandbox.failures import Failure, from_error
 from course.tasks.base import PUBLIC_SEED, evaluate, score
 
 
@@ -59,44 +59,13 @@ def hidden_seed(secret, question):
     return seed if seed != PUBLIC_SEED else seed + 1
 
 
-# The statuses a failure may have: grader words, signal names, exit codes, and an answer cell
-# named by the official question id or its position. Anything else is not shown as such.
-_KIND = (r"timeout( \(whole (notebook|submission)\))?|output limit|memory limit|sys\.exit|"
-         r"kernel died( \((malformed result|SIG[A-Z0-9]{1,10}|exit code -?\d{1,4})\))?")
-_FAILURE = re.compile(rf"({_KIND})( in answer cell (?P<cell>[A-Za-z0-9_]{{1,80}}|#\d{{1,6}}))?")
-
-
-def _vocabulary(what):
-    """The runner's failure text if it is one of the grader's own statuses, else a plain word.
-
-    Answer-cell labels are official question ids or positions (see submission.extract).
-    """
-    m = _FAILURE.fullmatch(str(what))
-    return "failed" if m is None else m.group(0)
-
-
-def _where(q, what):
-    what = _vocabulary(what)
-    return what if " in answer cell " in what else f"{what} in {', '.join(q.functions)}"
-
-
 def _case_status(q, verdicts):
     """A status for failures that happen inside a case but leave the process alive."""
     for _, v in verdicts:
-        if v.mistake != "exception":
-            continue
-        if "MemoryError" in v.message.split(":")[0]:
-            return _where(q, "memory limit")
-        if v.message.startswith(("raised SystemExit", "raised KeyboardInterrupt")):
-            return _where(q, "sys.exit")
-    return None
-
-
-def _cell_status(error):
-    if error.startswith("MemoryError"):
-        return "memory limit"
-    if error.startswith(("SystemExit", "KeyboardInterrupt")):
-        return "sys.exit"
+        if v.mistake == "exception":
+            kind = from_error(v.message.removeprefix("raised "))
+            if kind:
+                return Failure(kind).status(q.functions)
     return None
 
 
@@ -104,7 +73,8 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
     """Grade one student notebook; a failure costs only the question it happened in."""
     ex = submission.extract(course, nb_id, nb)
     seeds = {g: hidden_seed(secret, f"{nb_id}:{g}") for g in ex.plan.questions}
-    outcome = runner.run_plan(ex.plan, seeds, limits, deadline)
+    cases = {g: course.tasks[nb_id, g].cases(seeds[g]) for g in ex.plan.questions}  # sent
+    outcome = runner.run_plan(ex.plan, cases, limits, deadline)
     grades = []
     for q in course.questions_of(nb_id):
         g = QuestionGrade(q, notes=list(ex.notes.get(q.grade_id, [])),
@@ -116,21 +86,24 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
         cell_error = outcome.cell_errors.get(q.grade_id)
         if cell_error:
             g.raised = str(cell_error)
-            kind = _cell_status(cell_error)
+            kind = from_error(cell_error)
             if kind:
-                g.status = f"{kind} in answer cell {q.grade_id}"
+                g.status = Failure(kind, cell=q.grade_id).status(q.functions)
         if q.grade_id in outcome.failures:
-            g.status = _where(q, outcome.failures[q.grade_id])
+            g.status = outcome.failures[q.grade_id].status(q.functions)
             continue
         results = outcome.results.get(q.grade_id)
         if results is None:
             continue
         task = course.tasks[nb_id, q.grade_id]
         cases = task.cases(seeds[q.grade_id])
+        inputs = {k for c in cases for k in c.inputs}
+        changed = [k for k in outcome.mutated.get(q.grade_id, ()) if k in inputs]  # real names
+        if changed:  # only the student process saw it: advice, never points
+            g.notes.append(f"your function changed its input {', '.join(f'`{k}`' for k in changed)}"
+                           " in place; compute on new arrays (e.g. x - mu, not x -= mu)")
         results = list(results[:len(cases)])
         results += [runner.Result(error="RuntimeError: no result")] * (len(cases) - len(results))
-        results = [dataclasses.replace(r, mutated=tuple(k for k in r.mutated if k in c.inputs))
-                   for c, r in zip(cases, results, strict=True)]  # only names of real inputs
         g.verdicts = [(c.label, evaluate(task, c, r)) for c, r in zip(cases, results, strict=True)]
         g.points = score(task, [v for _, v in g.verdicts])
         g.status = g.status or _case_status(q, g.verdicts)

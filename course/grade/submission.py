@@ -17,8 +17,8 @@ from pathlib import Path
 
 import nbformat
 
-from course.grade.harness import strip_magics
-from course.grade.runner import Cell, Plan
+from course.grade.sandbox.harness import strip_magics
+from course.grade.sandbox.runner import Cell, Plan
 from course.grade.text import inline
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20

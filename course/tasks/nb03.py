@@ -60,16 +60,17 @@ def _cases(rng):
         x = rng.normal(1.0, 1.0, (N, D)) * scale  # (N, D)
         gamma, beta = random_gamma_beta(rng, D)  # (D,), (D,)
         dout = rng.normal(0.0, 1.0, (N, D))  # (N, D)  random, never all ones
+        # The student's backward consumes the reference forward's cache (keys documented in
+        # 03); it is made here, with the inputs, so a grader sends it as data.
+        _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
         cases.append(Case(f"{label}, random γ, β and dout",
-                          {"x": x, "gamma": gamma, "beta": beta, "dout": dout}))
+                          {"x": x, "gamma": gamma, "beta": beta, "dout": dout, "cache": cache}))
     return cases
 
 
 def _run(fns, inputs):
     (backward,) = fns
-    # The student's backward consumes the reference forward's cache (keys documented in 03).
-    _, cache = batchnorm_forward(inputs["x"], inputs["gamma"], inputs["beta"], {"mode": "train"})
-    result = backward(inputs["dout"], cache)
+    result = backward(inputs["dout"], inputs["cache"])
     if not (isinstance(result, tuple) and len(result) == 3):
         raise TypeError("the backward pass must return the triple (dx, dgamma, dbeta)")
     dx, dgamma, dbeta = result
@@ -94,7 +95,7 @@ _MISTAKES = (
 )
 
 _COMMON = dict(notebook=NOTEBOOK, points=3, make_cases=_cases, run=_run,
-               mistakes=_MISTAKES,
+               mistakes=_MISTAKES, mutable=("cache",),
                checks="dx, dgamma, dbeta for random γ, β and a random upstream gradient")
 
 TASKS = [

@@ -1,23 +1,25 @@
 """The program that runs inside a student process: setup cells, answer cells, hidden cases.
 
-    python -I -m course.grade.harness      (started by course.grade.runner, never by hand)
-
-fd 0 and fd 1 arrive as the grader's control and result pipes. Before any student code runs,
-they are moved to private close-on-exec descriptors, fd 0 becomes /dev/null and fd 1 joins
-stderr in the output log, so whatever the student prints never reaches the result channel.
-Then the limits apply (memory, output, CPU) and, where Linux Landlock exists, file writes
-outside the scratch folder are refused. Only outputs travel back (JSON + .npz); judging happens
-in the grader's process.
+Started by course.grade.sandbox.launch, never by hand, with the grading copy of `course` first on
+sys.path (`bootstrap`). fd 0 and fd 1 arrive as the grader's control and result channels. Before
+any student code runs they move to private close-on-exec descriptors, fd 0 becomes /dev/null and
+fd 1 joins stderr in the output log, so whatever the student prints never reaches the result
+channel. Then the limits apply (memory, output, CPU). The hidden cases arrive as data after the
+last answer cell ran; only outputs travel back (JSON + .npz): judging happens in the grader.
 """
 
 import builtins
-import json
+import ctypes
 import os
 import re
 import signal
+import stat
 import sys
 
 MAGIC = re.compile(r"^([ \t]*)[%!].*$", re.MULTILINE)
+# `python -I -c BOOTSTRAP '<json config>' [--zygote]`: the grading copy first on sys.path.
+BOOTSTRAP = ("import json, sys; c = json.loads(sys.argv[1]); sys.path[:0] = c['path']; "
+             "from course.grade.sandbox import harness; harness.entry(c, sys.argv[2:])")
 
 
 def _private_channels():
@@ -28,17 +30,6 @@ def _private_channels():
     os.close(null)
     os.dup2(2, 1)
     return ctl, res
-
-
-def _read_line(fd):
-    """One JSON line from the control pipe."""
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            raise EOFError("control channel closed")
-        data += chunk
-    return json.loads(data)
 
 
 def _vm_size():
@@ -115,13 +106,13 @@ def _missing(name):
     return missing
 
 
-def run_question(task, ns, seed, run_case, result_cls):
-    """Run the student's functions on the task's hidden cases: (JSON records, arrays)."""
+def run_question(task, ns, inputs, run_case, case_cls, result_cls):
+    """Run the student's functions on the grader's hidden inputs: (JSON records, arrays)."""
     fns = [ns.get(n) if callable(ns.get(n)) else _missing(n) for n in task.functions]
     records, arrays = [], {}
-    for case in task.cases(seed):
+    for case_inputs in inputs:
         try:
-            result = run_case(task, fns, case)
+            result = run_case(task, fns, case_cls("", case_inputs))
         except BaseException as exc:  # noqa: BLE001 - sys.exit() in a student function
             result = result_cls(error=_describe(exc))
         names = {}
@@ -134,9 +125,8 @@ def run_question(task, ns, seed, run_case, result_cls):
     return records, arrays
 
 
-def warm_up(registry_name, path):
+def warm_up(registry_name):
     """Import what every run needs (before any limit or student code); the task registry."""
-    sys.path[:0] = [p for p in path if p not in sys.path]
     import importlib
 
     import numpy  # noqa: F401
@@ -150,13 +140,11 @@ def warm_up(registry_name, path):
 
 def serve(job, ctl, res, tasks):
     """Limits, setup cells, the student's cells, then the hidden cases of every question."""
-    from course.grade import wire  # imported before student code, so it is the real one
-    from course.grade.landlock import restrict_writes
-    from course.tasks.base import Result, run_case
+    from course.grade.sandbox import wire  # imported before student code: the real one
+    from course.tasks.base import Case, Result, run_case
 
     apply_limits(job.get("limits", {}))
-    confined = bool(job.get("scratch")) and restrict_writes([job["scratch"]])
-    wire.send(res, {"event": "ready", "confined": confined})
+    wire.send(res, {"event": "ready"})
 
     ns = {"__name__": "__main__", "__builtins__": builtins}
     for i, source in enumerate(job["setup"]):
@@ -170,27 +158,34 @@ def serve(job, ctl, res, tasks):
         wire.send(res, {"event": "cell_done", "index": i, "error": error})
     wire.send(res, {"event": "cells_done"})
 
-    seeds = _read_line(ctl)  # only now, after every student cell has run
+    header, arrays = wire.read_frame(ctl)  # the hidden inputs: only now, after every cell ran
+    cases = {gid: [wire.unpack(t, arrays or {}) for t in trees]
+             for gid, trees in header["cases"].items()}
+    del header, arrays
     for gid in job["questions"]:
         wire.send(res, {"event": "question_start", "gid": gid})
         task = tasks[job["notebook"], gid]  # grade_ids are unique within a notebook only
-        records, arrays = run_question(task, ns, seeds[gid], run_case, Result)
-        wire.send(res, {"event": "question", "gid": gid, "cases": records}, arrays)
+        records, out = run_question(task, ns, cases.pop(gid), run_case, Case, Result)
+        wire.send(res, {"event": "question", "gid": gid, "cases": records}, out)
     wire.send(res, {"event": "done"})
     while os.read(ctl, 4096):  # stay alive until the grader has collected our children
         pass
     return 0
 
 
-def main():
+def main(config):
     ctl, res = _private_channels()
-    job = _read_line(ctl)
-    tasks = warm_up(job.get("registry", "course.tasks"), job.get("path", []))
-    return serve(job, ctl, res, tasks)
+    from course.grade.sandbox import wire
+    if config.get("work"):
+        os.makedirs(config["work"], exist_ok=True)
+        os.chdir(config["work"])
+    job, _ = wire.read_frame(ctl)
+    return serve(job, ctl, res, warm_up(config.get("registry", "course.tasks")))
 
 
 def _child(sock, fds, header, tasks):
     """In a fresh fork of the zygote: become a student process like `main` would, then serve."""
+    from course.grade.sandbox import wire
     sock.close()
     os.setsid()
     ctl, res, log = fds
@@ -205,24 +200,70 @@ def _child(sock, fds, header, tasks):
     os.chdir(header["work"])
     os.environ.clear()
     os.environ.update(header["env"])
-    return serve(_read_line(ctl), ctl, res, tasks)
+    job, _ = wire.read_frame(ctl)
+    return serve(job, ctl, res, tasks)
 
 
-def zygote():
+def _in_own_pid_namespace():
+    """True when we are the process bwrap started in a fresh PID namespace (pid 2 under it)."""
+    try:
+        with open("/proc/1/comm") as f:
+            return os.getpid() == 2 and f.read().strip() == "bwrap"
+    except OSError:
+        return False
+
+
+def _not_dumpable():
+    """No ptrace and no /proc/<pid>/mem on us for processes without privileges (our children)."""
+    try:
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):
+        pass
+
+
+def wipe(folder, keep=()):
+    """Delete everything under folder, iteratively (a 1,200-deep tree must not recurse)."""
+    stack = [os.path.join(folder, n) for n in os.listdir(folder) if n not in keep]
+    dirs = []
+    while stack:
+        path = stack.pop()
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode):
+            os.chmod(path, 0o700)
+            dirs.append(path)
+            stack += [os.path.join(path, n) for n in os.listdir(path)]
+        else:
+            os.unlink(path)
+    for path in reversed(dirs):
+        os.rmdir(path)
+
+
+def zygote(config):
     """A warm template process: imports once, then forks one fresh child per student notebook.
 
     Talks over a SOCK_SEQPACKET socket on fd 0: each request carries the child's control pipe,
     result pipe and log file as passed descriptors; replies give the pid, then the exit code.
-    No student code ever runs in the zygote itself.
+    No student code ever runs in the zygote itself. Inside a sandbox, after each child it kills
+    every other process of the sandbox (a daemon the child left) and wipes the scratch tmpfs, so
+    the next student starts clean; the grader replaces the whole sandbox after any failure.
     """
+    import json
     import socket
 
     sock = socket.socket(fileno=os.dup(0))
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    config = json.loads(sock.recv(1 << 16))
-    tasks = warm_up(config["registry"], config["path"])
+    confined = bool(config.get("confined")) and _in_own_pid_namespace()
+    scratch = config.get("scratch")
+    mpl = os.environ.get("MPLCONFIGDIR")
+    if mpl and config.get("mpl"):  # the grader's font cache, so matplotlib never rebuilds it
+        import shutil
+        os.makedirs(mpl, exist_ok=True)
+        for name in os.listdir(config["mpl"]):
+            shutil.copy(os.path.join(config["mpl"], name), os.path.join(mpl, name))
+    tasks = warm_up(config.get("registry", "course.tasks"))
+    _not_dumpable()
     sock.send(b'{"ready": true}')
     while True:
         msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 3)
@@ -232,11 +273,14 @@ def zygote():
             for fd in fds:
                 os.close(fd)
             continue
+        header = json.loads(msg)
+        if confined:
+            os.makedirs(header["work"], exist_ok=True)
         pid = os.fork()
         if pid == 0:
             code = 70
             try:
-                code = _child(sock, fds, json.loads(msg), tasks)
+                code = _child(sock, fds, header, tasks)
             except BaseException:  # noqa: BLE001 - never return into the zygote's loop
                 import traceback
                 traceback.print_exc()
@@ -247,8 +291,27 @@ def zygote():
             os.close(fd)
         sock.send(json.dumps({"pid": pid}).encode())
         _, status = os.waitpid(pid, 0)
+        if confined:
+            try:
+                os.kill(-1, signal.SIGKILL)  # every process of this sandbox but bwrap and us
+            except ProcessLookupError:  # nobody was left
+                pass
+            try:
+                while True:
+                    os.waitpid(-1, 0)
+            except ChildProcessError:
+                pass
+            wipe(scratch, keep={os.path.basename(mpl or "")})
         sock.send(json.dumps({"pid": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
 
 
-if __name__ == "__main__":
-    os._exit(zygote() if sys.argv[1:] == ["--zygote"] else main())
+def entry(config, args):
+    """Run as the zygote or as a one-shot student process; never returns."""
+    try:
+        code = zygote(config) if args == ["--zygote"] else main(config)
+    except BaseException:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
+        code = 70
+    _flush()
+    os._exit(code)
