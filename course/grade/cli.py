@@ -1,14 +1,19 @@
 """Command line: grade submissions in parallel, write the gradebook and feedback, show progress.
 
     python -m course.grade SUBMISSION... --out DIR [--jobs N] [--timeout SECONDS] [--resume]
+                                         [--shard K/N] [--secret-file PATH]
+    python -m course.grade merge OUT1 OUT2 ... --out DIR    # join the shards' gradebooks
     python -m course.grade --list
     python -m course.grade notebooks/02_forward_pass.ipynb      # a student checks their work
 """
 
 import argparse
+import hashlib
 import os
 import secrets
+import signal
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -18,6 +23,7 @@ from course.grade.grading import StudentGrade, grade_submission
 from course.grade.questions import Course
 from course.grade.sandbox import bwrap, launch
 from course.grade.sandbox.runner import Limits
+from course.grade.text import printable, status
 
 
 def parse(argv):
@@ -41,8 +47,13 @@ def parse(argv):
     p.add_argument("--resume", action="store_true", help="skip students already in grades.csv")
     p.add_argument("--list", action="store_true", help="list every gradable question and exit")
     p.add_argument("--notebooks", help="comma-separated notebook ids to grade (default: all)")
-    p.add_argument("--secret", default=os.environ.get("COURSE_GRADE_SECRET"),
-                   help="derives the hidden seeds (default: random, kept in DIR/.secret)")
+    p.add_argument("--secret", help=argparse.SUPPRESS)  # refused: visible in /proc
+    p.add_argument("--secret-file", type=Path,
+                   help="file holding the secret the hidden seeds derive from (or set "
+                   "COURSE_GRADE_SECRET; default: random, kept in DIR/.secret)")
+    p.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                   help="grade only shard K of N (1 <= K <= N), split by student id; "
+                   "join the outputs with `python -m course.grade merge`")
     p.add_argument("--no-fork", action="store_true",
                    help="start every student process from scratch instead of forking a warm one")
     p.add_argument("--no-sandbox", action="store_true",
@@ -69,9 +80,37 @@ def list_questions(course):
           f"{hand:g} points graded by hand.")
 
 
+def _shard(text):
+    """K/N as (K, N) with 1 <= K <= N."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("give the shard as K/N, e.g. 3/8") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError("the shard K/N needs 1 <= K <= N")
+    return k, n
+
+
+def in_shard(student, shard):
+    """Whether a student id falls in shard (K, N): a stable hash of the id, modulo N."""
+    if shard is None:
+        return True
+    k, n = shard
+    digest = hashlib.sha256(student.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % n == k - 1
+
+
+def _given_secret(args):
+    """The secret from COURSE_GRADE_SECRET or --secret-file, or None."""
+    if args.secret_file is not None:
+        return args.secret_file.read_text().strip() or None
+    return os.environ.get("COURSE_GRADE_SECRET") or None
+
+
 def _secret(args):
-    if args.secret:
-        return args.secret
+    given = _given_secret(args)
+    if given:
+        return given
     if args.out is None:
         return secrets.token_hex(16)
     path = args.out / ".secret"
@@ -88,14 +127,36 @@ def _grade_one(course, target, secret, limits, only):
         grade = grade_submission(course, target, secret, limits, only)
     except Exception as exc:  # noqa: BLE001 - a grader bug must not stop the batch
         student = target.name if target.is_dir() else target.stem
-        grade = StudentGrade(student, [], f"grader error: {type(exc).__name__}: {exc}")
+        print(f"grader error for {printable(student)}: {printable(repr(exc), limit=500)}",
+              file=sys.stderr)
+        grade = StudentGrade(student, [], f"grader error ({type(exc).__name__})")
     if not launch.CONFINED:
         grade.status = f"{grade.status} (unconfined)"
     return grade
 
 
+def _refuse_cli_secret(args):
+    """An error message if the secret would be visible on the command line, else None."""
+    if args.secret is None:
+        return None
+    return ("refusing --secret: a command line is readable by every process (/proc/PID/cmdline); "
+            "set COURSE_GRADE_SECRET or pass --secret-file PATH")
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["merge"]:
+        from course.grade.merge import main as merge_main
+        return merge_main(argv[1:])
     args = parse(argv)
+    refused = _refuse_cli_secret(args)
+    if refused:
+        print(refused, file=sys.stderr)
+        return 2
+    if args.shard is not None and not _given_secret(args):
+        print("--shard needs one secret for all shards: set COURSE_GRADE_SECRET or pass "
+              "--secret-file PATH", file=sys.stderr)
+        return 2
     course = Course(registry=args.registry, path=[str(p.resolve()) for p in args.path])
     if args.solutions is not None:
         course.solutions = args.solutions
@@ -126,36 +187,96 @@ def main(argv=None):
         launch.shutdown()
         return 0
 
+    return grade_batch(args, course, limits, only)
+
+
+def _targets(args, book):
+    """The submissions still to grade: not done, not twice, and in this shard."""
+    targets, seen = [], set()
+    for t in args.submissions:
+        student = t.name if t.is_dir() else t.stem
+        if not in_shard(student, args.shard) or book.is_done(student):
+            continue
+        if report.key(student) in seen:
+            print(f"skipping {printable(str(t))}: student id {printable(student)} appears twice",
+                  file=sys.stderr)
+            continue
+        seen.add(report.key(student))
+        targets.append(t)
+    return targets
+
+
+class _Stop:
+    """SIGINT/SIGTERM: cancel the students still queued; the running ones finish and are kept."""
+
+    def __init__(self):
+        self.name, self.futures = None, []
+
+    def __call__(self, signum, frame):
+        if self.name is None:
+            self.name = signal.Signals(signum).name
+            for f in self.futures:
+                f.cancel()
+        else:  # os.write: a print here could re-enter a print the main thread is in
+            os.write(2, b"\nalready stopping: waiting for the running students to finish\n")
+
+    def install(self):
+        old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+
+def _write_feedback(out, grade):
+    """The student's feedback file, replaced whole (never half written)."""
+    path = out / "feedback" / f"{report.safe_name(grade.student)}.md"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(report.feedback(grade))
+    os.replace(tmp, path)
+
+
+def grade_batch(args, course, limits, only):
+    """Grade every target into DIR/grades.csv and DIR/feedback/, stopping cleanly on a signal."""
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "feedback").mkdir(exist_ok=True)
     columns = [q for q in course.questions if only is None or q.notebook in only]
     book = report.GradeBook(args.out, columns, resume=args.resume)
+    if book.torn is not None:
+        print(f"regrading {printable(book.torn, limit=80)}: its row in {book.path} was cut off",
+              file=sys.stderr)
     secret = _secret(args)
-    targets, seen = [], set(book.done)
-    for t in args.submissions:
-        student = t.name if t.is_dir() else t.stem
-        if student in seen:
-            if student not in book.done:
-                print(f"skipping {t}: student id {student!r} appears twice", file=sys.stderr)
-            continue
-        seen.add(student)
-        targets.append(t)
+    targets = _targets(args, book)
     start, done, tty = time.monotonic(), 0, sys.stderr.isatty()
     skipped = len(args.submissions) - len(targets)
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(_grade_one, course, t, secret, limits, only) for t in targets]
-        for future in as_completed(futures):
-            grade = future.result()
-            book.add(grade)
-            name = report.safe_name(grade.student)
-            (args.out / "feedback" / f"{name}.md").write_text(report.feedback(grade))
-            done += 1
-            line = (f"[{done}/{len(targets)}] {grade.student}: {grade.total:g}/"
-                    f"{grade.max_total:g} {grade.status} ({time.monotonic() - start:.0f} s)")
-            print(("\r\033[K" if tty else "") + line[:200], end="" if tty else "\n",
-                  file=sys.stderr, flush=True)
-    book.close()
-    launch.shutdown()
+    stop = _Stop()
+    restore = stop.install() if threading.current_thread() is threading.main_thread() else None
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            stop.futures = [pool.submit(_grade_one, course, t, secret, limits, only)
+                            for t in targets]
+            if stop.name:  # a signal while queueing
+                stop(signal.Signals[stop.name], None)
+            for future in as_completed(stop.futures):
+                if future.cancelled():
+                    continue
+                grade = future.result()
+                _write_feedback(args.out, grade)
+                book.add(grade)
+                done += 1
+                line = (f"[{done}/{len(targets)}] {printable(grade.student, limit=80)}: "
+                        f"{grade.total:g}/{grade.max_total:g} {status(grade.status)} "
+                        f"({time.monotonic() - start:.0f} s)")
+                print(("\r\033[K" if tty else "") + line[:200], end="" if tty else "\n",
+                      file=sys.stderr, flush=True)
+    finally:
+        if restore:
+            restore()
+        book.close()
+        launch.shutdown()
+    if stop.name:
+        cancelled = sum(f.cancelled() for f in stop.futures)
+        print(("\n" if tty else "") + f"stopped by {stop.name}: {done} students graded and "
+              f"written to {book.path}, {cancelled} queued students not started; "
+              "run again with --resume to finish", file=sys.stderr)
+        return 128 + signal.Signals[stop.name].value
     print(("\n" if tty else "") + f"graded {done} students in {time.monotonic() - start:.1f} s"
           + (f" ({skipped} skipped)" if skipped else "") + f"; wrote {book.path}",
           file=sys.stderr)

@@ -4,7 +4,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
-from course.grade import submission
+from course.grade import submission, text
 from course.grade.sandbox import runner
 from course.grade.sandbox.failures import Failure, from_error
 from course.tasks.base import PUBLIC_SEED, evaluate, score
@@ -21,6 +21,7 @@ class QuestionGrade:
     notes: list = field(default_factory=list)
     flag: str | None = None
     written: str = ""
+    raised: str | None = None  # what the answer cell raised (student text: quoted in feedback)
 
 
 @dataclass
@@ -29,6 +30,7 @@ class NotebookGrade:
     file: str | None
     questions: list  # QuestionGrade
     status: list = field(default_factory=list)
+    details: list = field(default_factory=list)  # raw text behind a grader error (quoted)
 
 
 @dataclass
@@ -83,7 +85,7 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
             continue
         cell_error = outcome.cell_errors.get(q.grade_id)
         if cell_error:
-            g.notes.append(f"your answer cell raised {cell_error}")
+            g.raised = str(cell_error)
             kind = from_error(cell_error)
             if kind:
                 g.status = Failure(kind, cell=q.grade_id).status(q.functions)
@@ -95,7 +97,8 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
             continue
         task = course.tasks[nb_id, q.grade_id]
         cases = task.cases(seeds[q.grade_id])
-        changed = outcome.mutated.get(q.grade_id)
+        inputs = {k for c in cases for k in c.inputs}
+        changed = [k for k in outcome.mutated.get(q.grade_id, ()) if k in inputs]  # real names
         if changed:  # only the student process saw it: advice, never points
             g.notes.append(f"your function changed its input {', '.join(f'`{k}`' for k in changed)}"
                            " in place; compute on new arrays (e.g. x - mu, not x -= mu)")
@@ -105,8 +108,10 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
         g.points = score(task, [v for _, v in g.verdicts])
         g.status = g.status or _case_status(q, g.verdicts)
     nbg = NotebookGrade(nb_id, None, grades)
-    if outcome.error:
-        nbg.status.append(f"grader error: {outcome.error}")
+    if outcome.error:  # its text may come from the student process: details, not the status
+        nbg.status.append("grader error (" + ("setup cells failed" if outcome.error.startswith(
+            "setup cells failed") else "the grading process failed before student code") + ")")
+        nbg.details.append(str(outcome.error))
     nbg.status += [g.status for g in grades if g.status]
     return nbg
 
@@ -115,6 +120,14 @@ def _missing(course, nb_id, reason):
     grades = [QuestionGrade(q, points=None if q.manual else 0.0)
               for q in course.questions_of(nb_id)]
     return NotebookGrade(nb_id, None, grades, [reason])
+
+
+def _isolated(course, nb_id, nb, secret, limits, deadline):
+    """grade_notebook, but a grader failure costs only this notebook's questions."""
+    try:
+        return grade_notebook(course, nb_id, nb, secret, limits, deadline)
+    except Exception as exc:  # noqa: BLE001 - the student's other notebooks are still graded
+        return _missing(course, nb_id, f"grader error ({type(exc).__name__})")
 
 
 def grade_submission(course, target, secret, limits, only=None):
@@ -128,8 +141,9 @@ def grade_submission(course, target, secret, limits, only=None):
     for nb_id in expected:
         if nb_id in sub.notebooks:
             path, nb = sub.notebooks[nb_id]
-            nbg = grade_notebook(course, nb_id, nb, secret, limits, deadline)
+            nbg = _isolated(course, nb_id, nb, secret, limits, deadline)
             nbg.file = path.name
+            nbg.status[:0] = sub.remarks.get(nb_id, [])
         elif nb_id in sub.broken:
             nbg = _missing(course, nb_id, sub.broken[nb_id])
         else:
@@ -137,9 +151,12 @@ def grade_submission(course, target, secret, limits, only=None):
         notebooks.append(nbg)
         prefix = f"{nb_id}: " if len(expected) > 1 else ""
         status += [prefix + s for s in nbg.status]
-    for name, reason in sub.broken.items():
+    others = {}  # files without a notebook's name: counted by reason (their names are the
+    for name, reason in sub.broken.items():  # student's text, so they go to the feedback only)
         if name not in course.notebook_ids:
-            status.append(f"{reason}: {name}" if sub.folder else reason)
+            others[reason] = others.get(reason, 0) + 1
+    for reason, n in others.items():
+        status.append(f"{reason}: {n} file{'s' if n > 1 else ''}" if sub.folder else reason)
     if not notebooks and not status:
         status.append("no course notebooks found")
-    return StudentGrade(sub.student, notebooks, "; ".join(status) or "ok", sub.notes)
+    return StudentGrade(sub.student, notebooks, text.status("; ".join(status) or "ok"), sub.notes)

@@ -1,0 +1,83 @@
+"""Join the outputs of sharded grading runs into one gradebook.
+
+    python -m course.grade merge OUT1 OUT2 ... --out DIR
+
+Every shard must have the same columns (the same course and --notebooks), no student may appear
+in two shards, and every row must be whole; DIR gets grades.csv and feedback/ of all shards.
+"""
+
+import argparse
+import csv
+import io
+import os
+import shutil
+import sys
+from pathlib import Path
+
+
+def _rows(out):
+    """(header, rows) of one shard's grades.csv; a cut-off last row is an error, not a row."""
+    path = Path(out) / "grades.csv"
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        raise SystemExit(f"{path}: the last row is cut off; finish that shard with --resume")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    if not rows:
+        raise SystemExit(f"{path}: empty")
+    header, body = rows[0], [r for r in rows[1:] if r]
+    for r in body:
+        if len(r) != len(header):
+            raise SystemExit(f"{path}: a row has {len(r)} cells, the header {len(header)}")
+    return header, body
+
+
+def merge(outs, dest):
+    """Write dest/grades.csv and dest/feedback/ from the shard folders; the number of students."""
+    header, rows, owner = None, [], {}
+    for out in outs:
+        h, body = _rows(out)
+        if header is None:
+            header = h
+        elif h != header:
+            raise SystemExit(f"{out}: other columns than {outs[0]} (same course and --notebooks "
+                             "for every shard)")
+        for r in body:
+            if r[0] in owner:
+                raise SystemExit(f"student {r[0]!r} is in both {owner[r[0]]} and {out}")
+            owner[r[0]] = out
+        rows += body
+    secrets = {(Path(o) / ".secret").read_text().strip() for o in outs
+               if (Path(o) / ".secret").exists()}
+    if len(secrets) > 1:
+        raise SystemExit("the shards used different secrets: their hidden cases differ")
+    dest = Path(dest)
+    (dest / "feedback").mkdir(parents=True, exist_ok=True)
+    names = {}
+    for out in outs:
+        for f in sorted((Path(out) / "feedback").glob("*.md")):
+            if f.name in names and f.read_bytes() != names[f.name].read_bytes():
+                raise SystemExit(f"feedback {f.name} differs in {names[f.name].parent.parent} "
+                                 f"and {out}")
+            names[f.name] = f
+    for name, f in names.items():
+        shutil.copyfile(f, dest / "feedback" / name)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    tmp = dest / ".grades.csv.tmp"
+    tmp.write_text(buf.getvalue(), newline="")
+    os.replace(tmp, dest / "grades.csv")
+    return len(rows)
+
+
+def main(argv):
+    p = argparse.ArgumentParser(prog="python -m course.grade merge",
+                                description="Join sharded grading outputs into one gradebook.")
+    p.add_argument("shards", nargs="+", type=Path, help="--out folders of the shards")
+    p.add_argument("--out", type=Path, required=True, help="write grades.csv and feedback/ here")
+    args = p.parse_args(argv)
+    n = merge(args.shards, args.out)
+    print(f"merged {len(args.shards)} shards: {n} students; wrote {args.out / 'grades.csv'}",
+          file=sys.stderr)
+    return 0

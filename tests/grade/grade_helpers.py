@@ -1,0 +1,194 @@
+"""Helpers for the grader's tests: run the CLI, build submissions from the solution notebooks.
+
+Everything is derived from whatever solutions/ and the task registry hold, so new notebooks and
+exercises are covered without changes here.
+"""
+
+import copy
+import csv
+import os
+import subprocess
+import sys
+import uuid
+
+import nbformat
+
+from course import notebook as nbtools
+from course.grade.questions import Course
+from course.release import student_version
+
+PY = sys.executable
+
+
+LIMITS = ["--timeout", "5", "--total-timeout", "60", "--memory", "256", "--output-limit", "64"]
+
+
+COURSE = Course()
+
+
+SOURCES = {nb_id: nb for nb_id, nb in COURSE.sources.items()
+           if any(not q.manual for q in COURSE.questions_of(nb_id))}
+
+
+def auto(nb_id):
+    return [q for q in COURSE.questions_of(nb_id) if not q.manual]
+
+
+def grade(out, *targets, extra=(), env=None):
+    """Run the grader CLI as an instructor would; return the CSV rows by student."""
+    cmd = [PY, "-m", "course.grade", *map(str, targets), "--out", str(out), "--jobs", "2",
+           *LIMITS, *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env=None if env is None else {**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr
+    with open(out / "grades.csv", newline="") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}, proc
+
+
+def answer_index(nb, gid):
+    return next(i for i, c in enumerate(nb.cells) if nbtools.grade_id(c) == gid)
+
+
+def with_answer(nb, gid, source):
+    """A copy of the notebook whose answer cell `gid` holds `source`."""
+    nb = copy.deepcopy(nb)
+    nb.cells[answer_index(nb, gid)].source = source
+    return nb
+
+
+def stub_functions(functions, body):
+    """Source defining every graded function with the same (bad) body."""
+    lines = ["import os, subprocess, sys", "import numpy as np", ""]
+    for name in functions:
+        lines += [f"def {name}(*args, **kwargs):"] + ["    " + b for b in body.splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def mistake_source(q, k):
+    """The k-th known mistake of a task, as answer-cell source calling the mistake's code."""
+    lines = ["from course.tasks import get as _get_task", ""]
+    for j, name in enumerate(q.functions):
+        lines += [f"def {name}(*args, **kwargs):",
+                  f"    return _get_task({q.grade_id!r}, {q.notebook!r}).mistakes[{k}].impl[{j}]"
+                  "(*args, **kwargs)"]
+    return "\n".join(lines) + "\n"
+
+
+def fresh(cell):
+    """A copy of a cell with a new cell id (nbformat wants ids unique)."""
+    cell = copy.deepcopy(cell)
+    cell["id"] = uuid.uuid4().hex[:8]
+    return cell
+
+
+def write(path, nb):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def points(row, q):
+    return float(row[q.column])
+
+
+ZOO_NB = max(sorted(SOURCES), key=lambda n: len(auto(n))) if SOURCES else None
+
+
+MARK = uuid.uuid4().hex[:8]
+
+
+def _zoo(tmp):
+    """{student: notebook or raw text} for every kind of bad submission."""
+    sol = SOURCES[ZOO_NB]
+    victim = auto(ZOO_NB)[0]
+    gid, fns = victim.grade_id, victim.functions
+    sol_src = sol.cells[answer_index(sol, gid)].source
+    student = student_version(sol, ZOO_NB)
+    outside = tmp / f"outside_{MARK}.txt"
+    zoo = {
+        "full": sol,
+        "untouched": student,
+        "infinite_loop": with_answer(sol, gid, stub_functions(fns, "while True:\n    pass")),
+        "os_exit": with_answer(sol, gid, stub_functions(fns, "os._exit(3)")),
+        "sys_exit": with_answer(sol, gid, stub_functions(fns, "sys.exit(1)")),
+        "sys_exit_cell": with_answer(sol, gid, "import sys\nsys.exit(0)\n" + sol_src),
+        "loop_cell": with_answer(sol, gid, "while True:\n    pass\n" + sol_src),
+        "memory_bomb": with_answer(sol, gid, stub_functions(
+            fns, "hog = []\nwhile True:\n    hog.append(np.ones(2**20))")),
+        "print_flood": with_answer(sol, gid, stub_functions(
+            fns, "while True:\n    print('spam ' * 200)")),
+        "cheat": with_answer(sol, gid, (
+            "import numpy, numpy.testing, course, course.tasks, course.tasks.base\n"
+            "numpy.allclose = lambda *a, **k: True\n"
+            "numpy.array_equal = lambda *a, **k: True\n"
+            "course.tasks.base.evaluate = lambda *a, **k: None\n"
+            "for _t in course.tasks.all_tasks().values():\n"
+            "    object.__setattr__(_t, 'reference', tuple(_t.reference))\n"
+            "    object.__setattr__(_t, 'rtol', 1e9)\n"
+            "    for _f in _t.reference:\n"
+            "        setattr(sys.modules[_f.__module__], _f.__name__, lambda *a, **k: None)\n"
+            + stub_functions(fns, "return None"))),
+        "write_outside": with_answer(sol, gid, (
+            "import os\n"
+            f"for _p in ['../escape_{MARK}.txt', '../../escape_{MARK}.txt',\n"
+            f"           os.path.expanduser('~/escape_{MARK}.txt'), {str(outside)!r}]:\n"
+            "    try:\n"
+            "        open(_p, 'w').write('pwned')\n"
+            "    except OSError:\n"
+            "        pass\n" + sol_src)),
+        "leftover_child": with_answer(sol, gid, (
+            "import subprocess\n"
+            f"subprocess.Popen(['sleep', '{3000 + int(MARK, 16) % 997}'])\n"
+            f"subprocess.Popen(['setsid', 'sleep', '{4000 + int(MARK, 16) % 997}'])\n"
+            + sol_src)),
+        "noisy": with_answer(sol, gid, sol_src + "\nimport sys, warnings\n" + "".join(
+            f"_orig_{f} = {f}\n"
+            f"def {f}(*args, **kwargs):\n"
+            f"    warnings.warn('a warning never costs points')\n"
+            f"    print('stderr never costs points', file=sys.stderr)\n"
+            f"    return _orig_{f}(*args, **kwargs)\n" for f in fns)
+            + "warnings.warn('cell-level warning')\n"),
+        "kill_zygote": with_answer(sol, gid, stub_functions(
+            fns, "import signal\nos.kill(os.getppid(), signal.SIGKILL)\nos._exit(4)")),
+        "forge_channel": with_answer(sol, gid, stub_functions(fns, (
+            "for fd in range(3, 256):  # scribble on every descriptor it can find\n"
+            "    try:\n"
+            "        os.write(fd, b'\\xff' * 64)\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "return None"))),
+        "malformed": "{ this is not json",
+        "empty": "",
+    }
+    deleted = copy.deepcopy(sol)
+    del deleted.cells[answer_index(sol, gid)]
+    zoo["deleted_cell"] = deleted
+    dup = copy.deepcopy(sol)
+    dup.cells.insert(answer_index(sol, gid) + 1,
+                     fresh(student.cells[answer_index(student, gid)]))
+    zoo["duplicated_stub_last"] = dup
+    dup2 = copy.deepcopy(sol)  # a stub copy above the solved cell
+    dup2.cells.insert(answer_index(sol, gid), fresh(student.cells[answer_index(student, gid)]))
+    zoo["duplicated_solution_last"] = dup2
+    moved = copy.deepcopy(student)  # the solution moved to the end, ids lost, extra code around
+    cell = copy.deepcopy(sol.cells[answer_index(sol, gid)])
+    cell.metadata = {}
+    cell.source += "\nimport os\nos._exit(9)  # top-level code of a moved cell must not run\n"
+    del moved.cells[answer_index(moved, gid)]
+    moved.cells.append(cell)
+    for q in auto(ZOO_NB)[1:]:  # the other answers stay solved
+        moved.cells[answer_index(moved, q.grade_id)] = sol.cells[answer_index(sol, q.grade_id)]
+    zoo["moved_cell"] = moved
+    zoo["renamed"] = sol
+    anon = copy.deepcopy(sol)
+    anon.metadata.pop("course", None)
+    zoo["renamed_no_metadata"] = anon
+    return zoo, outside
+
+
+def full_marks(row, skip=()):
+    return all(points(row, q) == q.points for q in auto(ZOO_NB) if q.grade_id not in skip)
+
+
+def graded_questions():
+    return [q for nb_id in SOURCES for q in auto(nb_id)]
