@@ -21,7 +21,8 @@ from pathlib import Path
 from course.grade import report
 from course.grade.grading import StudentGrade, grade_submission
 from course.grade.questions import Course
-from course.grade.sandbox import bwrap, launch
+from course.grade.sandbox import bwrap, launch, runner
+from course.grade.sandbox.failures import Kind
 from course.grade.sandbox.runner import Limits
 from course.grade.text import printable, status
 
@@ -207,7 +208,7 @@ def _targets(args, book):
 
 
 class _Stop:
-    """SIGINT/SIGTERM: cancel the students still queued; the running ones finish and are kept."""
+    """SIGINT/SIGTERM: cancel the queued students and end the running ones (no row for them)."""
 
     def __init__(self):
         self.name, self.futures = None, []
@@ -215,14 +216,20 @@ class _Stop:
     def __call__(self, signum, frame):
         if self.name is None:
             self.name = signal.Signals(signum).name
+            runner.CANCEL.set()  # running student processes end within runner.POLL seconds
             for f in self.futures:
                 f.cancel()
         else:  # os.write: a print here could re-enter a print the main thread is in
-            os.write(2, b"\nalready stopping: waiting for the running students to finish\n")
+            os.write(2, b"\nalready stopping: ending the running students\n")
 
     def install(self):
         old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
         return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+
+def _was_cancelled(grade):
+    """Whether a signal cut this student's grading short (then its row would be wrong)."""
+    return Kind.CANCELLED.value in str(grade.status)
 
 
 def _write_feedback(out, grade):
@@ -246,7 +253,8 @@ def grade_batch(args, course, limits, only):
     targets = _targets(args, book)
     start, done, tty = time.monotonic(), 0, sys.stderr.isatty()
     skipped = len(args.submissions) - len(targets)
-    stop = _Stop()
+    stop, interrupted = _Stop(), 0
+    runner.CANCEL.clear()
     restore = stop.install() if threading.current_thread() is threading.main_thread() else None
     try:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -258,6 +266,9 @@ def grade_batch(args, course, limits, only):
                 if future.cancelled():
                     continue
                 grade = future.result()
+                if runner.CANCEL.is_set() and _was_cancelled(grade):
+                    interrupted += 1  # --resume grades this student again, from scratch
+                    continue
                 _write_feedback(args.out, grade)
                 book.add(grade)
                 done += 1
@@ -274,8 +285,9 @@ def grade_batch(args, course, limits, only):
     if stop.name:
         cancelled = sum(f.cancelled() for f in stop.futures)
         print(("\n" if tty else "") + f"stopped by {stop.name}: {done} students graded and "
-              f"written to {book.path}, {cancelled} queued students not started; "
-              "run again with --resume to finish", file=sys.stderr)
+              f"written to {book.path}, {interrupted} running students ended without a row, "
+              f"{cancelled} queued students not started; run again with --resume to finish",
+              file=sys.stderr)
         return 128 + signal.Signals[stop.name].value
     print(("\n" if tty else "") + f"graded {done} students in {time.monotonic() - start:.1f} s"
           + (f" ({skipped} skipped)" if skipped else "") + f"; wrote {book.path}",

@@ -178,3 +178,24 @@ def test_shard_needs_a_shared_secret_and_a_valid_k_of_n(tmp_path):
         proc = subprocess.run([PY, "-m", "course.grade", str(sub), "--out", str(tmp_path / "o"),
                                "--shard", shard], capture_output=True, text=True, env=env)
         assert proc.returncode == 2 and message in proc.stderr, (shard, proc.stderr)
+
+
+def test_a_signal_ends_a_running_student_without_writing_its_row(tmp_path):
+    from grade_helpers import answer_index, auto, with_answer
+    nb = SOURCES[ZOO_NB]
+    gid = auto(ZOO_NB)[0].grade_id
+    source = nb.cells[answer_index(nb, gid)].source
+    sub = write(tmp_path / "slow.ipynb", with_answer(
+        nb, gid, "import time\ntime.sleep(4)  # still running when the signal comes\n" + source))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([PY, "-m", "course.grade", str(sub), "--out", str(out), *LIMITS,
+                             "--notebooks", ZOO_NB], stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM.value, err
+    assert "stopped by SIGTERM" in err and "--resume" in err, err
+    # Waiting for the student would have written its row (status ok or timeout): it was ended.
+    assert _csv_is_whole(out / "grades.csv")[1:] == []
+    rows, _ = grade(out, sub, extra=["--notebooks", ZOO_NB, "--resume"])
+    assert list(rows) == ["slow"]

@@ -177,6 +177,9 @@ def _attacks(sol_src, out):
             "        _send(_result_fd(), json.dumps({'event': 'question_start', "
             f"'gid': '{GID}'}}).encode())\n"
             "        time.sleep(0.5)\n"),
+        "forged_setup_error": (  # pretend the official setup failed: a grader error for us?
+            RESULT_FD + "_send(_result_fd(), json.dumps({'event': 'setup_error', "
+            "'error': 'the grader is broken'}).encode())\n" + sol_src),
         "dribble_frame": (
             RESULT_FD + f"def {FN}(*a, **k):\n"
             "    import time\n"
@@ -219,6 +222,8 @@ EXPECTED = {
     "deep_json": (0.0, f"kernel died (malformed result) in {FN}"),
     "noop_frames": (0.0, f"kernel died (malformed result) in {FN}"),
     "dribble_frame": (0.0, f"timeout in {FN}"),
+    # charged to the answer cell that sent it, worded by the grader, never a "grader error"
+    "forged_setup_error": (0.0, f"kernel died (malformed result) in answer cell {GID}"),
     "fill_disk": (POINTS, "ok"),
     "nested_folders": (POINTS, "ok"),
 }

@@ -15,6 +15,7 @@ class Kind(Enum):
     EXIT = "sys.exit"
     CRASH = "kernel died"
     PROTOCOL = "kernel died (malformed result)"  # a frame out of order, oversized or forged
+    CANCELLED = "cancelled (the grader was stopped)"  # SIGINT/SIGTERM: no row is written
 
 
 @dataclass(frozen=True)

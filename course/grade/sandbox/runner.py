@@ -15,6 +15,7 @@ import select
 import shutil
 import signal
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -201,6 +202,12 @@ def _frame(header, arrays=None):
     return data
 
 
+# Set by the command line on SIGINT/SIGTERM: running student processes end within POLL seconds
+# (and everything they started with them); a cancelled student gets no gradebook row.
+CANCEL = threading.Event()
+POLL = 0.25
+
+
 def run_once(plan, cells, questions, cases, limits, deadline):
     """One process: returns (outcome, failure) with failure = (where, Failure) or None."""
     outcome = Outcome()
@@ -235,7 +242,10 @@ def run_once(plan, cells, questions, cases, limits, deadline):
                         if left <= 0:
                             failure = Failure(Kind.TIMEOUT)
                             break
-                        select.select([fd], [], [], left)
+                        if CANCEL.is_set():
+                            failure = Failure(Kind.CANCELLED)
+                            break
+                        select.select([fd], [], [], min(left, POLL))
                         reader.feed()
                         continue
                     before = (talk.state, talk.index, talk.q)
@@ -293,6 +303,10 @@ def run_plan(plan, cases, limits, submission_deadline=float("inf")):
     notebook_deadline = time.monotonic() + limits.total_timeout
     deadline = min(notebook_deadline, submission_deadline)
     while todo:
+        if CANCEL.is_set():
+            for gid in todo:
+                outcome.failures[gid] = Failure(Kind.CANCELLED)
+            break
         if time.monotonic() >= deadline:
             kind = Kind.NOTEBOOK_TIMEOUT if notebook_deadline <= submission_deadline \
                 else Kind.SUBMISSION_TIMEOUT
