@@ -6,6 +6,7 @@ exercises are covered without changes here.
 
 import copy
 import csv
+import inspect
 import os
 import subprocess
 import sys
@@ -65,12 +66,19 @@ def stub_functions(functions, body):
 
 
 def mistake_source(q, k):
-    """The k-th known mistake of a task, as answer-cell source calling the mistake's code."""
-    lines = ["from course.tasks import get as _get_task", ""]
+    """The k-th known mistake of a task, as answer-cell source calling the mistake's code.
+
+    The grading copy's task modules hold no mistakes, so the cell carries the task module's own
+    source and runs it in a namespace of its own (its imports get the copy's stubs, which no
+    mistake calls)."""
+    module = sys.modules[COURSE.tasks[q.notebook, q.grade_id].run.__module__]
+    task = f"_task_{q.grade_id}"  # one name per answer cell: a notebook may have several
+    lines = ["_ns = {'__name__': 'planted_mistakes'}",
+             f"exec(compile({inspect.getsource(module)!r}, 'planted_mistakes', 'exec'), _ns)",
+             f"{task} = next(t for t in _ns['TASKS'] if t.grade_id == {q.grade_id!r})", ""]
     for j, name in enumerate(q.functions):
         lines += [f"def {name}(*args, **kwargs):",
-                  f"    return _get_task({q.grade_id!r}, {q.notebook!r}).mistakes[{k}].impl[{j}]"
-                  "(*args, **kwargs)"]
+                  f"    return {task}.mistakes[{k}].impl[{j}](*args, **kwargs)"]
     return "\n".join(lines) + "\n"
 
 

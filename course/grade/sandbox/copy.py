@@ -5,18 +5,22 @@ of 02's task) is a stub that raises; other notebooks' functions stay, since reus
 (spatial BN may call `batchnorm_forward`). The copy is built once per notebook per grading run in
 a private temp folder that the sandbox mounts read-only; the real package is never mounted.
 
-Nothing in the copy reaches the real functions: the task modules import the stubs like any other
-code, so their Tasks' references are stubs too, and a Mistake's implementation never calls its own
-task's reference (tests/test_grade.py plants every mistake inside the sandbox, which proves it).
+The task modules are replaced too (`task_module_source`): the student process only needs each
+Task's `run` (how to call the student's functions on one case's inputs), so the copy's task modules
+hold that and nothing else: no cases, no planted mistakes (near-correct implementations a student
+could assemble), no references (named stubs). Cases are made in the grader and sent as data.
 """
 
 import ast
 import atexit
 import importlib.util
+import inspect
 import shutil
 import sys
 import tempfile
+import textwrap
 import threading
+import types
 from pathlib import Path
 
 STUB = "raise RuntimeError({name!r} ' is not available while grading: write your own')"
@@ -74,7 +78,61 @@ def build(tasks, nb_id, dest):
         if not path.exists():
             path = dest.joinpath(*parts, "__init__.py")
         path.write_text(stub_source(path.read_text(), names))
+    by_task_module = {}
+    for task in tasks.values():
+        by_task_module.setdefault(task.run.__module__, []).append(task)
+    for module, module_tasks in by_task_module.items():
+        if module.split(".")[0] == "course":
+            path = dest.joinpath(*module.split(".")).with_suffix(".py")
+            path.write_text(task_module_source(module_tasks))
     return dest
+
+
+def _closure(fn, seen):
+    """The module-level names fn uses (its own code and nested code), resolved in its globals."""
+    codes, names = [fn.__code__], set()
+    while codes:
+        code = codes.pop()
+        names |= set(code.co_names)
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    for name in sorted(names & set(fn.__globals__)):
+        value = fn.__globals__[name]
+        if name not in seen:
+            seen[name] = value
+            if isinstance(value, types.FunctionType) and value.__module__ == fn.__module__:
+                _closure(value, seen)
+    return seen
+
+
+def task_module_source(module_tasks):
+    """Source of a task module for the student process: each Task's run function and what it
+    calls, Tasks with named stub references, no cases and no mistakes."""
+    used = {}
+    for task in module_tasks:
+        used[task.run.__name__] = task.run
+        _closure(task.run, used)
+    head, defs = ["from course.tasks.base import Task", "", "", "def _no_cases(rng):",
+                  "    return []", "", "", "def _stub(name):",
+                  "    def stub(*args, **kwargs):",
+                  "        raise RuntimeError(name + ' is not available while grading')",
+                  "    stub.__name__ = stub.__qualname__ = name", "    return stub"], []
+    home = module_tasks[0].run.__module__
+    for name, value in used.items():
+        if isinstance(value, types.ModuleType):
+            head.insert(0, f"import {value.__name__} as {name}")
+        elif isinstance(value, types.FunctionType) and value.__module__ == home:
+            defs.append(textwrap.dedent(inspect.getsource(value)))
+        elif isinstance(value, (int, float, str, tuple, bool)) or value is None:
+            head.append(f"{name} = {value!r}")
+        else:
+            head.append(f"from {value.__module__} import {value.__name__} as {name}")
+    specs = [f"    Task(notebook={t.notebook!r}, points={t.points!r}, checks={t.checks!r},\n"
+             f"         reference=({', '.join(f'_stub({n!r})' for n in t.functions)},),\n"
+             f"         make_cases=_no_cases, run={t.run.__name__}, mutable={t.mutable!r},\n"
+             f"         rtol={t.rtol!r}, atol={t.atol!r})," for t in module_tasks]
+    return ('"""Grading copy: what the student process needs of these tasks (generated)."""\n\n'
+            + "\n".join(head) + "\n\n\n" + "\n\n".join(defs) + "\n\nTASKS = [\n"
+            + "\n".join(specs) + "\n]\n")
 
 
 def grading_copy(tasks, nb_id):
