@@ -3,7 +3,7 @@
     python -m course.nbgrader_export OUT_DIR [--assignment batchnorm] [--secret S]
 
 OUT_DIR gets nbgrader_config.py and source/<assignment>/NN_topic.ipynb: each solution notebook
-with its setup and check cells locked, and after each auto-graded exercise a locked test cell
+with its setup and check cells locked, and after each exercise's check cell a locked test cell
 worth the Task's points. The test runs the Task on the public cases (what `nbgrader validate`
 shows a student) and, between nbgrader's hidden-test markers, on cases from a hidden seed; a
 failed case fails the cell with the check cells' own mistake sentences. Then, in OUT_DIR:
@@ -56,7 +56,7 @@ def _check_id(cell):
     return None
 
 
-def test_source(task, seed):
+def autograder_source(task, seed):
     """The autograder test cell's code for one Task: public cases, then hidden ones."""
     call = (f'assert_passes("{task.grade_id}", {", ".join(task.functions)}, '
             f'notebook="{task.notebook}"')
@@ -91,7 +91,7 @@ def source_version(nb, nb_id, secret):
                 tested.add(task.grade_id)
                 seed = hidden_seed(secret, f"{nb_id}:{task.grade_id}")
                 cells.append(nbformat.v4.new_code_cell(
-                    test_source(task, seed), id=f"test-{cell.id}"[:64],
+                    autograder_source(task, seed), id=f"test-{cell.id}"[:64],
                     metadata={"nbgrader": _meta(f"test_{task.grade_id}", grade=True,
                                                 locked=True, points=task.points)}))
     if untested := sorted(set(tasks) - tested):
