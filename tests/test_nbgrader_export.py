@@ -24,6 +24,8 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     x_hat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0, ddof=1) + eps)
     return gamma * x_hat + beta, {}
 ''')
+# What nbgrader cannot stop: student code runs in the kernel that later runs the tests.
+TAMPER = "import course.checks\ncourse.checks.assert_passes = lambda *args, **kwargs: None\n\n"
 GRADEBOOK = f'''\
 import json
 from nbgrader.api import Gradebook
@@ -67,12 +69,12 @@ def _answer(cell):
                      if not ln.strip().startswith(("### BEGIN SOLUTION", "### END SOLUTION")))
 
 
-def _submit(course, student, replace):
+def _submit(course, student, replace, notebooks="*"):
     """Copy the released notebooks to submitted/<student>/, with `replace(nb_id, cell)` as the
     source of each answer cell (None: leave the stub)."""
     target = course / "submitted" / student / ASSIGNMENT
     target.mkdir(parents=True)
-    for path in sorted((course / "release" / ASSIGNMENT).glob("*.ipynb")):
+    for path in sorted((course / "release" / ASSIGNMENT).glob(f"{notebooks}.ipynb")):
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             if cell.metadata.get("nbgrader", {}).get("solution"):
@@ -102,9 +104,15 @@ def graded(nbgrader_env, tmp_path_factory):
             return WRONG[2]
         return solved(nb_id, cell)
 
+    def tamper(nb_id, cell):
+        if (nb_id, cell.metadata["nbgrader"]["grade_id"]) == WRONG[:2]:
+            return TAMPER + cell.source  # the stub, still raising NotImplementedError
+        return None
+
     _submit(course, "perfect", solved)
     _submit(course, "blank", lambda nb_id, cell: None)
     _submit(course, "wrong", wrong)
+    _submit(course, "tamper", tamper, notebooks=WRONG[0])  # one notebook: the others are missing
     run([*nbgrader, "autograde", ASSIGNMENT], env, cwd=course, timeout=1200)
     scores = json.loads(run([py, "-c", GRADEBOOK], env, cwd=course).stdout)
     return course, {s: tuple(v) for s, v in scores.items()}
@@ -141,16 +149,18 @@ def test_the_hidden_cases_ran_at_autograde(graded):
 
 
 @pytest.mark.slow
-def test_validate_fails_for_the_wrong_student_and_passes_the_perfect_one(graded, nbgrader_env):
+def test_student_code_can_tamper_with_the_tests_as_the_readme_warns(graded):
+    _, scores = graded
+    assert scores["tamper"] == (all_tasks()[WRONG[:2]].points, TOTAL)  # nothing solved
+
+
+@pytest.mark.slow
+def test_validate_fails_for_the_wrong_student_with_the_course_message(graded, nbgrader_env):
     course, _ = graded
     py, env = nbgrader_env
-    nbgrader = py.with_name("nbgrader")
-    out = {}
-    for student in ("perfect", "wrong"):
-        path = course / "submitted" / student / ASSIGNMENT / f"{WRONG[0]}.ipynb"
-        shutil.copy(path, course / f"{student}.ipynb")  # validate runs it; keep the submission
-        out[student] = run([nbgrader, "validate", f"{student}.ipynb"], env, cwd=course,
-                           check=False)
-    assert "Success! Your notebook passes all the tests." in out["perfect"].stdout, out["perfect"]
-    wrong = out["wrong"].stdout + out["wrong"].stderr
-    assert "VALIDATION FAILED" in wrong and "ddof=1" in wrong, wrong
+    path = course / "submitted" / "wrong" / ASSIGNMENT / f"{WRONG[0]}.ipynb"
+    shutil.copy(path, course / "wrong.ipynb")  # validate runs it; keep the submission as it was
+    done = run([py.with_name("nbgrader"), "validate", "wrong.ipynb"], env, cwd=course,
+               check=False)
+    out = done.stdout + done.stderr
+    assert "VALIDATION FAILED" in out and "ddof=1" in out and "Success!" not in out, out
