@@ -1,10 +1,15 @@
 """Check cells: run a student's function on public cases and say what is right or wrong."""
 
+import contextlib
+import sys
+import warnings
+
 from course.tasks import evaluate, get, run_case
+from course.tasks.base import PUBLIC_SEED
 
 
-def _verdicts(task, fns):
-    return [(case, evaluate(task, case, run_case(task, fns, case))) for case in task.cases()]
+def _verdicts(task, fns, seed=PUBLIC_SEED):
+    return [(case, evaluate(task, case, run_case(task, fns, case))) for case in task.cases(seed)]
 
 
 def check(grade_id, *fns, notebook=None):
@@ -38,3 +43,25 @@ def use_or_reference(grade_id, *fns, notebook=None):
           "so the cells below use the course reference.")
     ref = task.reference
     return ref[0] if len(ref) == 1 else tuple(ref)
+
+
+def assert_passes(grade_id, *fns, notebook=None, seed=PUBLIC_SEED):
+    """Raise AssertionError naming each failed case in the check cells' words (nbgrader tests)."""
+    task = get(grade_id, notebook)
+    kind = "public" if seed == PUBLIC_SEED else "hidden"
+    # nbgrader awards 0 to a test cell that writes to stderr: a warning from correct code (or a
+    # student's debugging print to stderr) must not cost the points, only a failed case may.
+    with warnings.catch_warnings(), contextlib.redirect_stderr(sys.stdout):
+        warnings.simplefilter("ignore")
+        results = _verdicts(task, fns, seed)
+    names = ", ".join(f"{n}()" for n in task.functions)
+    failed = [(case, v) for case, v in results if not v.passed]
+    if failed:
+        lines = [f"{names}: {len(results) - len(failed)}/{len(results)} {kind} cases pass."]
+        by_message = {}  # one line per mistake, first words first: nbgrader cuts long lines
+        for case, v in failed:
+            by_message.setdefault(v.message, []).append(case.label)
+        lines += [f"  ✗ {message} (cases: {'; '.join(labels)})"
+                  for message, labels in by_message.items()]
+        raise AssertionError("\n".join(lines))
+    print(f"{names}: all {len(results)} {kind} cases pass.")

@@ -1,0 +1,166 @@
+"""The nbgrader course source, graded by real nbgrader: generate the assignment, autograde a
+perfect, a blank and a wrong student, read the gradebook. nbgrader runs in a throwaway venv in
+.cache/, built once per change of its inputs and reused."""
+
+import json
+import re
+import shutil
+
+import nbformat
+import pytest
+from cached_venv import cached_venv, run
+
+from course import nbgrader_export
+from course.tasks import all_tasks
+
+NBGRADER = "nbgrader==0.9.6"
+INPUTS = ["requirements.txt", "pyproject.toml"]  # requirements.txt installs the course (-e .)
+ASSIGNMENT = nbgrader_export.ASSIGNMENT
+TOTAL = sum(t.points for t in all_tasks().values())
+# The classic mistake (N - 1 in the variance) in notebook 02's exercise: its 3 points are lost.
+WRONG = ("02_forward_pass", "batchnorm_forward", '''\
+def batchnorm_forward(x, gamma, beta, bn_param):
+    eps = bn_param.get("eps", 1e-5)
+    x_hat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0, ddof=1) + eps)
+    return gamma * x_hat + beta, {}
+''')
+# What nbgrader cannot stop: student code runs in the kernel that later runs the tests.
+TAMPER = "import course.checks\ncourse.checks.assert_passes = lambda *args, **kwargs: None\n\n"
+GRADEBOOK = f'''\
+import json
+from nbgrader.api import Gradebook
+with Gradebook("sqlite:///gradebook.db") as gb:
+    print(json.dumps({{s.student.id: [s.code_score, s.max_code_score]
+                      for s in gb.assignment_submissions("{ASSIGNMENT}")}}))
+'''
+
+
+def test_every_task_gets_a_locked_test_cell_with_its_points_and_hidden_cases():
+    files = nbgrader_export.build(secret="s")
+    tests = {}
+    for rel, text in files.items():
+        if rel.endswith(".ipynb"):
+            nb = nbformat.reads(text, as_version=4)
+            for cell in nb.cells:
+                meta = cell.metadata.get("nbgrader", {})
+                if "setup" in cell.metadata.get("tags", []) or "check" in cell.metadata.get(
+                        "tags", []):
+                    assert meta["locked"] and not meta["grade"] and meta["grade_id"], rel
+                if meta.get("grade") and cell.cell_type == "code":
+                    tests[(nb.metadata["course"]["notebook"], meta["grade_id"])] = (meta, cell)
+    assert set(tests) == {(nb, f"test_{gid}") for nb, gid in all_tasks()}
+    for (nb, gid), (meta, cell) in tests.items():
+        task = all_tasks()[(nb, gid.removeprefix("test_"))]
+        assert meta["locked"] and not meta["solution"] and meta["points"] == task.points
+        public, hidden = cell.source.split(nbgrader_export.HIDDEN_BEGIN)
+        assert "seed=" not in public and re.search(r"seed=\d+\)\n### END HIDDEN TESTS$", hidden)
+
+
+@pytest.fixture(scope="module")
+def nbgrader_env():
+    def build(py, env):
+        run([py, "-m", "pip", "install", "-q", NBGRADER, "-r", "requirements.txt"], env)
+    return cached_venv("nbgrader", INPUTS, build, extra_key=NBGRADER)
+
+
+def _answer(cell):
+    """What a student who solved the exercise hands in: the solution without its markers."""
+    return "\n".join(ln for ln in cell.source.splitlines()
+                     if not ln.strip().startswith(("### BEGIN SOLUTION", "### END SOLUTION")))
+
+
+def _submit(course, student, replace, notebooks="*"):
+    """Copy the released notebooks to submitted/<student>/, with `replace(nb_id, cell)` as the
+    source of each answer cell (None: leave the stub)."""
+    target = course / "submitted" / student / ASSIGNMENT
+    target.mkdir(parents=True)
+    for path in sorted((course / "release" / ASSIGNMENT).glob(f"{notebooks}.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("solution"):
+                new = replace(path.stem, cell)
+                cell.source = cell.source if new is None else new
+        nbformat.write(nb, target / path.name)
+
+
+@pytest.fixture(scope="module")
+def graded(nbgrader_env, tmp_path_factory):
+    """The course folder after autograde, and {student: (code score, max code score)}."""
+    py, env = nbgrader_env
+    course = tmp_path_factory.mktemp("nbgrader-course")
+    assert nbgrader_export.main([str(course), "--secret", "test", "--timeout", "60"]) == 0
+    nbgrader = [py.with_name("nbgrader")]
+    run([*nbgrader, "generate_assignment", ASSIGNMENT], env, cwd=course)
+    sources = {p.stem: {c.metadata["nbgrader"]["grade_id"]: _answer(c)
+                        for c in nbformat.read(p, as_version=4).cells
+                        if c.metadata.get("nbgrader", {}).get("solution")}
+               for p in (course / "source" / ASSIGNMENT).glob("*.ipynb")}
+
+    def solved(nb_id, cell):
+        return sources[nb_id][cell.metadata["nbgrader"]["grade_id"]]
+
+    def wrong(nb_id, cell):
+        if (nb_id, cell.metadata["nbgrader"]["grade_id"]) == WRONG[:2]:
+            return WRONG[2]
+        return solved(nb_id, cell)
+
+    def tamper(nb_id, cell):
+        if (nb_id, cell.metadata["nbgrader"]["grade_id"]) == WRONG[:2]:
+            return TAMPER + cell.source  # the stub, still raising NotImplementedError
+        return None
+
+    _submit(course, "perfect", solved)
+    _submit(course, "blank", lambda nb_id, cell: None)
+    _submit(course, "wrong", wrong)
+    _submit(course, "tamper", tamper, notebooks=WRONG[0])  # one notebook: the others are missing
+    run([*nbgrader, "autograde", ASSIGNMENT], env, cwd=course, timeout=1200)
+    scores = json.loads(run([py, "-c", GRADEBOOK], env, cwd=course).stdout)
+    return course, {s: tuple(v) for s, v in scores.items()}
+
+
+@pytest.mark.slow
+def test_autograde_awards_every_point_to_the_perfect_student_and_none_to_the_blank(graded):
+    _, scores = graded
+    assert TOTAL == 31
+    assert scores["perfect"] == (TOTAL, TOTAL)
+    assert scores["blank"] == (0, TOTAL)
+
+
+@pytest.mark.slow
+def test_autograde_takes_off_exactly_the_wrong_exercise_with_the_course_message(graded):
+    course, scores = graded
+    lost = all_tasks()[WRONG[:2]].points
+    assert 0 < scores["wrong"][0] == TOTAL - lost < TOTAL
+    nb = nbformat.read(course / "autograded" / "wrong" / ASSIGNMENT / f"{WRONG[0]}.ipynb", 4)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
+                == f"test_{WRONG[1]}")
+    error = next(o for o in test.outputs if o.output_type == "error")
+    assert error.ename == "AssertionError" and "ddof=1" in error.evalue
+
+
+@pytest.mark.slow
+def test_the_hidden_cases_ran_at_autograde(graded):
+    course, _ = graded
+    nb = nbformat.read(course / "autograded" / "perfect" / ASSIGNMENT / f"{WRONG[0]}.ipynb", 4)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
+                == f"test_{WRONG[1]}")
+    printed = "".join(o.get("text", "") for o in test.outputs)
+    assert "all 3 public cases pass" in printed and "all 3 hidden cases pass" in printed
+
+
+@pytest.mark.slow
+def test_student_code_can_tamper_with_the_tests_as_the_readme_warns(graded):
+    _, scores = graded
+    assert scores["tamper"] == (all_tasks()[WRONG[:2]].points, TOTAL)  # nothing solved
+
+
+@pytest.mark.slow
+def test_validate_fails_for_the_wrong_student_with_the_course_message(graded, nbgrader_env):
+    course, _ = graded
+    py, env = nbgrader_env
+    path = course / "submitted" / "wrong" / ASSIGNMENT / f"{WRONG[0]}.ipynb"
+    shutil.copy(path, course / "wrong.ipynb")  # validate runs it; keep the submission as it was
+    done = run([py.with_name("nbgrader"), "validate", "wrong.ipynb"], env, cwd=course,
+               check=False)
+    out = done.stdout + done.stderr
+    assert "VALIDATION FAILED" in out and "ddof=1" in out and "Success!" not in out, out
