@@ -26,6 +26,9 @@ SEEDS = (0, 1, 2, 3, 4, 7, 2024)  # 0 is what check cells use; the others stand 
 # Tasks with a case that cannot show some mistake: 04's train-only case has no test-mode output.
 # In every other task, every case names every mistake.
 SOME_CASES_ONLY = {("04_running_stats", "batchnorm_forward")}
+# A float32 computation can land within the tolerance on a well-conditioned case (then it is
+# right there); the nearly constant features of the other cases always show it.
+SOME_CASES_ONLY_MISTAKES = {("02_forward_pass", "batchnorm_forward", "float32")}
 
 
 def _stubs(task):
@@ -57,30 +60,33 @@ def test_task_is_well_formed(task):
 @pytest.mark.parametrize("task, mistake", MISTAKES,
                          ids=[f"{t.notebook[:2]}:{t.grade_id}-{m.name}" for t, m in MISTAKES])
 def test_each_planted_mistake_is_named_by_its_own_message(task, mistake, capsys):
+    some_only = ((task.notebook, task.grade_id) in SOME_CASES_ONLY
+                 or (task.notebook, task.grade_id, mistake.name) in SOME_CASES_ONLY_MISTAKES)
     for seed in SEEDS:
         verdicts = [evaluate(task, c, run_case(task, mistake.impl, c)) for c in task.cases(seed)]
         failing = [v for v in verdicts if not v.passed]
         assert failing, f"seed {seed}: no case catches the mistake {mistake.name}"
-        if (task.notebook, task.grade_id) not in SOME_CASES_ONLY:
+        if not some_only:
             assert len(failing) == len(verdicts), f"seed {seed}: a case misses {mistake.name}"
         assert all(v.mistake == mistake.name for v in failing), \
             f"seed {seed}: {[v.mistake for v in failing]} instead of {mistake.name}"
         assert score(task, verdicts) < task.points
-    assert check(task.grade_id, *mistake.impl, notebook=task.notebook) is False
+    assert not check(task.grade_id, *mistake.impl, notebook=task.notebook)
     out = capsys.readouterr().out
     assert mistake.message in out
-    assert ("✓" in out) == ((task.notebook, task.grade_id) in SOME_CASES_ONLY)
+    if (task.notebook, task.grade_id, mistake.name) not in SOME_CASES_ONLY_MISTAKES:
+        assert ("✓" in out) == ((task.notebook, task.grade_id) in SOME_CASES_ONLY)
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: f"{t.notebook[:2]}:{t.grade_id}")
 def test_unanswered_exercise_says_not_implemented_and_demos_fall_back(task, capsys):
-    assert check(task.grade_id, *_stubs(task), notebook=task.notebook) is False
+    assert not check(task.grade_id, *_stubs(task), notebook=task.notebook)
     assert "not implemented yet" in capsys.readouterr().out
     fallback = use_or_reference(task.grade_id, *_stubs(task), notebook=task.notebook)
     fallback = fallback if isinstance(fallback, tuple) else (fallback,)
     assert fallback == task.reference
     assert "course reference" in capsys.readouterr().out
-    assert check(task.grade_id, *task.reference, notebook=task.notebook) is True
+    assert check(task.grade_id, *task.reference, notebook=task.notebook)
     assert f"All {len(task.cases())} cases pass" in capsys.readouterr().out
 
 
