@@ -164,7 +164,7 @@ def _diagnosis(task, case, result, expected):
     parts += [diagnose.explain_output(task, case.inputs, k, got[k], want[k], want,
                                       result.dtypes.get(k)) for k in wrong]
     summary = diagnose.right_and_wrong(right, missing + wrong)
-    return "; ".join(([summary] if summary else []) + parts)
+    return (f"{summary}. " if summary else "") + "; ".join(parts)
 
 
 def evaluate(task, case, result):
@@ -188,7 +188,7 @@ def evaluate(task, case, result):
     for m in task.mistakes:
         wrong_out = run_case(task, m.impl, case)
         if wrong_out.error is None and _close(task, result.outputs, wrong_out.outputs)[0]:
-            return Verdict(False, (f"{summary}: " if not ok and summary else "") + m.message,
+            return Verdict(False, (f"{summary}. " if not ok and summary else "") + m.message,
                            m.name)
     if result.mutated:
         names = ", ".join(f"`{k}`" for k in result.mutated)

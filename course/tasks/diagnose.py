@@ -132,13 +132,21 @@ def _match_scale(got, want, N, symbols):
     return None
 
 
+def show_factor(label, value, N):
+    """'N = 4', '1/N = 0.25 (N = 4)', '2', 'γ per feature'."""
+    if np.ndim(value) > 0:
+        return f"{label} per feature"
+    if label == "N":
+        return f"N = {N}"
+    if "N" in label:
+        return f"{label} = {_fmt(value)} (N = {N})"
+    return label
+
+
 def _scale_sentence(key, label, value, N, hints):
     hint = hints.get(label) or GENERIC_FACTOR_HINTS.get(label, "")
-    if np.ndim(value) == 0:
-        shown = f"{label} = {_fmt(value)}" + (f" (N = {N})" if "N" in label else "")
-    else:
-        shown = f"{label} per feature"
-    return f"`{key}` is the expected values times {shown}" + (f": {hint}" if hint else "")
+    return (f"`{key}` is the expected values times {show_factor(label, value, N)}"
+            + (f": {hint}" if hint else ""))
 
 
 def _offset(key, got, want, symbols):
@@ -261,7 +269,7 @@ def _normalised(key, got, want, inputs, view, N):
         r = ratio[big]
         for label, k in scalar_factors(N):
             if label != "0" and np.allclose(r, k, rtol=1e-4):
-                shown = f"{label} = {_fmt(k)}" + (f" (N = {N})" if "N" in label else "")
+                shown = show_factor(label, k, N)
                 return (f"{where} has per-feature std {_fmt(float(np.median(std[big])))} instead "
                         f"of {_fmt(float(np.median(std0[big])))} (× {shown}): "
                         + GENERIC_FACTOR_HINTS.get(label, "the spread is wrong"))
@@ -279,8 +287,7 @@ def _term_sentence(view, term, label, k, N):
     elif label == "−1":
         state = "has the wrong sign"
     else:
-        state = f"is {label} = {_fmt(k)} times what it should be" + (
-            f" (N = {N})" if "N" in label else "")
+        state = f"is {show_factor(label, k, N)} times what it should be"
     hint = view.hints.get((term, label), "")
     return f"{name} {state}" + (f": {hint}" if hint else "")
 
@@ -384,10 +391,8 @@ def explain_output(task, inputs, key, got, want, expected, dtype=None):
                              want - np.broadcast_to(beta, want.shape), N, symbols)
         if match and match[0] not in ("γ", "1/γ"):
             label, value = match
-            return (f"`{key}` − β is the expected times {label}"
-                    + (f" = {_fmt(value)} (N = {N})" if np.ndim(value) == 0 and "N" in label
-                       else (f" = {_fmt(value)}" if np.ndim(value) == 0 else " per feature"))
-                    + ": " + GENERIC_FACTOR_HINTS.get(label, "a scale is wrong"))
+            return (f"`{key}` − β is the expected times {show_factor(label, value, N)}: "
+                    + GENERIC_FACTOR_HINTS.get(label, "a scale is wrong"))
         found = _normalised(key, got, want, inputs, view, N)
         if found:
             return found
@@ -406,16 +411,17 @@ def explain_output(task, inputs, key, got, want, expected, dtype=None):
     return f"`{key}` differs from the expected values (max abs error {err:.2e})"
 
 
+def _join(names):
+    names = [f"`{n}`" for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def right_and_wrong(names_right, names_wrong):
-    """'dgamma and dbeta are right; dx is wrong' (empty when there is only one output)."""
-    def join(names):
-        names = [f"`{n}`" for n in names]
-        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    """'`dgamma` and `dbeta` are right, `dx` is wrong' (empty when nothing is right)."""
     if not names_right or not names_wrong:
         return ""
-    verb = "is" if len(names_right) == 1 else "are"
-    verb2 = "is" if len(names_wrong) == 1 else "are"
-    return f"{join(names_right)} {verb} right; {join(names_wrong)} {verb2} wrong"
+    return (f"{_join(names_right)} {'is' if len(names_right) == 1 else 'are'} right, "
+            f"{_join(names_wrong)} {'is' if len(names_wrong) == 1 else 'are'} wrong")
 
 
 def explain_error(task, error):
@@ -459,7 +465,8 @@ STAGED = dict(
            ("var", "−1"): "dstd = -dinv_std / (var + eps), since d(1/s)/ds = −1/s²",
            ("mean", "−1"): "dmu = -dxmu.sum(axis=0): xmu = x − mu, so mu enters with a minus "
                            "sign",
-           ("mean", "N"): "dx = dxmu + dmu / N: mu = x.mean(axis=0) gives each row 1/N"},
+           ("mean", "N"): "each row gets dmu / N, since mu = x.mean(axis=0) weighs every row "
+                          "by 1/N"},
     scale_hints={"1/γ": "γ is missing in dx_hat = dout * gamma",
                  "γ": "γ is applied twice: only dx_hat = dout * gamma multiplies by it",
                  "σ": "inv_std is missing somewhere: dxmu = dx_hat * inv_std",

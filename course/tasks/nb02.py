@@ -55,8 +55,9 @@ def _ddof1_eps_outside(x, gamma, beta, bn_param):
 
 
 def _minus_beta(x, gamma, beta, bn_param):
-    out, cache = batchnorm_forward(x, gamma, beta, bn_param)
-    return out - 2 * beta, cache  # gamma * x_hat - beta
+    # out = gamma * x_hat - beta (built like the others, never from the reference)
+    return _forward_with(x, gamma, beta * -1.0, bn_param, _col_mean,
+                         lambda xmu, eps: np.sqrt((xmu**2).mean(axis=0) + eps))
 
 
 def _float32(x, gamma, beta, bn_param):
