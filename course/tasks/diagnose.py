@@ -34,7 +34,7 @@ class Normalised:
     source: Callable  # inputs -> (x, gamma, beta), each broadcastable to the output's shape
     eps: Callable  # inputs -> eps
     rows: Callable = _identity  # output-shaped array -> (M, F): one column per group of stats
-    over: str = "each feature over the batch (axis=0)"  # where the statistics belong
+    over: str = "per feature over the batch (axis=0)"  # where the statistics belong
     across: str = "per example (axis=1)"  # statistics along the other axis of `rows`
     stats: str = "batch"  # "batch": the batch's own statistics; "running": bn_param's
 
@@ -161,13 +161,14 @@ def _offset(key, got, want, symbols):
     if np.shape(beta) != want.shape and np.ndim(beta) > want.ndim:
         return None
     diff = got - want
-    for k, text in ((-1, "β is missing: the output is gamma * x_hat + beta"),
-                    (-2, "β is subtracted (− beta): add it, out = gamma * x_hat + beta"),
+    for k, text in ((-1, "β is missing: add beta"),
+                    (-2, "β is subtracted (− beta): add it"),
                     (1, "β is added twice")):
         if _near(diff, k * b, rtol=1e-6 if want.size else 1e-4) or (
                 np.allclose(diff, k * b, rtol=1e-5, atol=1e-8)):
             sign = "−" if k < 0 else "+"
-            return f"`{key}` is the expected values {sign}{abs(k) if abs(k) > 1 else ''}β: {text}"
+            return (f"`{key}` equals the expected values {sign} {abs(k) if abs(k) > 1 else ''}β: "
+                    f"{text}")
     return None
 
 
@@ -185,19 +186,19 @@ def _float32(key, got, want, dtype):
     return None
 
 
-def _shape(key, got, want, symbols):
+def _shape(key, got, want, inputs):
     g, w = got.shape, want.shape
     text = f"`{key}` has shape {g}, expected {w}"
-    N = symbols.get("N")
+    batches = [np.shape(v) for v in inputs.values() if np.ndim(v) == 2]  # (N, D) inputs
     if want.ndim == 0:
         return text + ": return a single number over all entries (no axis)"
+    if len(w) == 1 and len(g) == 1 and (g[0], w[0]) in batches:
+        return text + ": one value per example — reduce over the batch (axis=0), not the " \
+                      "features"
     if got.size == 1 and want.size > 1:
         return text + ": a single number — statistics or sums over the whole array (no axis)?"
     if len(w) == 1 and len(g) == 2 and g[1:] == w:
         return text + ": one value per entry — sum (or average) over the batch, axis=0"
-    if len(w) == 1 and len(g) == 1 and N and g[0] == N and w[0] != N:
-        return text + ": one value per example — reduce over the batch (axis=0), not the " \
-                      "features"
     if len(w) == 2 and g == w[::-1]:
         return text + ": transposed"
     if len(g) == len(w) + 1 or (len(g) > len(w) and g[-len(w):] == w):
@@ -213,6 +214,20 @@ def _nonfinite(key, got):
 
 def _column_stats(z):
     return z.mean(axis=0), z.std(axis=0)  # (F,), (F,)
+
+
+def _implied_centre(xr, z):
+    """The c of z = (x − c)/s that each column of z implies, when z is such a map of x."""
+    centres = []
+    for j in range(z.shape[1]):
+        if np.std(z[:, j]) == 0:
+            return None
+        A = np.stack([np.ones_like(z[:, j]), z[:, j]], axis=1)  # (M, 2)
+        (c, s), *_ = np.linalg.lstsq(A, xr[:, j], rcond=None)
+        if s == 0 or np.max(np.abs(A @ [c, s] - xr[:, j])) > 1e-6 * np.max(np.abs(xr[:, j])):
+            return None
+        centres.append(c)
+    return np.array(centres)  # (F,)
 
 
 def _normalised(key, got, want, inputs, view, N):
@@ -250,9 +265,17 @@ def _normalised(key, got, want, inputs, view, N):
         if abs(float(z.mean())) <= tol and np.max(np.abs(mean)) > 10 * tol:
             return (f"{where} is centred over the whole array but not per column: the mean "
                     f"(and variance) were taken without an axis; take them {view.over}")
+        centre = _implied_centre(xr, z)  # (F,) or None
+        if centre is not None:
+            size = max(float(np.max(np.abs(xr))), 1e-12)
+            if np.allclose(centre, xr.mean(), rtol=0, atol=1e-6 * size):
+                return (f"{where} was centred with the mean of the whole array (no axis): "
+                        f"subtract the mean taken {view.over}")
+            if np.allclose(centre, 0.0, rtol=0, atol=1e-6 * size):
+                return f"{where} was not centred: subtract the mean taken {view.over}"
         return (f"{where} has per-feature means {_fmt_vec(mean)} instead of 0: subtract the "
-                "batch's own mean " + view.over.split(" (")[0].replace("each feature ", "")
-                + " (in train mode the batch's statistics, not the running ones)")
+                f"batch's own mean, taken {view.over} (in train mode the batch's statistics, "
+                "not the running ones)")
     if view.stats != "batch":
         return None
     # Centred right: is the spread right?
@@ -263,19 +286,24 @@ def _normalised(key, got, want, inputs, view, N):
         return None
     big = var_x > 1e3 * eps
     if np.all(bad <= ~big) and np.any(big):
-        return (f"{where} has the right spread except in features whose variance is comparable to "
-                f"ε = {eps:g}: ε belongs inside the square root, x_hat = (x − μ) / sqrt(var + eps)")
-    if np.any(big):
-        r = ratio[big]
+        v = var_x[bad]
+        start = (f"{where} has the right spread except in features whose variance is comparable "
+                 f"to ε = {eps:g}: ")
+        if np.allclose(std[bad], np.sqrt(v) / (np.sqrt(v) + eps), rtol=1e-3):
+            return start + "ε was added outside the square root; use sqrt(var + eps)"
+        if np.allclose(std[bad], 1.0, rtol=1e-3):
+            return start + "ε is missing; divide by sqrt(var + eps)"
+        return start + ("check where ε goes (sqrt(var + eps)) and that the variance is computed "
+                        "in float64")
+    # Away from ε a slip in the variance leaves a clean factor on the spread.
+    clear = var_x > 30 * eps
+    if np.any(clear):
         for label, k in scalar_factors(N):
-            if label != "0" and np.allclose(r, k, rtol=1e-4):
-                shown = show_factor(label, k, N)
-                return (f"{where} has per-feature std {_fmt(float(np.median(std[big])))} instead "
-                        f"of {_fmt(float(np.median(std0[big])))} (× {shown}): "
+            if label not in ("0", "−1") and np.allclose(ratio[clear], k, rtol=2e-2):
+                return (f"{where} has per-feature std {_fmt(float(np.median(std[clear])))} "
+                        f"instead of {_fmt(float(np.median(std0[clear])))} (× "
+                        f"{show_factor(label, k, N)}): "
                         + GENERIC_FACTOR_HINTS.get(label, "the spread is wrong"))
-        if np.allclose(std[big], 1.0, rtol=1e-3) is False and np.allclose(
-                std[big] / np.sqrt(var_x[big]), 1.0, rtol=1e-3):
-            return f"{where} keeps the spread of x: divide by sqrt(var + eps)"
     return (f"{where} has per-feature std {_fmt_vec(std)} instead of {_fmt_vec(std0)}: check the "
             "variance and where ε goes (x_hat = (x − μ) / sqrt(var + eps))")
 
@@ -370,7 +398,7 @@ def explain_output(task, inputs, key, got, want, expected, dtype=None):
     symbols = task.symbols(inputs) if task.symbols else {}
     N = symbols.get("N")
     if got.shape != want.shape:
-        return _shape(key, got, want, symbols)
+        return _shape(key, got, want, inputs)
     if not np.all(np.isfinite(got)):
         return _nonfinite(key, got)
     view = task.views.get(key)
@@ -399,6 +427,11 @@ def explain_output(task, inputs, key, got, want, expected, dtype=None):
     match = _match_scale(got, want, N, symbols)
     if match:
         return _scale_sentence(key, *match, N, hints)
+    beta = symbols.get("β")
+    if view is None and beta is not None and np.shape(beta) == want.shape:
+        match = _match_scale(got - beta, want - beta, N, symbols)
+        if match:
+            return _scale_sentence(f"{key}` − `β", *match, N, hints)
     if isinstance(view, Gradient):
         found = _gradient(key, got, want, inputs, view, N, symbols)
         if found:

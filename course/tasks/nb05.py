@@ -195,7 +195,7 @@ def _spatial_view(stats):
         source=lambda inputs: (inputs["x"], _channels(inputs["gamma"]),
                                _channels(inputs["beta"])),
         eps=lambda inputs: inputs["bn_param"].get("eps", DEFAULT_EPS), rows=_to_rows,
-        over="each channel over N, H and W (axis=(0, 2, 3))",
+        over="per channel over N, H and W (axis=(0, 2, 3))",
         across="across the channels at each position", stats=stats)
 
 
@@ -228,7 +228,7 @@ def _transpose(a):
 _LN_VIEW = Normalised(
     source=lambda inputs: (inputs["x"], inputs["gamma"], inputs["beta"]),
     eps=lambda inputs: inputs["ln_param"].get("eps", DEFAULT_EPS), rows=_transpose,
-    over="each example over its D features (axis=1, keepdims=True)",
+    over="per example over its D features (axis=1, keepdims=True)",
     across="over the batch (axis=0), which is batch norm")
 
 _LN_GRADIENT = Gradient(

@@ -220,7 +220,7 @@ _SYNC_VIEW = Normalised(
     source=lambda inputs: (np.concatenate(_as_list(inputs["shards"])), inputs["gamma"],
                            inputs["beta"]),
     eps=lambda inputs: inputs["bn_param"].get("eps", DEFAULT_EPS),
-    over="each feature over the whole batch, all devices together")
+    over="per feature over the whole batch, all devices together")
 
 FORWARD_TASK = Task(
     notebook=NOTEBOOK, points=3,
