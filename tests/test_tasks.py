@@ -551,3 +551,12 @@ def test_harness_reports_errors_shapes_mutation_and_partial_scores():
     from course.tasks import Verdict
     assert score(task, [Verdict(True, ""), Verdict(False, "")]) == 2.0
     assert score(task, []) == 0.0
+
+
+def test_hint_cache_keys_are_the_caches_keys():
+    from course.sync_bn import sync_batchnorm_forward as sync_forward
+    x = np.random.default_rng(0).normal(size=(4, 2))
+    _, cache = batchnorm_forward(x, np.ones(2), np.zeros(2), {"mode": "train"})
+    assert get("batchnorm_backward").cache_keys == tuple(cache)
+    _, cache = sync_forward([x[:2], x[2:]], np.ones(2), np.zeros(2), {"mode": "train"})
+    assert set(get("sync_batchnorm_backward").cache_keys) == set(cache)
