@@ -560,3 +560,16 @@ def test_hint_cache_keys_are_the_caches_keys():
     assert get("batchnorm_backward").cache_keys == tuple(cache)
     _, cache = sync_forward([x[:2], x[2:]], np.ones(2), np.zeros(2), {"mode": "train"})
     assert set(get("sync_batchnorm_backward").cache_keys) == set(cache)
+
+
+def test_a_failing_diagnosis_falls_back_to_the_plain_message(monkeypatch):
+    from course.tasks import diagnose
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug in a hint")
+
+    monkeypatch.setattr(diagnose, "explain_output", broken)
+    task = get("batchnorm_backward_alt")
+    case = task.cases()[0]
+    v = evaluate(task, case, run_case(task, (closed_dbeta_mean,), case))
+    assert not v.passed and "`dbeta` differs from the expected values" in v.message

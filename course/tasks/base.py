@@ -154,6 +154,17 @@ def _one_close(task, g, w):
             and np.allclose(g, w, rtol=task.rtol, atol=task.atol))
 
 
+def _explain(task, case, key, got, want, dtype):
+    """The property diagnosis of one output; never an error, whatever the student returned."""
+    try:
+        return diagnose.explain_output(task, case.inputs, key, got, want[key], want, dtype)
+    except Exception:  # noqa: BLE001 - a hint must never break a verdict (or the grader)
+        if got.shape != want[key].shape:
+            return f"`{key}` has shape {got.shape}, expected {want[key].shape}"
+        err = float(np.max(np.abs(got - want[key]))) if got.size else 0.0
+        return f"`{key}` differs from the expected values (max abs error {err:.2e})"
+
+
 def _diagnosis(task, case, result, expected):
     """Which outputs are right, and for each wrong one what its properties point at."""
     got, want = result.outputs, expected
@@ -161,8 +172,7 @@ def _diagnosis(task, case, result, expected):
     right = [k for k in want if k in got and _one_close(task, got[k], want[k])]
     wrong = [k for k in want if k in got and k not in right]
     parts = [f"no `{k}` was returned" for k in missing]
-    parts += [diagnose.explain_output(task, case.inputs, k, got[k], want[k], want,
-                                      result.dtypes.get(k)) for k in wrong]
+    parts += [_explain(task, case, k, got[k], want, result.dtypes.get(k)) for k in wrong]
     summary = diagnose.right_and_wrong(right, missing + wrong)
     return (f"{summary}. " if summary else "") + "; ".join(parts)
 

@@ -37,6 +37,8 @@ class Normalised:
     over: str = "per feature over the batch (axis=0)"  # where the statistics belong
     across: str = "per example (axis=1)"  # statistics along the other axis of `rows`
     stats: str = "batch"  # "batch": the batch's own statistics; "running": bn_param's
+    group: str = "feature"  # what one column of `rows` is: feature, channel, example
+    has_running: bool = True  # the layer keeps running statistics (batch norm, not layer norm)
 
 
 @dataclass(frozen=True)
@@ -206,10 +208,10 @@ def _shape(key, got, want, inputs):
     return text
 
 
-def _nonfinite(key, got):
+def _nonfinite(key, got, normalises):
     what = "NaN" if np.any(np.isnan(got)) else "infinity"
-    return (f"`{key}` contains {what}: a division by zero or by a negative number? "
-            "(ε belongs inside the square root: sqrt(var + eps))")
+    return (f"`{key}` contains {what}: a division by zero or by a negative number?"
+            + (" (ε belongs inside the square root: sqrt(var + eps))" if normalises else ""))
 
 
 def _column_stats(z):
@@ -253,7 +255,8 @@ def _normalised(key, got, want, inputs, view, N):
     centred = np.max(np.abs(mean)) <= tol
     if view.stats == "running":
         if centred and np.max(np.abs(mean0)) > 10 * tol:
-            return (f"{where} has mean 0 per feature over this batch: test mode normalised with "
+            return (f"{where} has mean 0 per {view.group} over this batch: test mode "
+                    "normalised with "
                     "the batch's own statistics; use the running statistics "
                     "(running_mean, running_var) so an example's output does not depend on the "
                     "rest of the batch")
@@ -273,9 +276,10 @@ def _normalised(key, got, want, inputs, view, N):
                         f"subtract the mean taken {view.over}")
             if np.allclose(centre, 0.0, rtol=0, atol=1e-6 * size):
                 return f"{where} was not centred: subtract the mean taken {view.over}"
-        return (f"{where} has per-feature means {_fmt_vec(mean)} instead of 0: subtract the "
-                f"batch's own mean, taken {view.over} (in train mode the batch's statistics, "
-                "not the running ones)")
+        tail = (" (in train mode the batch's statistics, not the running ones)"
+                if view.has_running else "")
+        return (f"{where} has per-{view.group} means {_fmt_vec(mean)} instead of 0: subtract "
+                f"the mean taken {view.over}{tail}")
     if view.stats != "batch":
         return None
     # Centred right: is the spread right?
@@ -300,11 +304,12 @@ def _normalised(key, got, want, inputs, view, N):
     if np.any(clear):
         for label, k in scalar_factors(N):
             if label not in ("0", "−1") and np.allclose(ratio[clear], k, rtol=2e-2):
-                return (f"{where} has per-feature std {_fmt(float(np.median(std[clear])))} "
+                return (f"{where} has per-{view.group} std {_fmt(float(np.median(std[clear])))} "
                         f"instead of {_fmt(float(np.median(std0[clear])))} (× "
                         f"{show_factor(label, k, N)}): "
                         + GENERIC_FACTOR_HINTS.get(label, "the spread is wrong"))
-    return (f"{where} has per-feature std {_fmt_vec(std)} instead of {_fmt_vec(std0)}: check the "
+    return (f"{where} has per-{view.group} std {_fmt_vec(std)} instead of {_fmt_vec(std0)}: "
+            "check the "
             "variance and where ε goes (x_hat = (x − μ) / sqrt(var + eps))")
 
 
@@ -400,7 +405,7 @@ def explain_output(task, inputs, key, got, want, expected, dtype=None):
     if got.shape != want.shape:
         return _shape(key, got, want, inputs)
     if not np.all(np.isfinite(got)):
-        return _nonfinite(key, got)
+        return _nonfinite(key, got, bool(task.views))
     view = task.views.get(key)
     for found in (_float32(key, got, want, dtype), _swapped(key, got, expected)):
         if found:

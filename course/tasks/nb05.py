@@ -196,7 +196,7 @@ def _spatial_view(stats):
                                _channels(inputs["beta"])),
         eps=lambda inputs: inputs["bn_param"].get("eps", DEFAULT_EPS), rows=_to_rows,
         over="per channel over N, H and W (axis=(0, 2, 3))",
-        across="across the channels at each position", stats=stats)
+        across="across the channels at each position", stats=stats, group="channel")
 
 
 _SPATIAL_GRADIENT = Gradient(
@@ -229,7 +229,8 @@ _LN_VIEW = Normalised(
     source=lambda inputs: (inputs["x"], inputs["gamma"], inputs["beta"]),
     eps=lambda inputs: inputs["ln_param"].get("eps", DEFAULT_EPS), rows=_transpose,
     over="per example over its D features (axis=1, keepdims=True)",
-    across="over the batch (axis=0), which is batch norm")
+    across="over the batch (axis=0), which is batch norm", group="example",
+    has_running=False)
 
 _LN_GRADIENT = Gradient(
     terms=_ln_terms, rows=_transpose,
