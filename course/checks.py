@@ -1,36 +1,72 @@
 """Check cells: run a student's function on public cases and say what is right or wrong."""
 
 import contextlib
+import re
 import sys
 import warnings
 
 from course.tasks import evaluate, get, run_case
 from course.tasks.base import PUBLIC_SEED
 
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?")
+
+
+def _gist(message):
+    """A message without its numbers: the same slip in cases of other sizes reads the same."""
+    return _NUMBER.sub("#", message)
+
 
 def _verdicts(task, fns, seed=PUBLIC_SEED):
     return [(case, evaluate(task, case, run_case(task, fns, case))) for case in task.cases(seed)]
 
 
+class Passed:
+    """Whether every case passed: truthy or falsy, and silent as a cell's last value (the table
+    above already says it; a bare True/False under it says nothing new)."""
+
+    def __init__(self, value):
+        self.value = bool(value)
+
+    def __bool__(self):
+        return self.value
+
+    def __eq__(self, other):
+        return bool(other) == self.value if isinstance(other, (bool, Passed)) else NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"Passed({self.value})"
+
+    def _ipython_display_(self):
+        pass
+
+
 def check(grade_id, *fns, notebook=None):
-    """Print a short table of verdicts for the student's function(s); return True if all pass."""
+    """Print a short table of verdicts for the student's function(s); truthy if all pass."""
     task = get(grade_id, notebook)  # notebook: only for an id two notebooks share
     names = ", ".join(f"{n}()" for n in task.functions)
     results = _verdicts(task, fns)
     if any(v.mistake == "not_implemented" for _, v in results):
         print(f"… {names}: not implemented yet. "
               "Fill in the cell above, run it, then run this check.")
-        return False
+        return Passed(False)
     print(f"Checking {names}: {task.checks}")
+    said = set()
     for case, v in results:
-        mark = "✓" if v.passed else "✗"
-        print(f"  {mark} {case.label}" + ("" if v.passed else f" — {v.message}"))
+        if v.passed:
+            print(f"  ✓ {case.label}")
+        elif _gist(v.message) in said:  # one line for a message repeated across cases
+            print(f"  ✗ {case.label} — same as above")
+        else:
+            said.add(_gist(v.message))
+            print(f"  ✗ {case.label} — {v.message}")
     passed = sum(v.passed for _, v in results)
     if passed == len(results):
         print(f"All {passed} cases pass. Well done!")
     else:
         print(f"{passed}/{len(results)} cases pass.")
-    return passed == len(results)
+    return Passed(passed == len(results))
 
 
 def use_or_reference(grade_id, *fns, notebook=None):

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from course.batchnorm import DEFAULT_EPS
+from course.tasks import diagnose
+
 PUBLIC_SEED = 0
 
 
@@ -46,6 +49,7 @@ class Result:
     outputs: dict = field(default_factory=dict)  # name -> np.ndarray
     mutated: tuple = ()  # names of inputs changed in place that should not have been
     error: str | None = None  # "NotImplementedError: ..." etc.
+    dtypes: dict = field(default_factory=dict)  # name -> dtype name, when it was not float64
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,17 @@ class Verdict:
     passed: bool
     message: str
     mistake: str | None = None  # Mistake.name, or "not_implemented", "exception", ...
+
+
+def default_symbols(inputs):
+    """The quantities a scale or an offset of an output is named after: N, γ, β, σ."""
+    out = {k: inputs[v] for k, v in (("γ", "gamma"), ("β", "beta")) if v in inputs}
+    x = inputs.get("x")
+    if isinstance(x, np.ndarray) and x.ndim == 2:
+        params = inputs.get("bn_param") or inputs.get("ln_param") or {}
+        out["N"] = x.shape[0]
+        out["σ"] = np.sqrt(x.var(axis=0) + params.get("eps", DEFAULT_EPS))  # (D,)
+    return out
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,10 @@ class Task:
     mutable: tuple = ()  # inputs the functions are allowed to change in place
     rtol: float = 1e-6
     atol: float = 1e-8
+    # Only for the wording of feedback, never for points (see course.tasks.diagnose).
+    views: dict = field(default_factory=dict)  # output name -> diagnose.Normalised / Gradient
+    symbols: Callable | None = default_symbols  # inputs -> {"N": .., "γ": .., "β": .., "σ": ..}
+    cache_keys: tuple = ()  # keys of a dict cache the task hands to the student's function
     # Derived, so the grade-id rule holds by construction: the names the student defines are the
     # references' names, and the grade_id is the first of them.
     functions: tuple = field(init=False)  # e.g. ("batchnorm_forward",)
@@ -109,7 +128,9 @@ def run_case(task, fns, case):
         return Result(error=f"{type(exc).__name__}: {exc}")
     mutated = tuple(k for k in case.inputs
                     if k not in task.mutable and not _same(case.inputs[k], inputs[k]))
-    return Result(outputs=outputs, mutated=mutated)
+    dtypes = {k: str(np.asarray(v).dtype) for k, v in raw.items()
+              if np.asarray(v).dtype.kind == "f" and np.asarray(v).dtype != np.float64}
+    return Result(outputs=outputs, mutated=mutated, dtypes=dtypes)
 
 
 def _close(task, got, want):
@@ -128,27 +149,62 @@ def _close(task, got, want):
     return True, ""
 
 
+def _one_close(task, g, w):
+    return (g.shape == w.shape and (np.all(np.isfinite(g)) or not np.all(np.isfinite(w)))
+            and np.allclose(g, w, rtol=task.rtol, atol=task.atol))
+
+
+def _explain(task, case, key, got, want, dtype):
+    """The property diagnosis of one output; never an error, whatever the student returned."""
+    try:
+        return diagnose.explain_output(task, case.inputs, key, got, want[key], want, dtype)
+    except Exception:  # noqa: BLE001 - a hint must never break a verdict (or the grader)
+        if got.shape != want[key].shape:
+            return f"`{key}` has shape {got.shape}, expected {want[key].shape}"
+        err = float(np.max(np.abs(got - want[key]))) if got.size else 0.0
+        return f"`{key}` differs from the expected values (max abs error {err:.2e})"
+
+
+def _diagnosis(task, case, result, expected):
+    """Which outputs are right, and for each wrong one what its properties point at."""
+    got, want = result.outputs, expected
+    missing = [k for k in want if k not in got]
+    right = [k for k in want if k in got and _one_close(task, got[k], want[k])]
+    wrong = [k for k in want if k in got and k not in right]
+    parts = [f"no `{k}` was returned" for k in missing]
+    parts += [_explain(task, case, k, got[k], want, result.dtypes.get(k)) for k in wrong]
+    summary = diagnose.right_and_wrong(right, missing + wrong)
+    return (f"{summary}. " if summary else "") + "; ".join(parts)
+
+
 def evaluate(task, case, result):
-    """Judge one case: compare with the reference and, if wrong, name a known mistake."""
+    """Judge one case: compare with the reference and, if wrong, name a known mistake or say
+    what the wrong outputs' properties point at (the wording never changes the verdict)."""
     if result.error is not None:
         if result.error.startswith("NotImplementedError"):
             return Verdict(False, "not implemented yet", "not_implemented")
-        return Verdict(False, f"raised {result.error}", "exception")
+        return Verdict(False, f"raised {diagnose.explain_error(task, result.error)}", "exception")
     expected = run_case(task, task.reference, case)
     if expected.error is not None:  # a broken reference is our bug, never the student's
         raise RuntimeError(f"reference for {task.grade_id} failed: {expected.error}")
-    ok, reason = _close(task, result.outputs, expected.outputs)
+    ok, _ = _close(task, result.outputs, expected.outputs)
     if ok and not result.mutated:
         return Verdict(True, "correct")
+    if not ok:
+        right = [k for k, w in expected.outputs.items()
+                 if k in result.outputs and _one_close(task, result.outputs[k], w)]
+        wrong = [k for k in expected.outputs if k not in right]
+        summary = diagnose.right_and_wrong(right, wrong)
     for m in task.mistakes:
-        wrong = run_case(task, m.impl, case)
-        if wrong.error is None and _close(task, result.outputs, wrong.outputs)[0]:
-            return Verdict(False, m.message, m.name)
+        wrong_out = run_case(task, m.impl, case)
+        if wrong_out.error is None and _close(task, result.outputs, wrong_out.outputs)[0]:
+            return Verdict(False, (f"{summary}. " if not ok and summary else "") + m.message,
+                           m.name)
     if result.mutated:
         names = ", ".join(f"`{k}`" for k in result.mutated)
         return Verdict(False, f"changed its input {names} in place; compute on new arrays "
                               "(e.g. x - mu, not x -= mu)", "mutates_input")
-    return Verdict(False, reason, "wrong_output")
+    return Verdict(False, _diagnosis(task, case, result, expected.outputs), "wrong_output")
 
 
 def score(task, verdicts):

@@ -5,6 +5,7 @@ import numpy as np
 from course.batchnorm import DEFAULT_EPS
 from course.saturation import SATURATION_THRESHOLD, saturation_fraction, standardize
 from course.tasks.base import Case, Mistake, Task
+from course.tasks.diagnose import batchnorm_view
 
 NOTEBOOK = "01_why_normalize"
 
@@ -109,6 +110,7 @@ STANDARDIZE = Task(
     notebook=NOTEBOOK, points=2,
     checks="per-feature standardisation of random batches, including a nearly constant feature",
     reference=(standardize,), make_cases=_standardize_cases, run=_standardize_run,
+    views={"out": batchnorm_view(params="(none)", affine=False)},
     mistakes=(
         Mistake("ddof1", "variance computed with ddof=1 (unbiased, divide by N-1); normalise "
                 "with the biased variance (divide by N), as batch normalization does", (_ddof1,)),

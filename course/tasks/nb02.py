@@ -4,6 +4,7 @@ import numpy as np
 
 from course.batchnorm import DEFAULT_EPS, batchnorm_forward
 from course.tasks.base import Case, Mistake, Task, random_gamma_beta
+from course.tasks.diagnose import batchnorm_view
 
 NOTEBOOK = "02_forward_pass"
 
@@ -40,6 +41,40 @@ def _wrong_axis(x, gamma, beta, bn_param):
     # Statistics per example (over the features) instead of per feature (over the batch).
     return _forward_with(x, gamma, beta, bn_param, lambda v: v.mean(axis=1, keepdims=True),
                          lambda xmu, eps: np.sqrt((xmu**2).mean(axis=1, keepdims=True) + eps))
+
+
+def _whole_array(x, gamma, beta, bn_param):
+    # np.mean(x) and np.var(x) without axis: one mean and variance for every entry.
+    return _forward_with(x, gamma, beta, bn_param, lambda v: v.mean(),
+                         lambda xmu, eps: np.sqrt((xmu**2).mean() + eps))
+
+
+def _ddof1_eps_outside(x, gamma, beta, bn_param):
+    return _forward_with(x, gamma, beta, bn_param, _col_mean,
+                         lambda xmu, eps: xmu.std(axis=0, ddof=1) + eps)
+
+
+def _minus_beta(x, gamma, beta, bn_param):
+    # out = gamma * x_hat - beta (built like the others, never from the reference)
+    return _forward_with(x, gamma, beta * -1.0, bn_param, _col_mean,
+                         lambda xmu, eps: np.sqrt((xmu**2).mean(axis=0) + eps))
+
+
+def _float32(x, gamma, beta, bn_param):
+    # The whole computation in single precision (x.astype(np.float32) at the start).
+    x32, g32, b32 = (np.asarray(a, dtype=np.float32) for a in (x, gamma, beta))
+    eps = np.float32(bn_param.get("eps", DEFAULT_EPS))
+    xmu = x32 - x32.mean(axis=0)  # (N, D) float32
+    out = g32 * xmu / np.sqrt((xmu**2).mean(axis=0) + eps) + b32  # (N, D) float32
+    return out, {}
+
+
+def _running_in_train(x, gamma, beta, bn_param):
+    # Train mode normalising with the running statistics (zeros and ones when there are none).
+    D = x.shape[1]
+    rm, rv = bn_param.get("running_mean", np.zeros(D)), bn_param.get("running_var", np.ones(D))
+    return _forward_with(x, gamma, beta, bn_param, lambda v: rm,
+                         lambda xmu, eps: np.sqrt(rv + eps))
 
 
 def _affine_first(x, gamma, beta, bn_param):
@@ -87,6 +122,7 @@ TASKS = [
     Task(notebook=NOTEBOOK, points=3,
          checks="train-mode output `out` on random batches with random gamma and beta",
          reference=(batchnorm_forward,), make_cases=_cases, run=_run, mutable=("bn_param",),
+         views={"out": batchnorm_view()},
          mistakes=(
              Mistake("ddof1", "the variance was computed with ddof=1 (dividing by N - 1); "
                      "batch normalisation uses the biased variance: divide by N "
@@ -102,5 +138,20 @@ TASKS = [
              Mistake("affine_first", "γ and β were applied before normalising, so the "
                      "normalisation removed them; standardise first, then out = gamma * x_hat "
                      "+ beta.", (_affine_first,)),
+             Mistake("whole_array", "one mean and one variance for the whole array (np.mean(x) "
+                     "without axis): each feature has its own statistics over the batch, "
+                     "x.mean(axis=0) and x.var(axis=0).", (_whole_array,)),
+             Mistake("ddof1_eps_outside", "two slips in the denominator: the standard deviation "
+                     "divides by N - 1 (ddof=1) and ε is added outside the root; use "
+                     "np.sqrt(x.var(axis=0) + eps).", (_ddof1_eps_outside,)),
+             Mistake("minus_beta", "β is subtracted (gamma * x_hat - beta): the shift is added, "
+                     "out = gamma * x_hat + beta.", (_minus_beta,)),
+             Mistake("float32", "computed in float32 (single precision keeps only about 7 "
+                     "digits, too few for a feature of tiny variance): keep the float64 inputs "
+                     "as they are, without .astype(np.float32).", (_float32,)),
+             Mistake("running_in_train", "train mode normalised with the running statistics: "
+                     "in train mode use the batch's own mean and variance (and update the "
+                     "running ones); only test mode reads running_mean and running_var.",
+                     (_running_in_train,)),
          )),
 ]

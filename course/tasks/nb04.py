@@ -7,6 +7,7 @@ import numpy as np
 from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM, batchnorm_forward
 from course.running_stats import pytorch_running_update
 from course.tasks.base import Case, Mistake, Task, random_gamma_beta
+from course.tasks.diagnose import batchnorm_view
 
 NOTEBOOK = "04_running_stats"
 
@@ -16,7 +17,7 @@ NOTEBOOK = "04_running_stats"
 
 def _forward(x, gamma, beta, bn_param, *, reversed_momentum=False, unbiased_running=False,
              write_back=True, var_default=1.0, test_batch_stats=False, test_eps=True,
-             test_beta=True, test_updates=False):
+             test_beta=True, test_updates=False, train_running=False):
     """batchnorm_forward with switches that plant one known mistake each (all off = correct)."""
     mode = bn_param.get("mode", "train")
     eps = bn_param.get("eps", DEFAULT_EPS)
@@ -29,7 +30,9 @@ def _forward(x, gamma, beta, bn_param, *, reversed_momentum=False, unbiased_runn
         mu, var = x.mean(axis=0), x.var(axis=0)  # (D,), (D,)
         fed = var * N / (N - 1) if unbiased_running else var  # (D,)
         new_rm, new_rv = keep * rm + (1 - keep) * mu, keep * rv + (1 - keep) * fed  # (D,)
-    if mode == "train":
+    if mode == "train" and train_running:  # normalised with the buffers, not the batch
+        out = gamma * (x - rm) / np.sqrt(rv + eps) + beta  # (N, D)
+    elif mode == "train":
         out = gamma * (x - mu) / np.sqrt(var + eps) + beta  # (N, D)
     else:
         if test_batch_stats:
@@ -130,7 +133,20 @@ _MODE_MISTAKES = (
             "test mode changed the running statistics: only train mode updates them; test mode "
             "only reads them",
             (partial(_forward, test_updates=True),)),
+    Mistake("running_in_train",
+            "train mode normalised with the running statistics: in train mode use the batch's "
+            "own mean and variance (and then update the running ones); only test mode reads "
+            "running_mean and running_var",
+            (partial(_forward, train_running=True),)),
 )
+
+
+def _modes_symbols(inputs):
+    """N of the last train batch, γ and β."""
+    out = {"γ": inputs["gamma"], "β": inputs["beta"]}
+    if inputs["xs"]:
+        out["N"] = inputs["xs"][-1].shape[0]
+    return out
 
 # ----------------------------------------------------------------------------------------------
 # pytorch_running_update: the same buffers in PyTorch's convention
@@ -170,7 +186,8 @@ _TORCH_MISTAKES = (
             (partial(_torch_update, weight_of_old=True),)),
     Mistake("biased_var",
             "running_var fed the biased batch variance: PyTorch stores the unbiased one "
-            "(divide by N - 1, np.var(x, axis=0, ddof=1)) although it normalises with the biased",
+            "(divide by N - 1, np.var(x, axis=0, ddof=1)), although its forward pass normalises "
+            "with the biased variance",
             (partial(_torch_update, ddof=0),)),
 )
 
@@ -179,7 +196,9 @@ TASKS = [
     Task(notebook=NOTEBOOK, points=3,
          checks="train steps that update the running statistics, then test-mode outputs",
          reference=(batchnorm_forward,), make_cases=_modes_cases, run=_modes_run,
-         mistakes=_MODE_MISTAKES, mutable=("bn_param",)),
+         mistakes=_MODE_MISTAKES, mutable=("bn_param",), symbols=_modes_symbols,
+         views={"out_train": batchnorm_view(lambda inputs: inputs["xs"][-1]),
+                "out_test": batchnorm_view(lambda inputs: inputs["x_test"], stats="running")}),
     Task(notebook=NOTEBOOK, points=2,
          checks="one update of the running statistics in PyTorch's convention",
          reference=(pytorch_running_update,), make_cases=_torch_cases, run=_torch_run,

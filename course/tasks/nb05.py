@@ -10,6 +10,7 @@ from course.norms import (
     spatial_batchnorm_forward,
 )
 from course.tasks.base import Case, Mistake, Task
+from course.tasks.diagnose import Gradient, Normalised
 
 NOTEBOOK = "05_cnn_and_layernorm"
 
@@ -164,12 +165,90 @@ def _ln_run(fns, inputs):
     return {"out": out, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
 
 
+# ---- what the diagnosis needs to know (wording only) ---------------------------------------------
+
+def _channels(v):
+    return np.reshape(v, (1, -1, 1, 1))  # (1, C, 1, 1)  lines up with the channel axis
+
+
+def _to_rows(a):
+    N, C, H, W = a.shape
+    return a.transpose(0, 2, 3, 1).reshape(-1, C)  # (N*H*W, C)
+
+
+def _spatial_symbols(inputs):
+    x = inputs["x"]
+    N, C, H, W = x.shape
+    eps = inputs["bn_param"].get("eps", DEFAULT_EPS)
+    return {"N": N * H * W, "γ": _channels(inputs["gamma"]), "β": _channels(inputs["beta"]),
+            "σ": np.sqrt(x.var(axis=(0, 2, 3), keepdims=True) + eps)}  # (1, C, 1, 1)
+
+
+def _spatial_terms(inputs):
+    _, (bn_cache, _) = spatial_batchnorm_forward(inputs["x"], inputs["gamma"], inputs["beta"],
+                                                 {"mode": "train"})
+    return bn_cache["x_hat"], _to_rows(inputs["dout"]) * inputs["gamma"], bn_cache["inv_std"]
+
+
+def _spatial_view(stats):
+    return Normalised(
+        source=lambda inputs: (inputs["x"], _channels(inputs["gamma"]),
+                               _channels(inputs["beta"])),
+        eps=lambda inputs: inputs["bn_param"].get("eps", DEFAULT_EPS), rows=_to_rows,
+        over="per channel over N, H and W (axis=(0, 2, 3))",
+        across="across the channels at each position", stats=stats, group="channel")
+
+
+_SPATIAL_GRADIENT = Gradient(
+    terms=_spatial_terms, rows=_to_rows,
+    names={"mean": "the path through the channel mean (the −Σdout term, summed over N, H, W)",
+           "var": "the path through the channel variance (the −x̂·Σ(dout·x̂) term)",
+           "direct": "the direct term dout·γ/σ"},
+    scale_hints={"1/γ": "γ is missing: dx_hat = dout * gamma (per channel)",
+                 "N": "the count is N·H·W: one division by it is missing"})
+
+
+def _ln_symbols(inputs):
+    x = inputs["x"]
+    eps = inputs["ln_param"].get("eps", DEFAULT_EPS)
+    return {"N": x.shape[1], "γ": inputs["gamma"], "β": inputs["beta"],
+            "σ": np.sqrt(x.var(axis=1, keepdims=True) + eps)}  # (N, 1)
+
+
+def _ln_terms(inputs):
+    _, cache = layernorm_forward(inputs["x"], inputs["gamma"], inputs["beta"],
+                                 inputs["ln_param"])
+    return cache["x_hat"].T, (inputs["dout"] * inputs["gamma"]).T, cache["rows"]["inv_std"]
+
+
+def _transpose(a):
+    return a.T
+
+
+_LN_VIEW = Normalised(
+    source=lambda inputs: (inputs["x"], inputs["gamma"], inputs["beta"]),
+    eps=lambda inputs: inputs["ln_param"].get("eps", DEFAULT_EPS), rows=_transpose,
+    over="per example over its D features (axis=1, keepdims=True)",
+    across="over the batch (axis=0), which is batch norm", group="example",
+    has_running=False)
+
+_LN_GRADIENT = Gradient(
+    terms=_ln_terms, rows=_transpose,
+    names={"mean": "the path through each example's mean (the −Σ over the features term)",
+           "var": "the path through each example's variance (the −x̂·Σ(dx̂·x̂) term)",
+           "direct": "the direct term dout·γ/σ"},
+    scale_hints={"1/γ": "γ is missing: dx_hat = dout * gamma before the row backward"})
+
+
 TASKS = [
     Task(notebook=NOTEBOOK, points=3,
          checks="forward, backward (random upstream gradient), running statistics and test mode "
                 "on random (N, C, H, W) feature maps",
          reference=(spatial_batchnorm_forward, spatial_batchnorm_backward),
          make_cases=_spatial_cases, run=_spatial_run, mutable=("bn_param",),
+         symbols=_spatial_symbols, views={"out": _spatial_view("batch"),
+                                          "out_test": _spatial_view("running"),
+                                          "dx": _SPATIAL_GRADIENT},
          mistakes=(
              Mistake("per_activation", "statistics were taken over the batch axis only, so every "
                      "(channel, row, column) position got its own mean and variance: a channel is "
@@ -192,6 +271,7 @@ TASKS = [
          checks="forward and backward (random upstream gradient) on random (N, D) batches",
          reference=(layernorm_forward, layernorm_backward),
          make_cases=_ln_cases, run=_ln_run, mutable=("ln_param",),
+         symbols=_ln_symbols, views={"out": _LN_VIEW, "dx": _LN_GRADIENT},
          mistakes=(
              Mistake("batch_axis", "the mean and variance were taken over the batch (axis 0), "
                      "which is batch norm: layer norm standardises each example over its own D "

@@ -10,6 +10,7 @@ from course.sync_bn import (
     sync_batchnorm_forward,
 )
 from course.tasks.base import Case, Mistake, Task
+from course.tasks.diagnose import Gradient, Normalised
 
 NOTEBOOK = "06_in_practice"
 
@@ -76,10 +77,17 @@ def _fold_run(fns, inputs):
     return {"w_folded": w, "b_folded": b}
 
 
+def _fold_symbols(inputs):
+    """γ, β and σ = sqrt(running_var + eps), each (M,)."""
+    return {"γ": inputs["gamma"], "β": inputs["beta"],
+            "σ": np.sqrt(inputs["running_var"] + inputs["eps"])}
+
+
 FOLD_TASK = Task(
     notebook=NOTEBOOK, points=2,
     checks="folded weights and bias of random layers with random γ, β and running statistics",
-    reference=(fold_batchnorm,), make_cases=_fold_cases, run=_fold_run, mistakes=_FOLD_MISTAKES)
+    reference=(fold_batchnorm,), make_cases=_fold_cases, run=_fold_run, mistakes=_FOLD_MISTAKES,
+    symbols=_fold_symbols)
 
 # ---------------------------------------------------------------------------------------------
 # sync_batchnorm_forward
@@ -200,12 +208,27 @@ def _forward_run(fns, inputs):
             "running_var": p["running_var"]}
 
 
+def _sync_symbols(inputs):
+    """N, γ, β and σ of the whole (concatenated) batch."""
+    x = np.concatenate(_as_list(inputs["shards"]))  # (N, D)
+    eps = (inputs.get("bn_param") or {}).get("eps", DEFAULT_EPS)
+    return {"N": x.shape[0], "γ": inputs["gamma"], "β": inputs["beta"],
+            "σ": np.sqrt(x.var(axis=0) + eps)}
+
+
+_SYNC_VIEW = Normalised(
+    source=lambda inputs: (np.concatenate(_as_list(inputs["shards"])), inputs["gamma"],
+                           inputs["beta"]),
+    eps=lambda inputs: inputs["bn_param"].get("eps", DEFAULT_EPS),
+    over="per feature over the whole batch, all devices together")
+
 FORWARD_TASK = Task(
     notebook=NOTEBOOK, points=3,
     checks="outputs and running statistics of synchronised BN on uneven shards (must equal BN "
            "of the concatenated batch)",
     reference=(sync_batchnorm_forward,), make_cases=_forward_cases, run=_forward_run,
-    mistakes=_FORWARD_MISTAKES, mutable=("bn_param",), rtol=1e-9, atol=1e-11)
+    mistakes=_FORWARD_MISTAKES, mutable=("bn_param",), rtol=1e-9, atol=1e-11,
+    symbols=_sync_symbols, views={"out": _SYNC_VIEW})
 
 # ---------------------------------------------------------------------------------------------
 # sync_batchnorm_backward
@@ -288,11 +311,27 @@ def _backward_run(fns, inputs):
     return {"dx": np.concatenate(dxs), "dgamma": dgamma, "dbeta": dbeta}
 
 
+def _sync_terms(inputs):
+    cache = inputs["cache"]
+    g = np.concatenate(_as_list(inputs["douts"])) * inputs["gamma"]  # (N, D)
+    return np.concatenate(cache["x_hat"]), g, cache["inv_std"]
+
+
+_SYNC_GRADIENT = Gradient(
+    terms=_sync_terms,
+    names={"mean": "the −Σdout term (Σdout all-reduced over every device, over the global N)",
+           "var": "the −x̂·Σ(dout·x̂) term (Σ(dout·x̂) all-reduced over every device)",
+           "direct": "the N·dout term"},
+    scale_hints={"1/γ": "γ is missing from the prefactor γ/(N·σ)",
+                 "N": "the prefactor is γ/(N·σ) with the global N = cache['count']"})
+
 BACKWARD_TASK = Task(
     notebook=NOTEBOOK, points=3,
     checks="dx, dgamma and dbeta of synchronised BN on uneven shards with random upstream "
            "gradients (must equal BN of the concatenated batch)",
     reference=(sync_batchnorm_backward,), make_cases=_backward_cases, run=_backward_run,
-    mistakes=_BACKWARD_MISTAKES, mutable=("cache",), rtol=1e-9, atol=1e-11)
+    mistakes=_BACKWARD_MISTAKES, mutable=("cache",), rtol=1e-9, atol=1e-11,
+    symbols=_sync_symbols, views={"dx": _SYNC_GRADIENT},
+    cache_keys=("x_hat", "inv_std", "gamma", "count"))
 
 TASKS = [FOLD_TASK, FORWARD_TASK, BACKWARD_TASK]
