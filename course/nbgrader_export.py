@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from course.grade.grading import hidden_seed
-from course.notebook import grade_id, notebook_id, read, solution_paths, tags
+from course.notebook import NotInRepository, grade_id, notebook_id, read, solution_paths, tags
 from course.release import KERNELSPEC, render
 from course.tasks import for_notebook
 
@@ -121,7 +121,11 @@ def main(argv=None):
                         help="derives the hidden seeds (default: random)")
     parser.add_argument("--timeout", type=int, default=120, help="seconds per cell for nbgrader")
     args = parser.parse_args(argv)
-    files = build(args.assignment, args.secret or secrets.token_hex(16), args.timeout)
+    try:
+        files = build(args.assignment, args.secret or secrets.token_hex(16), args.timeout)
+    except NotInRepository as err:
+        print(f"course.nbgrader_export: {err}", file=sys.stderr)
+        return 2
     for rel, text in files.items():
         target = args.out / rel
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,17 @@ import sys
 
 import nbformat
 
-from course.notebook import BEGIN, END, NOTEBOOKS, grade_id, notebook_id, read, solution_paths, tags
+from course.notebook import (
+    BEGIN,
+    END,
+    NOTEBOOKS,
+    NotInRepository,
+    grade_id,
+    notebook_id,
+    read,
+    solution_paths,
+    tags,
+)
 from course.tasks import for_notebook
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -79,7 +89,11 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true",
                         help="only report whether notebooks/ is stale")
     args = parser.parse_args(argv)
-    wanted = build()
+    try:
+        wanted = build()
+    except NotInRepository as err:  # an installed package: nothing to release from
+        print(f"course.release: {err}", file=sys.stderr)
+        return 2
     stray = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if p not in wanted)
     if args.check:
         stale = []

@@ -25,6 +25,7 @@ from course.grade.sandbox import bwrap, launch, runner
 from course.grade.sandbox.failures import Kind
 from course.grade.sandbox.runner import Limits
 from course.grade.text import printable, status
+from course.notebook import NotInRepository
 
 
 def parse(argv):
@@ -158,9 +159,13 @@ def main(argv=None):
         print("--shard needs one secret for all shards: set COURSE_GRADE_SECRET or pass "
               "--secret-file PATH", file=sys.stderr)
         return 2
-    course = Course(registry=args.registry, path=[str(p.resolve()) for p in args.path])
-    if args.solutions is not None:
-        course.solutions = args.solutions
+    where = {} if args.solutions is None else {"solutions": args.solutions}
+    try:
+        course = Course(registry=args.registry, path=[str(p.resolve()) for p in args.path],
+                        **where)
+    except NotInRepository as err:  # installed without its notebooks: stop, never grade 0s
+        print(f"course.grade: {err}", file=sys.stderr)
+        return 2
     if args.list:
         list_questions(course)
         return 0
@@ -228,8 +233,9 @@ class _Stop:
 
 
 def _was_cancelled(grade):
-    """Whether a signal cut this student's grading short (then its row would be wrong)."""
-    return Kind.CANCELLED.value in str(grade.status)
+    """Whether a signal cut this student's grading short (then its row would be wrong): a step
+    ended as cancelled, or the grading broke while the processes were being ended."""
+    return any(word in str(grade.status) for word in (Kind.CANCELLED.value, "grader error"))
 
 
 def _write_feedback(out, grade):

@@ -31,7 +31,7 @@ class Course:
     """Where questions come from: a task registry module and a folder of solution notebooks."""
 
     registry: str = "course.tasks"
-    solutions: Path = nbtools.SOLUTIONS
+    solutions: Path = field(default_factory=nbtools.grading_sources)
     path: list = field(default_factory=list)  # extra sys.path for the student process (tests)
 
     @cached_property

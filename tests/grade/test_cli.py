@@ -180,7 +180,8 @@ def test_shard_needs_a_shared_secret_and_a_valid_k_of_n(tmp_path):
         assert proc.returncode == 2 and message in proc.stderr, (shard, proc.stderr)
 
 
-def test_a_signal_ends_a_running_student_without_writing_its_row(tmp_path):
+@pytest.mark.parametrize("after", [0.3, 2.5])  # while the process starts; in the answer cell
+def test_a_signal_ends_a_running_student_without_writing_its_row(tmp_path, after):
     from grade_helpers import answer_index, auto, with_answer
     nb = SOURCES[ZOO_NB]
     gid = auto(ZOO_NB)[0].grade_id
@@ -190,7 +191,7 @@ def test_a_signal_ends_a_running_student_without_writing_its_row(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([PY, "-m", "course.grade", str(sub), "--out", str(out), *LIMITS,
                              "--notebooks", ZOO_NB], stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)
+    time.sleep(after)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM.value, err

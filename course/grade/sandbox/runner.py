@@ -269,6 +269,8 @@ def run_once(plan, cells, questions, cases, limits, deadline):
         shutil.rmtree(tmp, ignore_errors=True)
     if finished:
         return outcome, None
+    if CANCEL.is_set():  # stopped by the grader, whatever stage the process was in
+        return outcome, (("cancelled", None), Failure(Kind.CANCELLED))
     where = talk.where if talk is not None else ("startup", None)
     if where[0] in ("startup", "setup"):  # no student code ran yet: our problem, not theirs
         what = failure.text if failure else "no answer"
