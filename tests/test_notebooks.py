@@ -2,6 +2,8 @@
 
 import ast
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -161,3 +163,14 @@ def test_student_answers_are_unimplemented_stubs_carrying_their_tasks_points(pat
         fns = tuple(ns[name] for name in task.functions)
         case = task.cases()[0]
         assert evaluate(task, case, run_case(task, fns, case)).mistake == "not_implemented"
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_setup_cell_says_how_to_fix_a_missing_course_package(path):
+    (setup,) = setup_cells(read(path))
+    code = ("import sys\nsys.modules['course'] = None  # as if the package were not installed\n"
+            f"exec({setup.source!r})")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ModuleNotFoundError: No module named 'course'"), done.stderr
+    assert "make lab" in last and "pip install -e ." in last
