@@ -29,33 +29,30 @@ install: $(STAMP)
 
 install-dev: $(DEV_STAMP)
 
-# The browser tests (pytest -m browser) drive Debian's Chromium through Playwright; a browser
-# download is impossible here, so install the Debian package when we can (root + apt-get).
-# Where we cannot, say so in one line; the browser tests then skip with one line of their own.
-browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
+# apt_dep(command, Debian package, target, what skips without it): install a Debian package the
+# tests need when it is missing and we can (root + apt-get); where we cannot, say so in one line
+# (the tests that need it then skip with one line of their own).
+define apt_dep
+	@command -v $(1) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "browser-deps: installing Debian's chromium for the browser tests"; \
+	    echo "$(3): installing Debian's $(2)"; \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	        --no-install-recommends chromium >/dev/null; } \
-	      || echo "browser-deps: could not install chromium; the browser tests will be skipped"; \
+	        --no-install-recommends $(2) >/dev/null; } \
+	      || echo "$(3): could not install $(2); $(4) will be skipped"; \
 	  else \
-	    echo "browser-deps: no chromium and no root apt-get; the browser tests will be skipped"; \
+	    echo "$(3): no $(1) and no root apt-get; $(4) will be skipped"; \
 	  fi; }
+endef
 
-# The grader runs every student process under bubblewrap (bwrap, Debian's `bubblewrap`);
-# install it when we can (root + apt-get), else say so in one line: the sandbox tests then skip
-# and the grader refuses to run without --no-sandbox.
+# The browser tests (pytest -m browser) drive Debian's Chromium through Playwright: a browser
+# download is impossible here.
+browser-deps:
+	$(call apt_dep,chromium,chromium,browser-deps,the browser tests)
+
+# The grader runs every student process under bubblewrap (bwrap); without it the grader refuses
+# to run unless given --no-sandbox.
 sandbox-deps:
-	@command -v bwrap >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "sandbox-deps: installing Debian's bubblewrap for the grader's sandbox"; \
-	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	        --no-install-recommends bubblewrap >/dev/null; } \
-	      || echo "sandbox-deps: could not install bubblewrap; the sandbox tests will be skipped"; \
-	  else \
-	    echo "sandbox-deps: no bwrap and no root apt-get; the sandbox tests will be skipped"; \
-	  fi; }
+	$(call apt_dep,bwrap,bubblewrap,sandbox-deps,the sandbox tests)
 
 lab: install
 	$(ONE_THREAD) $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_why_normalize.ipynb

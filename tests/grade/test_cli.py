@@ -8,13 +8,13 @@ import signal
 import subprocess
 import time
 
+import grade_helpers as gh
 import pytest
-from grade_helpers import COURSE, LIMITS, PY, SOURCES, ZOO_NB, grade, write
 
 from course.grade.cli import in_shard
 from course.release import student_version
 
-pytestmark = pytest.mark.skipif(not SOURCES, reason="no solution notebook with graded tasks yet")
+pytestmark = pytest.mark.skipif(not gh.SOURCES, reason="no solution notebook with graded tasks yet")
 
 
 def test_batch_mixing_everything_completes(zoo):
@@ -26,17 +26,17 @@ def test_batch_mixing_everything_completes(zoo):
 def test_resume_skips_students_already_graded(zoo, tmp_path):
     out = tmp_path / "out"
     subs = zoo["tmp"] / "submissions"
-    grade(out, subs / "full.ipynb", extra=["--notebooks", ZOO_NB])
-    rows, proc = grade(out, subs / "full.ipynb", subs / "untouched.ipynb",
-                       extra=["--resume", "--notebooks", ZOO_NB])
+    gh.grade(out, subs / "full.ipynb", extra=["--notebooks", gh.ZOO_NB])
+    rows, proc = gh.grade(out, subs / "full.ipynb", subs / "untouched.ipynb",
+                       extra=["--resume", "--notebooks", gh.ZOO_NB])
     assert sorted(rows) == ["full", "untouched"]
     assert "graded 1 students" in proc.stderr and "1 skipped" in proc.stderr
 
 
 def test_list_shows_every_question_with_kind():
-    proc = subprocess.run([PY, "-m", "course.grade", "--list"], capture_output=True, text=True,
+    proc = subprocess.run([gh.PY, "-m", "course.grade", "--list"], capture_output=True, text=True,
                           check=True)
-    for q in COURSE.questions:
+    for q in gh.COURSE.questions:
         line = next(ln for ln in proc.stdout.splitlines()
                     if f" {q.grade_id} " in f" {ln} " and q.notebook in ln)
         assert q.notebook in line and ("by hand" if q.manual else "auto") in line
@@ -44,9 +44,9 @@ def test_list_shows_every_question_with_kind():
 
 
 def test_student_sees_a_score_table(tmp_path):
-    nb_id = ZOO_NB
-    path = write(tmp_path / f"{nb_id}.ipynb", student_version(SOURCES[nb_id], nb_id))
-    proc = subprocess.run([PY, "-m", "course.grade", str(path), *LIMITS], capture_output=True,
+    nb_id = gh.ZOO_NB
+    path = gh.write(tmp_path / f"{nb_id}.ipynb", student_version(gh.SOURCES[nb_id], nb_id))
+    proc = subprocess.run([gh.PY, "-m", "course.grade", str(path), *gh.LIMITS], capture_output=True,
                           text=True, check=True)
     assert "total (auto-graded)" in proc.stdout and "not implemented yet" in proc.stdout
     assert not (tmp_path / "grades.csv").exists()
@@ -56,7 +56,8 @@ def test_student_sees_a_score_table(tmp_path):
 
 def _students(tmp, n, prefix="s"):
     """n submissions holding the solution of the zoo's notebook."""
-    return [write(tmp / "subs" / f"{prefix}{k:02d}.ipynb", SOURCES[ZOO_NB]) for k in range(n)]
+    return [gh.write(tmp / "subs" / f"{prefix}{k:02d}.ipynb", gh.SOURCES[gh.ZOO_NB])
+            for k in range(n)]
 
 
 def _csv_is_whole(path):
@@ -69,11 +70,11 @@ def _csv_is_whole(path):
 def test_resume_regrades_a_row_cut_in_the_middle(tmp_path):
     subs = _students(tmp_path, 3)
     out = tmp_path / "out"
-    rows, _ = grade(out, *subs, extra=["--notebooks", ZOO_NB])
+    rows, _ = gh.grade(out, *subs, extra=["--notebooks", gh.ZOO_NB])
     data = (out / "grades.csv").read_bytes()
     last = data.rstrip(b"\r\n").rsplit(b"\n", 1)[1].split(b",")[0].decode()
     (out / "grades.csv").write_bytes(data[:-9])  # killed in the middle of the last row
-    again, proc = grade(out, *subs, extra=["--notebooks", ZOO_NB, "--resume"])
+    again, proc = gh.grade(out, *subs, extra=["--notebooks", gh.ZOO_NB, "--resume"])
     assert f"regrading {last}" in proc.stderr and "graded 1 students" in proc.stderr
     assert again == rows
     body = _csv_is_whole(out / "grades.csv")[1:]
@@ -85,8 +86,8 @@ def test_a_signal_cancels_queued_students_keeps_rows_and_leaves_nothing(tmp_path
     subs = _students(tmp_path, 12)
     out, scratch = tmp_path / "out", tmp_path / "scratch"
     scratch.mkdir()
-    cmd = [PY, "-m", "course.grade", *map(str, subs), "--out", str(out), "--jobs", "1",
-           *LIMITS, "--notebooks", ZOO_NB]
+    cmd = [gh.PY, "-m", "course.grade", *map(str, subs), "--out", str(out), "--jobs", "1",
+           *gh.LIMITS, "--notebooks", gh.ZOO_NB]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "TMPDIR": str(scratch)})
     deadline = time.monotonic() + 120
@@ -102,7 +103,7 @@ def test_a_signal_cancels_queued_students_keeps_rows_and_leaves_nothing(tmp_path
     assert 1 <= len(body) < len(subs)
     assert len(list((out / "feedback").iterdir())) == len(body)
     assert list(scratch.iterdir()) == []  # no scratch folder, no zygote home left behind
-    rows, resumed = grade(out, *subs, extra=["--notebooks", ZOO_NB, "--resume"])
+    rows, resumed = gh.grade(out, *subs, extra=["--notebooks", gh.ZOO_NB, "--resume"])
     assert sorted(rows) == sorted(p.stem for p in subs)
     assert f"graded {len(subs) - len(body)} students" in resumed.stderr
 
@@ -110,15 +111,15 @@ def test_a_signal_cancels_queued_students_keeps_rows_and_leaves_nothing(tmp_path
 def test_the_secret_is_never_taken_from_the_command_line(tmp_path):
     (sub,) = _students(tmp_path, 1)
     out = tmp_path / "out"
-    proc = subprocess.run([PY, "-m", "course.grade", str(sub), "--out", str(out),
+    proc = subprocess.run([gh.PY, "-m", "course.grade", str(sub), "--out", str(out),
                            "--secret", "hunter2"], capture_output=True, text=True)
     assert proc.returncode == 2 and not out.exists()
     assert "COURSE_GRADE_SECRET" in proc.stderr and "--secret-file" in proc.stderr
     secret = tmp_path / "secret.txt"
     secret.write_text("hunter2\n")
-    by_file, _ = grade(tmp_path / "a", sub, extra=["--notebooks", ZOO_NB,
+    by_file, _ = gh.grade(tmp_path / "a", sub, extra=["--notebooks", gh.ZOO_NB,
                                                   "--secret-file", str(secret)])
-    by_env, _ = grade(tmp_path / "b", sub, extra=["--notebooks", ZOO_NB],
+    by_env, _ = gh.grade(tmp_path / "b", sub, extra=["--notebooks", gh.ZOO_NB],
                       env={"COURSE_GRADE_SECRET": "hunter2"})
     assert by_file == by_env
     assert not (tmp_path / "a" / ".secret").exists() and not (tmp_path / "b" / ".secret").exists()
@@ -132,14 +133,15 @@ def test_shards_split_students_stably_and_merge_into_one_gradebook(tmp_path):
     outs, seen = [], {}
     for k in (1, 2):
         out = tmp_path / f"shard{k}"
-        rows, _ = grade(out, *subs, extra=["--notebooks", ZOO_NB, "--shard", f"{k}/2"], env=env)
+        rows, _ = gh.grade(out, *subs, extra=["--notebooks", gh.ZOO_NB, "--shard", f"{k}/2"],
+                           env=env)
         assert sorted(rows) == sorted(p.stem for p in subs if in_shard(p.stem, (k, 2)))
         assert not set(rows) & set(seen)  # every student in exactly one shard
         seen.update(rows)
         outs.append(out)
     assert sorted(seen) == sorted(p.stem for p in subs)
     merged = tmp_path / "merged"
-    proc = subprocess.run([PY, "-m", "course.grade", "merge", *map(str, outs), "--out",
+    proc = subprocess.run([gh.PY, "-m", "course.grade", "merge", *map(str, outs), "--out",
                            str(merged)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     with open(merged / "grades.csv", newline="") as f:
@@ -151,13 +153,13 @@ def test_shards_split_students_stably_and_merge_into_one_gradebook(tmp_path):
 def test_merge_refuses_duplicates_other_columns_and_torn_rows(tmp_path):
     (sub,) = _students(tmp_path, 1)
     a, b = tmp_path / "a", tmp_path / "b"
-    grade(a, sub, extra=["--notebooks", ZOO_NB], env={"COURSE_GRADE_SECRET": "s"})
+    gh.grade(a, sub, extra=["--notebooks", gh.ZOO_NB], env={"COURSE_GRADE_SECRET": "s"})
     shutil.copytree(a, b)
     header, rest = (b / "grades.csv").read_text().split("\n", 1)
     (b / "grades.csv").write_text(header.replace("total", "points", 1) + "\n" + rest)
 
     def merge(*outs):
-        return subprocess.run([PY, "-m", "course.grade", "merge", *map(str, outs), "--out",
+        return subprocess.run([gh.PY, "-m", "course.grade", "merge", *map(str, outs), "--out",
                                str(tmp_path / "m")], capture_output=True, text=True)
 
     dup = merge(a, a)
@@ -175,7 +177,7 @@ def test_shard_needs_a_shared_secret_and_a_valid_k_of_n(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "COURSE_GRADE_SECRET"}
     for shard, message in (("1/2", "COURSE_GRADE_SECRET"), ("3/2", "1 <= K <= N"),
                            ("x", "K/N")):
-        proc = subprocess.run([PY, "-m", "course.grade", str(sub), "--out", str(tmp_path / "o"),
+        proc = subprocess.run([gh.PY, "-m", "course.grade", str(sub), "--out", str(tmp_path / "o"),
                                "--shard", shard], capture_output=True, text=True, env=env)
         assert proc.returncode == 2 and message in proc.stderr, (shard, proc.stderr)
 
@@ -183,14 +185,14 @@ def test_shard_needs_a_shared_secret_and_a_valid_k_of_n(tmp_path):
 @pytest.mark.parametrize("after", [0.5, 2.5])  # while its process starts; in its answer cell
 def test_a_signal_ends_a_running_student_without_writing_its_row(tmp_path, after):
     from grade_helpers import answer_index, auto, with_answer
-    nb = SOURCES[ZOO_NB]
-    gid = auto(ZOO_NB)[0].grade_id
+    nb = gh.SOURCES[gh.ZOO_NB]
+    gid = auto(gh.ZOO_NB)[0].grade_id
     source = nb.cells[answer_index(nb, gid)].source
-    sub = write(tmp_path / "slow.ipynb", with_answer(
+    sub = gh.write(tmp_path / "slow.ipynb", with_answer(
         nb, gid, "import time\ntime.sleep(4)  # still running when the signal comes\n" + source))
     out = tmp_path / "out"
-    proc = subprocess.Popen([PY, "-m", "course.grade", str(sub), "--out", str(out), *LIMITS,
-                             "--notebooks", ZOO_NB], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([gh.PY, "-m", "course.grade", str(sub), "--out", str(out), *gh.LIMITS,
+                             "--notebooks", gh.ZOO_NB], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (out / "grades.csv").exists() and time.monotonic() < deadline:
         time.sleep(0.02)  # the gradebook exists: the grader is up and handles signals
@@ -201,5 +203,5 @@ def test_a_signal_ends_a_running_student_without_writing_its_row(tmp_path, after
     assert "stopped by SIGTERM" in err and "--resume" in err, err
     # Waiting for the student would have written its row (status ok or timeout): it was ended.
     assert _csv_is_whole(out / "grades.csv")[1:] == []
-    rows, _ = grade(out, sub, extra=["--notebooks", ZOO_NB, "--resume"])
+    rows, _ = gh.grade(out, sub, extra=["--notebooks", gh.ZOO_NB, "--resume"])
     assert list(rows) == ["slow"]

@@ -1,20 +1,10 @@
 """Points: hidden seeds, full marks for the solutions, zero for untouched, planted mistakes."""
 
 
+import grade_helpers as gh
 import pytest
-from grade_helpers import (
-    COURSE,
-    SOURCES,
-    auto,
-    grade,
-    graded_questions,
-    points,
-    stub_functions,
-    with_answer,
-    write,
-)
 
-pytestmark = pytest.mark.skipif(not SOURCES, reason="no solution notebook with graded tasks yet")
+pytestmark = pytest.mark.skipif(not gh.SOURCES, reason="no solution notebook with graded tasks yet")
 
 
 def test_untouched_student_notebook_scores_zero_with_status_ok(zoo):
@@ -29,15 +19,15 @@ def test_every_solution_gets_full_marks(course_batch):
     rows, _, _ = course_batch
     row = rows["solution"]
     assert row["status"] == "ok"
-    for q in graded_questions():
-        assert points(row, q) == q.points, q.column
+    for q in gh.graded_questions():
+        assert gh.points(row, q) == q.points, q.column
 
 
 def test_every_untouched_student_notebook_scores_zero(course_batch):
     rows, _, _ = course_batch
     row = rows["untouched"]
     assert row["status"] == "ok"
-    assert all(points(row, q) == 0 for q in graded_questions())
+    assert all(gh.points(row, q) == 0 for q in gh.graded_questions())
 
 
 def test_each_planted_mistake_costs_exactly_its_question_and_is_named(course_batch):
@@ -47,21 +37,21 @@ def test_each_planted_mistake_costs_exactly_its_question_and_is_named(course_bat
         row = rows[student]
         assert row["status"] == "ok", (student, row["status"])
         text = (out / "feedback" / f"{student}.md").read_text()
-        for q in graded_questions():
+        for q in gh.graded_questions():
             if q.column in mistakes:
-                assert points(row, q) < q.points, (student, q.column)
-                message = next(m.message for m in COURSE.tasks[q.notebook, q.grade_id].mistakes
+                assert gh.points(row, q) < q.points, (student, q.column)
+                message = next(m.message for m in gh.COURSE.tasks[q.notebook, q.grade_id].mistakes
                                if m.name == mistakes[q.column])
                 assert message in text, (student, q.column, mistakes[q.column])
             else:
-                assert points(row, q) == q.points, (student, q.column)
+                assert gh.points(row, q) == q.points, (student, q.column)
 
 
 def test_hidden_seeds_are_secret_dependent_and_never_public():
     from course.grade.grading import hidden_seed
     from course.tasks.base import PUBLIC_SEED
-    seeds = {hidden_seed(s, q.column) for s in ("a", "b") for q in graded_questions()}
-    assert len(seeds) == 2 * len(graded_questions()) and PUBLIC_SEED not in seeds
+    seeds = {hidden_seed(s, q.column) for s in ("a", "b") for q in gh.graded_questions()}
+    assert len(seeds) == 2 * len(gh.graded_questions()) and PUBLIC_SEED not in seeds
 
 
 FORGE_BAD_NPZ = """\
@@ -77,17 +67,18 @@ for fd in range(3, 64):
 return None"""
 
 
-@pytest.mark.skipif(len(SOURCES) < 2, reason="needs two notebooks with graded tasks")
+@pytest.mark.skipif(len(gh.SOURCES) < 2, reason="needs two notebooks with graded tasks")
 def test_a_notebook_that_breaks_the_grader_costs_only_its_own_questions(tmp_path):
-    first, second = sorted(SOURCES)[:2]
-    victim = auto(first)[0]
+    first, second = sorted(gh.SOURCES)[:2]
+    victim = gh.auto(first)[0]
     body = FORGE_BAD_NPZ.replace("GID", repr(victim.grade_id))
-    broken = with_answer(SOURCES[first], victim.grade_id, stub_functions(victim.functions, body))
+    broken = gh.with_answer(gh.SOURCES[first], victim.grade_id,
+                            gh.stub_functions(victim.functions, body))
     folder = tmp_path / "subs" / "forger"
-    write(folder / f"{first}.ipynb", broken)
-    write(folder / f"{second}.ipynb", SOURCES[second])
-    rows, _ = grade(tmp_path / "out", folder, extra=["--notebooks", f"{first},{second}"])
+    gh.write(folder / f"{first}.ipynb", broken)
+    gh.write(folder / f"{second}.ipynb", gh.SOURCES[second])
+    rows, _ = gh.grade(tmp_path / "out", folder, extra=["--notebooks", f"{first},{second}"])
     row = rows["forger"]
-    assert points(row, victim) == 0
-    assert all(points(row, q) == q.points for q in auto(second)), row
+    assert gh.points(row, victim) == 0
+    assert all(gh.points(row, q) == q.points for q in gh.auto(second)), row
     assert second not in row["status"] and row["status"].startswith(f"{first}: "), row["status"]

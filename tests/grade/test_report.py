@@ -4,29 +4,17 @@ import copy
 import csv
 import re
 
+import grade_helpers as gh
 import pytest
-from grade_helpers import (
-    COURSE,
-    SOURCES,
-    ZOO_NB,
-    answer_index,
-    auto,
-    full_marks,
-    grade,
-    points,
-    stub_functions,
-    with_answer,
-    write,
-)
 
-pytestmark = pytest.mark.skipif(not SOURCES, reason="no solution notebook with graded tasks yet")
+pytestmark = pytest.mark.skipif(not gh.SOURCES, reason="no solution notebook with graded tasks yet")
 
 
 def test_feedback_never_shows_hidden_inputs_and_names_statuses(zoo):
     text = (zoo["out"] / "feedback" / "infinite_loop.md").read_text()
     assert "timeout in" in text
     assert "array(" not in text and "[[" not in text
-    manual = [q for q in COURSE.questions_of(ZOO_NB) if q.manual]
+    manual = [q for q in gh.COURSE.questions_of(gh.ZOO_NB) if q.manual]
     for q in manual:
         assert f"{q.grade_id}: graded by hand" in (zoo["out"] / "feedback" / "full.md").read_text()
         assert zoo["rows"]["full"][q.column] == ""
@@ -59,25 +47,25 @@ def _outside_fences(markdown):
 @pytest.fixture(scope="module")
 def text_batch(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("text")
-    sol = SOURCES[ZOO_NB]
-    victim = auto(ZOO_NB)[0]
+    sol = gh.SOURCES[gh.ZOO_NB]
+    victim = gh.auto(gh.ZOO_NB)[0]
     subs = tmp / "subs"
     for student in IDS.values():
-        write(subs / student / f"{ZOO_NB}.ipynb", sol)
+        gh.write(subs / student / f"{gh.ZOO_NB}.ipynb", sol)
     # a 9 KB grade_id of escapes on a cell whose definition exits: the status uses the official id
     evil = copy.deepcopy(sol)
-    i = answer_index(evil, victim.grade_id)
+    i = gh.answer_index(evil, victim.grade_id)
     evil.cells[i].metadata["nbgrader"]["grade_id"] = (ESCAPES + "\n3 / 3 points") * 400
     evil.cells[i].source = "@(lambda f: __import__('sys').exit(0))\n" + evil.cells[i].source
-    write(subs / "long_id" / f"{ZOO_NB}.ipynb", evil)
+    gh.write(subs / "long_id" / f"{gh.ZOO_NB}.ipynb", evil)
     # forged structure in a written answer and in an exception message
-    forge = with_answer(sol, victim.grade_id, stub_functions(
+    forge = gh.with_answer(sol, victim.grade_id, gh.stub_functions(
         victim.functions, f"raise ValueError({FORGED!r})"))
-    for q in COURSE.questions_of(ZOO_NB):
+    for q in gh.COURSE.questions_of(gh.ZOO_NB):
         if q.manual:
-            forge.cells[answer_index(forge, q.grade_id)].source = FORGED
-    write(subs / "forger" / f"{ZOO_NB}.ipynb", forge)
-    rows, proc = grade(tmp / "out", *sorted(subs.iterdir()), extra=["--notebooks", ZOO_NB])
+            forge.cells[gh.answer_index(forge, q.grade_id)].source = FORGED
+    gh.write(subs / "forger" / f"{gh.ZOO_NB}.ipynb", forge)
+    rows, proc = gh.grade(tmp / "out", *sorted(subs.iterdir()), extra=["--notebooks", gh.ZOO_NB])
     with open(tmp / "out" / "grades.csv", newline="") as f:
         raw = f.read()
     return {"rows": rows, "proc": proc, "out": tmp / "out", "raw": raw}
@@ -85,9 +73,9 @@ def text_batch(tmp_path_factory):
 
 def test_statuses_are_grader_words_short_and_without_control_characters(text_batch):
     row = text_batch["rows"]["long_id"]
-    victim = auto(ZOO_NB)[0]
+    victim = gh.auto(gh.ZOO_NB)[0]
     assert row["status"] == f"sys.exit in answer cell {victim.grade_id}", row["status"][:200]
-    assert points(row, victim) == 0 and full_marks(row, skip={victim.grade_id})
+    assert gh.points(row, victim) == 0 and gh.full_marks(row, skip={victim.grade_id})
     for r in text_batch["rows"].values():
         assert len(r["status"]) <= 1000
 

@@ -2,23 +2,12 @@
 
 from pathlib import Path
 
+import grade_helpers as gh
 import pytest
-from grade_helpers import (
-    MARK,
-    SOURCES,
-    ZOO_NB,
-    auto,
-    full_marks,
-    grade,
-    points,
-    stub_functions,
-    with_answer,
-    write,
-)
 
 from course.grade.sandbox.bwrap import probe as _sandbox_problem
 
-pytestmark = pytest.mark.skipif(not SOURCES, reason="no solution notebook with graded tasks yet")
+pytestmark = pytest.mark.skipif(not gh.SOURCES, reason="no solution notebook with graded tasks yet")
 
 
 @pytest.mark.parametrize("name, status", [
@@ -33,65 +22,65 @@ pytestmark = pytest.mark.skipif(not SOURCES, reason="no solution notebook with g
     ("forge_channel", "kernel died (malformed result) in {fns}"),
 ])
 def test_failure_has_clear_status_and_the_rest_is_graded(zoo, name, status):
-    victim = auto(ZOO_NB)[0]
+    victim = gh.auto(gh.ZOO_NB)[0]
     row = zoo["rows"][name]
     assert row["status"] == status.format(fns=", ".join(victim.functions), gid=victim.grade_id)
-    assert points(row, victim) == 0
-    assert full_marks(row, skip={victim.grade_id})
+    assert gh.points(row, victim) == 0
+    assert gh.full_marks(row, skip={victim.grade_id})
 
 
 def test_cheating_inside_the_student_process_gains_nothing(zoo):
-    victim = auto(ZOO_NB)[0]
+    victim = gh.auto(gh.ZOO_NB)[0]
     row = zoo["rows"]["cheat"]
-    assert points(row, victim) == 0
-    assert full_marks(row, skip={victim.grade_id})
+    assert gh.points(row, victim) == 0
+    assert gh.full_marks(row, skip={victim.grade_id})
     assert "review" in (zoo["out"] / "feedback" / "cheat.md").read_text()
 
 
 def test_writes_outside_the_scratch_folder_do_not_land(zoo):
     row = zoo["rows"]["write_outside"]
-    assert row["status"] == "ok" and full_marks(row)
+    assert row["status"] == "ok" and gh.full_marks(row)
     assert sorted(p.name for p in zoo["out"].iterdir()) == [".secret", "feedback", "grades.csv"]
-    assert not list(Path.cwd().glob(f"*escape_{MARK}*"))
-    assert not list(zoo["tmp"].rglob(f"*escape_{MARK}*"))
+    assert not list(Path.cwd().glob(f"*escape_{gh.MARK}*"))
+    assert not list(zoo["tmp"].rglob(f"*escape_{gh.MARK}*"))
     if _sandbox_problem() is None:  # in the sandbox even an absolute path is refused
         assert not zoo["outside"].exists()
 
 
 def test_leftover_child_processes_are_killed(zoo):
     row = zoo["rows"]["leftover_child"]
-    assert row["status"] == "ok" and full_marks(row)
+    assert row["status"] == "ok" and gh.full_marks(row)
     psutil = pytest.importorskip("psutil")
     leftovers = [p for p in psutil.process_iter(["cmdline"])
                  if p.info["cmdline"] and p.info["cmdline"][-1] in
-                 {str(3000 + int(MARK, 16) % 997), str(4000 + int(MARK, 16) % 997)}]
+                 {str(3000 + int(gh.MARK, 16) % 997), str(4000 + int(gh.MARK, 16) % 997)}]
     assert not leftovers
 
 
 def test_spawn_mode_grades_like_fork_mode(zoo, tmp_path):
     subs = zoo["tmp"] / "submissions"
     names = ["full", "os_exit", "print_flood", "memory_bomb", "write_outside"]
-    rows, _ = grade(tmp_path / "out", *(subs / f"{n}.ipynb" for n in names),
-                    extra=["--no-fork", "--notebooks", ZOO_NB])
+    rows, _ = gh.grade(tmp_path / "out", *(subs / f"{n}.ipynb" for n in names),
+                    extra=["--no-fork", "--notebooks", gh.ZOO_NB])
     for name in names:
         assert {k: v for k, v in rows[name].items()} == zoo["rows"][name], name
 
 
-@pytest.mark.skipif(len(SOURCES) < 2, reason="needs two notebooks with graded tasks")
+@pytest.mark.skipif(len(gh.SOURCES) < 2, reason="needs two notebooks with graded tasks")
 def test_whole_submission_timeout_covers_all_of_a_students_notebooks(tmp_path):
-    first, second = sorted(SOURCES)[:2]
-    victim = auto(first)[0]
-    stuck = with_answer(SOURCES[first], victim.grade_id,
-                        stub_functions(victim.functions, "while True:\n    pass"))
+    first, second = sorted(gh.SOURCES)[:2]
+    victim = gh.auto(first)[0]
+    stuck = gh.with_answer(gh.SOURCES[first], victim.grade_id,
+                        gh.stub_functions(victim.functions, "while True:\n    pass"))
     folder = tmp_path / "subs" / "slow_student"
-    write(folder / "a.ipynb", stuck)
-    write(folder / "b.ipynb", SOURCES[second])
-    rows, _ = grade(tmp_path / "out", folder,
+    gh.write(folder / "a.ipynb", stuck)
+    gh.write(folder / "b.ipynb", gh.SOURCES[second])
+    rows, _ = gh.grade(tmp_path / "out", folder,
                     extra=["--notebooks", f"{first},{second}", "--submission-timeout", "3"])
     row = rows["slow_student"]
     assert "timeout" in row["status"] and f"{second}: " in row["status"], row["status"]
     assert "timeout (whole submission)" in row["status"]
-    for q in auto(second):  # never reached: the student's time was used up in the first one
-        assert points(row, q) == 0.0
+    for q in gh.auto(second):  # never reached: the student's time was used up in the first one
+        assert gh.points(row, q) == 0.0
     feedback = (tmp_path / "out" / "feedback" / "slow_student.md").read_text()
     assert "whole submission" in feedback

@@ -4,21 +4,11 @@ import copy
 import os
 import stat
 
+import grade_helpers as gh
 import nbformat
 import pytest
-from grade_helpers import (
-    COURSE,
-    SOURCES,
-    ZOO_NB,
-    answer_index,
-    auto,
-    full_marks,
-    grade,
-    points,
-    write,
-)
 
-pytestmark = pytest.mark.skipif(not SOURCES, reason="no solution notebook with graded tasks yet")
+pytestmark = pytest.mark.skipif(not gh.SOURCES, reason="no solution notebook with graded tasks yet")
 
 
 def test_solution_gets_full_marks(zoo):
@@ -26,7 +16,7 @@ def test_solution_gets_full_marks(zoo):
                  "duplicated_solution_last", "noisy"):
         row = zoo["rows"][name]
         assert row["status"] == "ok", (name, row["status"])
-        assert full_marks(row), (name, row)
+        assert gh.full_marks(row), (name, row)
         assert float(row["total"]) == float(row["max_total"]) > 0
 
 
@@ -38,25 +28,25 @@ def test_broken_files_are_not_notebooks(zoo):
 
 
 def test_deleted_or_stub_last_answer_costs_only_that_question(zoo):
-    victim = auto(ZOO_NB)[0]
+    victim = gh.auto(gh.ZOO_NB)[0]
     for name in ("deleted_cell", "duplicated_stub_last"):
         row = zoo["rows"][name]
         assert row["status"] == "ok"
-        assert points(row, victim) == 0
-        assert full_marks(row, skip={victim.grade_id})
+        assert gh.points(row, victim) == 0
+        assert gh.full_marks(row, skip={victim.grade_id})
 
 
 def test_fallback_runs_only_definitions_of_a_moved_cell():
     from course.grade.submission import extract
-    q = auto(ZOO_NB)[0]
-    nb = copy.deepcopy(SOURCES[ZOO_NB])
-    i = answer_index(nb, q.grade_id)
+    q = gh.auto(gh.ZOO_NB)[0]
+    nb = copy.deepcopy(gh.SOURCES[gh.ZOO_NB])
+    i = gh.answer_index(nb, q.grade_id)
     moved = nbformat.v4.new_code_cell(
         "%timeit 1\nimport numpy as np\nCONSTANT = 3\n" + nb.cells[i].source
         + "\nprint('top-level code')\ncheck('x')\nimport os; os._exit(9)\n")
     del nb.cells[i]
     nb.cells.append(moved)
-    ex = extract(COURSE, ZOO_NB, nb)
+    ex = extract(gh.COURSE, gh.ZOO_NB, nb)
     (cell,) = [c for c in ex.plan.cells if q.grade_id in c.questions]
     assert "print(" not in cell.source.split("def ")[0] and "check(" not in cell.source
     assert "_exit" not in cell.source and "import os" in cell.source
@@ -67,15 +57,15 @@ def test_fallback_runs_only_definitions_of_a_moved_cell():
 
 # ------------------------------------------- hostile files (one batch, two notebooks) --------
 
-TWO = sorted(SOURCES)[:2]
+TWO = sorted(gh.SOURCES)[:2]
 
 
 def _all_points(row, nb_id):
-    return all(points(row, q) == q.points for q in auto(nb_id))
+    return all(gh.points(row, q) == q.points for q in gh.auto(nb_id))
 
 
 def _no_points(row, nb_id):
-    return all(points(row, q) == 0 for q in auto(nb_id))
+    return all(gh.points(row, q) == 0 for q in gh.auto(nb_id))
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +74,12 @@ def files_batch(tmp_path_factory):
     first, second = TWO
     tmp = tmp_path_factory.mktemp("files")
     subs = tmp / "subs"
-    solved = write(subs / "honest" / f"{first}.ipynb", SOURCES[first]).parent
-    write(solved / f"{second}.ipynb", SOURCES[second])
+    solved = gh.write(subs / "honest" / f"{first}.ipynb", gh.SOURCES[first]).parent
+    gh.write(solved / f"{second}.ipynb", gh.SOURCES[second])
     links = subs / "links_only"  # links to the official solutions and to another student
     links.mkdir()
     for nb_id in TWO:
-        (links / f"{nb_id}.ipynb").symlink_to(COURSE.solutions / f"{nb_id}.ipynb")
+        (links / f"{nb_id}.ipynb").symlink_to(gh.COURSE.solutions / f"{nb_id}.ipynb")
     (links / "friend").symlink_to(solved, target_is_directory=True)
     (subs / "linked_folder").symlink_to(solved, target_is_directory=True)
 
@@ -97,7 +87,7 @@ def files_batch(tmp_path_factory):
         folder = subs / name
         folder.mkdir(parents=True, exist_ok=True)
         make_first(folder / f"{first}.ipynb")
-        write(folder / f"{second}.ipynb", SOURCES[second])
+        gh.write(folder / f"{second}.ipynb", gh.SOURCES[second])
         return folder
 
     student("fifo", os.mkfifo)
@@ -106,38 +96,38 @@ def files_batch(tmp_path_factory):
     student("deep_json", lambda p: p.write_text("[" * 200_000 + "]" * 200_000))
     student("deep_json_frame", lambda p: p.write_text(
         '{"cells": ' + '{"a": ' * 50_000 + "1" + "}" * 50_000 + "}"))
-    bad_meta = copy.deepcopy(SOURCES[first])
-    for i in [answer_index(bad_meta, q.grade_id) for q in auto(first)]:
+    bad_meta = copy.deepcopy(gh.SOURCES[first])
+    for i in [gh.answer_index(bad_meta, q.grade_id) for q in gh.auto(first)]:
         bad_meta.cells[i].metadata["nbgrader"] = ["a", "list"]
-    student("list_metadata", lambda p: write(p, bad_meta))
-    bombs = copy.deepcopy(SOURCES[first])
-    name = auto(first)[0].functions[0]
+    student("list_metadata", lambda p: gh.write(p, bad_meta))
+    bombs = copy.deepcopy(gh.SOURCES[first])
+    name = gh.auto(first)[0].functions[0]
     bombs.cells += [nbformat.v4.new_code_cell("x = " + "-" * 100_000 + "1"),
                     nbformat.v4.new_code_cell(f"{name}2 = " + "-" * 10_000 + "1"),
                     nbformat.v4.new_code_cell(f"# {name}\n" + "y = 1\n" * 300_000),
                     nbformat.v4.new_code_cell(f"{name}_ = " + "(" * 5_000 + ")" * 5_000)]
-    student("parser_bombs", lambda p: write(p, bombs))
-    claims = copy.deepcopy(SOURCES[first])  # first's answers under second's id
+    student("parser_bombs", lambda p: gh.write(p, bombs))
+    claims = copy.deepcopy(gh.SOURCES[first])  # first's answers under second's id
     claims.metadata["course"] = {"notebook": second}
-    write(subs / "wrong_id" / "mine.ipynb", claims)
+    gh.write(subs / "wrong_id" / "mine.ipynb", claims)
     nested = subs / "nested"
-    write(nested / f"{first}.ipynb", SOURCES[first])
-    write(nested / f"{second}.ipynb", SOURCES[second])
+    gh.write(nested / f"{first}.ipynb", gh.SOURCES[first])
+    gh.write(nested / f"{second}.ipynb", gh.SOURCES[second])
     deep = str(nested)
     for _ in range(300):  # one level at a time: pathlib's mkdir(parents=True) recurses
         deep += "/d"
         os.mkdir(deep)
-    nbformat.write(SOURCES[first], deep + "/hidden.ipynb")
+    nbformat.write(gh.SOURCES[first], deep + "/hidden.ipynb")
     try:  # a character device inside the folder (needs CAP_MKNOD)
         dev = student("device", lambda p: os.mknod(p, 0o644 | stat.S_IFCHR, os.makedev(1, 5)))
     except (OSError, PermissionError):
         dev = None
     targets = sorted(p for p in subs.iterdir())
-    rows, proc = grade(tmp / "out", *targets, extra=["--notebooks", ",".join(TWO)])
+    rows, proc = gh.grade(tmp / "out", *targets, extra=["--notebooks", ",".join(TWO)])
     return {"rows": rows, "proc": proc, "out": tmp / "out", "device": dev}
 
 
-pytestmark_two = pytest.mark.skipif(len(SOURCES) < 2, reason="needs two graded notebooks")
+pytestmark_two = pytest.mark.skipif(len(gh.SOURCES) < 2, reason="needs two graded notebooks")
 
 
 @pytestmark_two
@@ -172,7 +162,7 @@ def test_a_hostile_file_costs_only_its_own_notebook(files_batch, name, reason):
 @pytestmark_two
 def test_nbgrader_metadata_that_is_a_list_is_named_and_the_answer_still_found(files_batch):
     row = files_batch["rows"]["list_metadata"]
-    n = len(auto(TWO[0]))
+    n = len(gh.auto(TWO[0]))
     assert row["status"] == f"{TWO[0]}: malformed nbgrader metadata in {n} cell(s)"
     assert _all_points(row, TWO[0]) and _all_points(row, TWO[1])
 
@@ -204,13 +194,13 @@ def test_deeply_nested_folders_are_not_walked_to_the_bottom(files_batch):
 
 def test_parser_bombs_and_deep_trees_are_bounded_in_extract():
     from course.grade.submission import definitions_only, extract
-    q = auto(ZOO_NB)[0]
-    nb = copy.deepcopy(SOURCES[ZOO_NB])
-    i = answer_index(nb, q.grade_id)
+    q = gh.auto(gh.ZOO_NB)[0]
+    nb = copy.deepcopy(gh.SOURCES[gh.ZOO_NB])
+    i = gh.answer_index(nb, q.grade_id)
     src = nb.cells[i].source + "\nDEEP = " + "-" * 900 + "1\n"  # ast.unparse recurses on this
     del nb.cells[i]
     nb.cells.append(nbformat.v4.new_code_cell(src))
-    ex = extract(COURSE, ZOO_NB, nb)
+    ex = extract(gh.COURSE, gh.ZOO_NB, nb)
     (cell,) = [c for c in ex.plan.cells if q.grade_id in c.questions]
     assert "DEEP = " in cell.source and all(f"def {f}" in cell.source for f in q.functions)
     assert definitions_only.__doc__
