@@ -125,3 +125,13 @@ def test_committed_notebooks_pass_their_own_nbstripout_hook():
                        for p in (ROOT / d).glob("*.ipynb"))
     done = subprocess.run([str(exe), *args, "--verify", *notebooks], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_readme_module_map_names_every_module():
+    readme = (ROOT / "README.md").read_text()
+    modules = [p for p in (ROOT / "course").rglob("*.py") if p.stem not in ("__init__", "__main__")]
+    def named(p):  # tasks/nb01.py ... are named together as `nbNN.py`
+        stem = "nbNN" if re.fullmatch(r"nb\d\d", p.stem) else p.stem
+        return f"`{stem}.py`" in readme or f"`{stem}`" in readme or f"{stem}.py" in readme
+    missing = [str(p.relative_to(ROOT)) for p in modules if not named(p)]
+    assert not missing, missing
