@@ -48,8 +48,11 @@ def command(argv, copy, extra=(), mpl=None, tmpfs_bytes=256 * 2**20, env=None):
     """The bwrap argv that runs argv in a fresh sandbox seeing only what grading needs."""
     args = [executable() or "bwrap", "--unshare-all", "--unshare-user", "--uid", "1000",
             "--gid", "1000", "--hostname", "sandbox", "--die-with-parent", "--new-session",
-            "--clearenv", *_system_binds(), "--proc", "/proc", "--dev", "/dev",
+            "--clearenv",
+            # The scratch tmpfs first: the read-only binds after it stay visible even when the
+            # environment itself lives below /tmp (a CI clone, a throwaway venv).
             "--size", str(int(tmpfs_bytes)), "--tmpfs", SCRATCH,
+            *_system_binds(), "--proc", "/proc", "--dev", "/dev",
             "--ro-bind", str(copy), COPY]
     if mpl is not None:
         args += ["--ro-bind", str(mpl), MPL]
