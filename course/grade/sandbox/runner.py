@@ -262,7 +262,9 @@ def run_once(plan, cells, questions, cases, limits, deadline):
         except (BrokenPipeError, OSError):
             pass
         finally:
-            code = kill_all(proc, marker, started, failed=not finished)
+            # A process that closed its channel has exited (or is exiting): wait for its exit
+            # code as for any other; only one that hit a timeout or broke the protocol may hang.
+            code = kill_all(proc, marker, started, failed=failure is not None)
     finally:
         size, tail = _tail(log)
         log.close()
