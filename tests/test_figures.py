@@ -163,7 +163,7 @@ def test_draw_layers_labels_each_layer_with_its_saturated_fraction():
     draw_layers(ax, [np.array([0.0, 5.0]), np.array([-9.0, 9.0, 1.0, 2.0])])
     labels = [t.get_text() for t in ax.texts]
     plt.close(fig)
-    assert labels == ["layer 1: 50% saturated", "layer 2: 50% saturated"]
+    assert labels == ["layer 1\n50% saturated", "layer 2\n50% saturated"]
 
 
 def test_saturation_demo_draws_three_panels_for_its_sliders():

@@ -32,58 +32,100 @@ def z_histogram(z):
 
 
 def draw_layers(ax, zs, threshold=SATURATION_THRESHOLD, color="C0", label=""):
-    """Every layer's pre-activation histogram over its own copy of the sigmoid, side by side.
+    """Every layer's pre-activation histogram over its own copy of the sigmoid, side by side;
+    returns update(zs), which redraws the histograms and labels for new pre-activations.
 
     One axes holds all layers (each shifted right by PANEL) because a single axes redraws
-    several times faster than one per layer; the grey bands are the saturated tails.
+    several times faster than one per layer; the grey bands are the saturated tails. Values
+    beyond ±Z_RANGE land in the outermost bars, which a red triangle then marks.
     """
     centres = np.arange(len(zs)) * PANEL  # (L,) each layer's z = 0
     width = Z_RANGE - threshold
     tails = [(c + side, width) for c in centres for side in (-Z_RANGE, threshold)]
     ax.broken_barh(tails, (0, 1.2), color="0.9", lw=0)  # one artist for all the grey bands
-    for l, (x0, z) in enumerate(zip(centres, zs, strict=True), start=1):
-        ax.plot(x0 + _CURVE_Z, _CURVE_S, color="0.3", lw=1.2)
-        ax.stairs(z_histogram(z), x0 + EDGES, fill=True, color=color, alpha=0.6)
-        ax.text(x0, 1.08, f"layer {l}: {saturation_fraction(z, threshold):.0%} saturated",
-                ha="center", fontsize=9)
-    ax.set_xticks(centres, ["z = 0"] * len(zs))
+    gap = np.full(1, np.nan)
+    curves_x = np.concatenate([np.concatenate([c + _CURVE_Z, gap]) for c in centres])
+    curves_y = np.concatenate([np.concatenate([_CURVE_S, gap]) for _ in centres])
+    ax.plot(curves_x, curves_y, color="0.3", lw=1.2)  # one line for every layer's sigmoid
+    bars = [ax.stairs(np.zeros(len(EDGES) - 1), c + EDGES, fill=True, color=color, alpha=0.6)
+            for c in centres]
+    labels = [ax.text(c, 1.04, "", ha="center", va="bottom", fontsize=8.5, linespacing=1.1)
+              for c in centres]
+    (spikes,) = ax.plot([], [], "v", color="k", ms=5, clip_on=False)
+    ticks = (centres[:, None] + [-8.0, 0.0, 8.0]).ravel()  # (3L,) z = -8, 0, 8 of each layer
+    ax.set_xticks(ticks, ["−8", "0", "8"] * len(zs))
     ax.set(xlim=(-Z_RANGE, centres[-1] + Z_RANGE), ylim=(0, 1.2), yticks=[])
+    spec = ax.get_subplotspec()
+    if spec is None or spec.is_last_row():  # one explanation under a column of such axes
+        ax.set_xlabel(f"pre-activation z of each layer (grey: saturated, |z| > {threshold:g}; "
+                      f"▼: values beyond ±{Z_RANGE:g}, counted in the outermost bar)",
+                      fontsize=9)
     ax.grid(False)
     ax.set_ylabel(label)
 
+    def update(zs):
+        sx, sy = [], []
+        for l, (c, bar, text, z) in enumerate(zip(centres, bars, labels, zs, strict=True), 1):
+            h = z_histogram(z)  # (60,)
+            bar.set_data(h)
+            text.set_text(f"layer {l}\n{saturation_fraction(z, threshold):.0%} saturated")
+            for side, edge in ((-1, 0), (1, -1)):
+                if np.any(side * np.asarray(z) > Z_RANGE):
+                    sx.append(c + side * (Z_RANGE - 0.2))
+                    sy.append(min(h[edge] + 0.06, 1.15))
+        spikes.set_data(sx, sy)
+
+    update(zs)
+    return update
+
 
 def draw_saturation(fig, scale=1.0, shift=0.0):
-    """Demo: per-layer histograms, saturated fraction, relative gradient; plain vs standardised."""
+    """Demo: per-layer histograms, saturated fraction, relative gradient; plain vs standardised.
+    Returns update(scale, shift) for the same figure."""
     X, y, weights = demo_data()
-    plain = mlp_forward_backward(X, y, weights, scale, shift)
-    normed = mlp_forward_backward(X, y, weights, scale, shift, normalize=True)
-    depth = len(plain["z"])
-    fig.set_size_inches(10, 5.2)
+    depth = len(weights) - 1
+    fig.set_size_inches(10, 5.4)
     # Fixed margins instead of the style's automatic layout, which lays out all text twice.
     fig.set_layout_engine("none")
     grid = fig.add_gridspec(2, 2, height_ratios=(1, 1.25), left=0.06, right=0.985, bottom=0.09,
-                            top=0.9, hspace=0.3, wspace=0.22)
-    draw_layers(fig.add_subplot(grid[0, :]), plain["z"], label="plain net")
+                            top=0.9, hspace=0.42, wspace=0.22)
+    ax_top = fig.add_subplot(grid[0, :])
 
     layers = np.arange(1, depth + 1)
     ax = fig.add_subplot(grid[1, 0])
-    sat = [[saturation_fraction(z) for z in r["z"]] for r in (plain, normed)]
-    ax.bar(layers - 0.2, sat[0], 0.4, label="plain")
-    ax.bar(layers + 0.2, sat[1], 0.4, label="standardised")
+    sat_bars = [ax.bar(layers - 0.2, np.zeros(depth), 0.4, label="plain"),
+                ax.bar(layers + 0.2, np.zeros(depth), 0.4, label="standardised")]
     ax.set(ylim=(0, 1), xlabel="hidden layer", ylabel=f"fraction |z| > {SATURATION_THRESHOLD:g}")
     ax.legend(loc="upper left")
 
     ax = fig.add_subplot(grid[1, 1])
     steps = np.arange(1, depth + 2)  # hidden layers, then the output layer
-    ax.semilogy(steps, plain["rel_grad_norms"], "o-", label="plain")
-    ax.semilogy(steps, normed["rel_grad_norms"], "s-", label="standardised")
+    grad_lines = [ax.semilogy(steps, np.ones(depth + 1), "o-", label="plain")[0],
+                  ax.semilogy(steps, np.ones(depth + 1), "s-", label="standardised")[0]]
     ax.set(xlabel="layer (last = output)", ylabel="‖dL/dW‖ / ‖W‖", ylim=(1e-7, 1e2))
     # Plain-text labels: the default log labels are mathtext, slow to typeset on every redraw.
     ax.set_yticks(_LOG_TICKS, [f"{t:g}" for t in _LOG_TICKS])
     ax.minorticks_off()
     ax.legend(loc="lower right")
-    fig.suptitle(f"weight scale {scale:g}, shift {shift:+g}: loss {plain['loss']:.2f}",
-                 fontsize=10)
+    title = fig.suptitle("", fontsize=10)
+    layers_update = []
+
+    def update(scale=1.0, shift=0.0):
+        plain = mlp_forward_backward(X, y, weights, scale, shift)
+        normed = mlp_forward_backward(X, y, weights, scale, shift, normalize=True)
+        if layers_update:
+            layers_update[0](plain["z"])
+        else:
+            layers_update.append(draw_layers(ax_top, plain["z"], label="plain net"))
+        for bars, r in zip(sat_bars, (plain, normed), strict=True):
+            for bar, z in zip(bars, r["z"], strict=True):
+                bar.set_height(saturation_fraction(z))
+        for line, r in zip(grad_lines, (plain, normed), strict=True):
+            line.set_ydata(r["rel_grad_norms"])
+        title.set_text(f"weight scale {scale:g}, shift {shift:+g}: loss {plain['loss']:.2f}")
+
+    update(scale, shift)
+    return update
 
 
 SATURATION_DEMO = Demo(
