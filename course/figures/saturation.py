@@ -159,18 +159,15 @@ _Z_BINS = np.linspace(-8.0, 8.0, 65)
 
 def draw_gamma_beta(fig, gamma=1.0, beta=0.0):
     """Histogram of y = gamma * x_hat + beta over the sigmoid, and sigmoid(y) against y with the
-    best straight line: how far from linear the unit acts on these values."""
-    y = gamma * _x_hat() + beta  # (n,)
-    frac, slope = saturation(y)
-    r2 = linear_r2(y[:, None], sigmoid(y)[:, None])[0] if gamma != 0 else 1.0
+    best straight line: how far from linear the unit acts on these values. Returns
+    update(gamma, beta) for the same figure."""
     # Fixed margins instead of the style's tight layout: the layout pass would double redraw time.
     fig.set_layout_engine("none")
     fig.set_size_inches(10, 3.6)
     ax_y, ax_s = fig.subplots(1, 2, gridspec_kw={"left": 0.07, "right": 0.98, "bottom": 0.14,
                                                  "top": 0.9, "wspace": 0.25})
-    counts, _ = np.histogram(np.clip(y, -8.0, 8.0), _Z_BINS)
-    ax_y.stairs(counts / counts.max(), _Z_BINS, fill=True, alpha=0.5,
-                label=r"$y=\gamma\hat{x}+\beta$")
+    hist = ax_y.stairs(np.zeros(len(_Z_BINS) - 1), _Z_BINS, fill=True, alpha=0.5,
+                       label=r"$y=\gamma\hat{x}+\beta$")
     grid = np.linspace(-8.0, 8.0, 200)
     ax_y.plot(grid, sigmoid(grid), color="k", lw=1.2, label=r"$\sigma(y)$")
     ax_y.plot(grid, 4 * sigmoid_grad(grid), color="C1", lw=1.2, ls="--",
@@ -179,20 +176,32 @@ def draw_gamma_beta(fig, gamma=1.0, beta=0.0):
         ax_y.axvspan(side * SATURATION_THRESHOLD, side * 8.0, color="0.85", zorder=0)
     ax_y.set(xlim=(-8, 8), ylim=(0, 1.3), xticks=np.arange(-8, 9, 2), yticks=[0, 0.5, 1],
              xlabel=f"BN output y (grey: saturated, |y| > {SATURATION_THRESHOLD:g})",
-             ylabel="share of the values (tallest bar = 1)",
-             title=rf"$\gamma$ = {gamma:.2f}, $\beta$ = {beta:.2f}: {frac:.0%} saturated, "
-                   f"mean σ′ {slope:.3f}")
+             ylabel="share of the values (tallest bar = 1)")
     ax_y.legend(loc="upper center", ncols=3, handlelength=1.2)
-    dots = gamma * _x_hat_dots() + beta  # (n / 10,) sorted
-    s = sigmoid(dots)
-    fit = np.polyfit(dots, s, 1) if gamma != 0 else (0.0, float(s.mean()))
-    ax_s.plot(dots, s, ".", ms=3, color="C2", label=r"$\sigma(y)$ of the values")
-    ax_s.plot(dots[[0, -1]], np.polyval(fit, dots[[0, -1]]), color="0.3", lw=1,
-              label="best straight line")
+    (dots_line,) = ax_s.plot([], [], ".", ms=3, color="C2", label=r"$\sigma(y)$ of the values")
+    (fit_line,) = ax_s.plot([], [], color="0.3", lw=1, label="best straight line")
     ax_s.set(xlim=(-8, 8), ylim=(-0.05, 1.05), xticks=np.arange(-8, 9, 2), xlabel="BN output y",
-             ylabel=r"sigmoid output $\sigma(y)$",
-             title=f"how linear: a straight line leaves {1 - r2:.1%} unexplained")
+             ylabel=r"sigmoid output $\sigma(y)$")
     ax_s.legend(loc="upper left")
+
+    def update(gamma=1.0, beta=0.0):
+        y = gamma * _x_hat() + beta  # (n,)
+        frac, slope = saturation(y)
+        r2 = linear_r2(y[:, None], sigmoid(y)[:, None])[0] if gamma != 0 else 1.0
+        counts, _ = np.histogram(np.clip(y, -8.0, 8.0), _Z_BINS)  # (64,)
+        hist.set_data(counts / counts.max())
+        # Plain text, not mathtext: a changing mathtext title is re-typeset on every redraw.
+        ax_y.set_title(f"γ = {gamma:.2f}, β = {beta:.2f}: {frac:.0%} saturated, "
+                       f"mean σ′ {slope:.3f}")
+        dots = gamma * _x_hat_dots() + beta  # (n / 10,) sorted
+        s = sigmoid(dots)
+        fit = np.polyfit(dots, s, 1) if gamma != 0 else (0.0, float(s.mean()))
+        dots_line.set_data(dots, s)
+        fit_line.set_data(dots[[0, -1]], np.polyval(fit, dots[[0, -1]]))
+        ax_s.set_title(f"how linear: a straight line leaves {1 - r2:.1%} unexplained")
+
+    update(gamma, beta)
+    return update
 
 
 GAMMA_BETA_DEMO = Demo(
