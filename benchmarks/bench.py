@@ -21,7 +21,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
 import psutil  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course.figures import all_demos  # noqa: E402
+from course.figures.demo import Choice, LiveFigure  # noqa: E402
 
 
 def _peak_rss(pid, stop, peak):
@@ -66,18 +66,20 @@ def run_notebook(path):
 
 
 def time_demo(demo, repeat):
-    """Median seconds for one redraw (draw + render) as a slider moves."""
+    """Median seconds for one redraw as Demo.show does it (update the figure, render the PNG)."""
+    live = LiveFigure(demo.draw)
+    live.png(**demo.defaults())
     times = []
     for i in range(repeat):
         params = demo.defaults()
         name, s = list(demo.sliders.items())[i % len(demo.sliders)]
-        params[name] = s.min + (s.max - s.min) * (i + 1) / (repeat + 1)
+        if isinstance(s, Choice):
+            params[name] = s.options[(i + 1) % len(s.options)]
+        else:
+            params[name] = type(s.value)(s.min + (s.max - s.min) * (i + 1) / (repeat + 1))
         start = time.perf_counter()
-        fig = plt.figure()
-        demo.draw(fig, **params)
-        fig.canvas.draw()
+        live.png(**params)
         times.append(time.perf_counter() - start)
-        plt.close(fig)
     return statistics.median(times)
 
 

@@ -46,18 +46,19 @@ class IntSlider(Slider):
 
 @dataclass(frozen=True)
 class Choice:
-    """One of a few named options, shown as toggle buttons."""
+    """One of a few options, shown as toggle buttons (or as a slider over ordered options)."""
 
     options: tuple
-    value: str
+    value: object
     description: str = ""
     only_when: tuple = ()
+    slider: bool = False  # ordered options such as (1, 2, 4, 8): a SelectionSlider
 
     def widget(self, name):
         import ipywidgets as widgets
 
-        return widgets.ToggleButtons(options=list(self.options), value=self.value,
-                                     **_common(self, name))
+        kind = widgets.SelectionSlider if self.slider else widgets.ToggleButtons
+        return kind(options=list(self.options), value=self.value, **_common(self, name))
 
 
 def _common(control, name):

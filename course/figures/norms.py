@@ -5,7 +5,7 @@ from functools import cache
 import numpy as np
 from matplotlib.collections import PolyCollection
 
-from course.figures.demo import Demo, Slider
+from course.figures.demo import Choice, Demo
 from course.norms import KINDS, normalize
 
 TITLES = {"batch": "Batch norm", "layer": "Layer norm", "instance": "Instance norm",
@@ -87,28 +87,45 @@ def _demo_features():
     return out  # (64, 8, 8, 8)
 
 
-def _draw_demo(fig, kind=3, log2_groups=1):
-    """Left: the highlighted block; right: per-(example, channel) mean and std after normalising."""
-    name = KINDS[int(round(kind))]
-    G = 2 ** int(round(log2_groups))
-    ax_block, ax_mean, ax_std = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.2, 1, 1]})
-    draw_block(ax_block, name, N=6, C=8, S=4, groups=G)
-    x_hat = normalize(_demo_features(), name, G)[:12]  # (12, 8, 8, 8) first 12 examples shown
-    for ax, stat, title, (lo, hi) in ((ax_mean, x_hat.mean(axis=(2, 3)), "mean", (-1.5, 1.5)),
-                                      (ax_std, x_hat.std(axis=(2, 3)), "std", (0.0, 2.0))):
-        ax.imshow(stat, cmap="coolwarm" if title == "mean" else "viridis", vmin=lo, vmax=hi)
-        ax.set_title(f"{title} over H×W of x̂\n(color range {lo:g} to {hi:g})", fontsize=9)
+_STATS = (("mean", "coolwarm", (-1.5, 1.5)), ("std", "viridis", (0.0, 2.0)))
+
+
+def _draw_demo(fig, kind="group", groups=2):
+    """Left: the highlighted block; right: per-(example, channel) mean and std after normalising,
+    each with its colour bar. Returns update(kind, groups) for the same figure."""
+    fig.set_layout_engine("none")  # fixed margins: no layout pass on every redraw
+    fig.set_size_inches(10, 3.6)
+    ax_block, ax_mean, ax_std = fig.subplots(
+        1, 3, gridspec_kw={"width_ratios": [1.2, 1, 1], "left": 0.01, "right": 0.95,
+                           "bottom": 0.13, "top": 0.84, "wspace": 0.35})
+    images = []
+    for ax, (title, cmap, (lo, hi)) in zip((ax_mean, ax_std), _STATS, strict=True):
+        im = ax.imshow(np.zeros((12, 8)), cmap=cmap, vmin=lo, vmax=hi)
+        fig.colorbar(im, ax=ax, fraction=0.08, pad=0.03, ticks=np.linspace(lo, hi, 5))
+        ax.set_title(f"{title} over H×W of x̂\nper (example, channel)", fontsize=9)
         ax.grid(False)
         ax.set_xlabel("channel")
         ax.set_ylabel("example")
-    fig.set_size_inches(10, 3.4)
+        images.append(im)
+
+    def update(kind="group", groups=2):
+        G = int(groups)
+        ax_block.clear()
+        draw_block(ax_block, kind, N=6, C=8, S=4, groups=G)
+        x_hat = normalize(_demo_features(), kind, G)[:12]  # (12, 8, 8, 8) first 12 shown
+        images[0].set_data(x_hat.mean(axis=(2, 3)))  # (12, 8)
+        images[1].set_data(x_hat.std(axis=(2, 3)))  # (12, 8)
+
+    update(kind, groups)
+    return update
 
 
 NORM_AXES_DEMO = Demo(
     name="norm_axes",
     draw=_draw_demo,
-    sliders={"kind": Slider(0, 3, 1, 3, "norm (0 BN, 1 LN, 2 IN, 3 GN)"),
-             "log2_groups": Slider(0, 3, 1, 1, "GN: log2(groups)")},
+    sliders={"kind": Choice(KINDS, "group", "norm"),
+             "groups": Choice((1, 2, 4, 8), 2, "GN: groups", only_when=("kind", "group"),
+                              slider=True)},
     question="For each norm, which (example, channel) cells of the heat maps become mean 0 and "
              "std 1 one by one, and which only on average over a row or a column? Which choice "
              "makes an example's row depend on the other images in the batch?",
