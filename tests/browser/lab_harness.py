@@ -83,6 +83,7 @@ _READ_CELLS_JS = """() => {
       in_widget: !!o.closest('.widget-output'),
     })),
     sliders: cell.querySelectorAll('.widget-slider').length,
+    choices: cell.querySelectorAll('.widget-toggle-buttons').length,
     widget_images: [...cell.querySelectorAll(DEMO_IMG)].map(i => i.src),
   }));
 }""".replace("DEMO_IMG", json.dumps(DEMO_IMG))
@@ -593,7 +594,10 @@ class _NotebookUI:
             if not self._wait_widgets(i):
                 continue
             n = self.report.cells[i]["sliders"]
-            if all(self._move_slider(i, j) for j in range(n)) and n and self.presses:
+            moved = (all(self._move_slider(i, j) for j in range(n))
+                     and all(self._move_choice(i, j)
+                             for j in range(self.report.cells[i]["choices"])))
+            if moved and n and self.presses:
                 self._time_presses(i, n)
         self.report.cells = self.read_cells()  # outputs after the slider moves
 
@@ -666,7 +670,12 @@ class _NotebookUI:
         start_text = readout.inner_text().strip()
         start = self._images(i)
         v0, lo, hi = (float(handle.get_attribute(f"aria-value{a}")) for a in ("now", "min", "max"))
-        key = "PageUp" if v0 < lo + 0.6 * (hi - lo) else "PageDown"
+        # A SelectionSlider's readout cannot be typed into: move it one option and back.
+        typed = readout.get_attribute("contenteditable") == "true"
+        if typed:
+            key = "PageUp" if v0 < lo + 0.6 * (hi - lo) else "PageDown"
+        else:
+            key = "ArrowRight" if v0 < hi else "ArrowLeft"
         if not self._press(handle, key, v0):
             self.report.add(i, f"slider {label!r} did not move from {v0:g} when focused and "
                                f"sent {key}")
@@ -685,12 +694,39 @@ class _NotebookUI:
         if not self.report.screenshot:
             self.screenshot()  # the first demo right after a slider move, for a reviewer
         moved = self._images(i)
-        readout.fill(start_text)
-        readout.press("Enter")
+        if typed:
+            readout.fill(start_text)
+            readout.press("Enter")
+        else:
+            self._press(handle, "ArrowLeft" if key == "ArrowRight" else "ArrowRight", v1)
         if not self._wait_redraw(i, moved):
             self.report.add(i, f"typing {start_text} into slider {label!r} did not redraw the "
                                f"figure within {WIDGET_S} s")
             return False
+        return True
+
+    def _move_choice(self, i, j):
+        """Click every other option of toggle-button group j, then its starting option again:
+        each click must redraw the figure, without an error."""
+        group = self._cell(i).locator(".widget-toggle-buttons").nth(j)
+        label = group.locator(".widget-label").inner_text().strip() or f"#{j + 1}"
+        buttons = group.locator("button.widget-toggle-button")
+        names = [b.strip() for b in buttons.all_inner_texts()]
+        start = group.locator("button.mod-active").inner_text().strip()
+        for name in [n for n in names if n != start] + [start]:
+            before = self._images(i)
+            buttons.nth(names.index(name)).click()
+            move = f"choosing {name!r} in {label!r}"
+            if not self._wait_redraw(i, before):
+                self.report.add(i, f"{move} did not change the figure within {WIDGET_S} s")
+                return False
+            errors = [o for o in self.read_cells()[i]["outputs"]
+                      if o["in_widget"] and is_traceback(o)]
+            if errors:
+                self.report.add(i, f"{move} raised in the callback: "
+                                   f"{_last_line(errors[0]['text'])}")
+                return False
+            self.report.sliders_moved += name != start
         return True
 
     def _time_presses(self, i, n):
