@@ -31,7 +31,7 @@ def z_histogram(z):
     return counts / max(counts.max(), 1)
 
 
-def draw_layers(ax, zs, threshold=SATURATION_THRESHOLD, color="C0", label=""):
+def draw_layers(ax, zs, threshold=SATURATION_THRESHOLD, color="C0", label="", explain=None):
     """Every layer's pre-activation histogram over its own copy of the sigmoid, side by side;
     returns update(zs), which redraws the histograms and labels for new pre-activations.
 
@@ -56,7 +56,8 @@ def draw_layers(ax, zs, threshold=SATURATION_THRESHOLD, color="C0", label=""):
     ax.set_xticks(ticks, ["−8", "0", "8"] * len(zs))
     ax.set(xlim=(-Z_RANGE, centres[-1] + Z_RANGE), ylim=(0, 1.2), yticks=[])
     spec = ax.get_subplotspec()
-    if spec is None or spec.is_last_row():  # one explanation under a column of such axes
+    if explain or explain is None and (spec is None or spec.is_last_row()):
+        # One explanation under a column of such axes (explain=None: under the bottom one).
         ax.set_xlabel(f"pre-activation z of each layer (grey: saturated, |z| > {threshold:g}; "
                       f"▼: values beyond ±{Z_RANGE:g}, counted in the outermost bar)",
                       fontsize=9)
@@ -116,7 +117,8 @@ def draw_saturation(fig, scale=1.0, shift=0.0):
         if layers_update:
             layers_update[0](plain["z"])
         else:
-            layers_update.append(draw_layers(ax_top, plain["z"], label="plain net"))
+            layers_update.append(draw_layers(ax_top, plain["z"], label="plain net",
+                                                     explain=True))
         for bars, r in zip(sat_bars, (plain, normed), strict=True):
             for bar, z in zip(bars, r["z"], strict=True):
                 bar.set_height(saturation_fraction(z))

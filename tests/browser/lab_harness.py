@@ -670,8 +670,9 @@ class _NotebookUI:
         start_text = readout.inner_text().strip()
         start = self._images(i)
         v0, lo, hi = (float(handle.get_attribute(f"aria-value{a}")) for a in ("now", "min", "max"))
-        # A SelectionSlider's readout cannot be typed into: move it one option and back.
-        typed = readout.get_attribute("contenteditable") == "true"
+        # A SelectionSlider (ordered options) is moved by one option; it cannot be typed into.
+        # (course.figures.demo marks it with the class course-options).
+        typed = "course-options" not in (slider.get_attribute("class") or "").split()
         if typed:
             key = "PageUp" if v0 < lo + 0.6 * (hi - lo) else "PageDown"
         else:
