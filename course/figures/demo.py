@@ -76,26 +76,37 @@ def active(control, params):
     return not control.only_when or params[control.only_when[0]] == control.only_when[1]
 
 
-def png_bytes(fig):
-    """The figure rendered once by Agg, as PNG bytes (fast zlib level: the bytes stay local)."""
+def _encode_png(canvas):
+    """The canvas's pixels as PNG bytes (fast zlib level: the bytes stay on this machine)."""
     from PIL import Image
 
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    canvas.draw()
     image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
     buf = io.BytesIO()
     image.save(buf, format="png", compress_level=1)
     return buf.getvalue()
 
 
+def png_bytes(fig):
+    """The figure rendered once by Agg, as PNG bytes."""
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    return _encode_png(canvas)
+
+
 class LiveFigure:
-    """One persistent figure for a demo: the first call draws it, later calls update it."""
+    """One persistent figure for a demo: the first call draws it, later calls update it.
+
+    When the draw function's update lists the artists it changes (`update.artists`), only
+    those are redrawn, over a saved image of everything else (blitting): axes, ticks, labels
+    and fixed curves are rasterised once.
+    """
 
     def __init__(self, draw):
         self.draw = draw
         self.fig = Figure()
-        FigureCanvasAgg(self.fig)
+        self.canvas = FigureCanvasAgg(self.fig)
         self.update = None
+        self._background = None
 
     def png(self, **params):
         """PNG bytes of the figure at these parameters."""
@@ -104,7 +115,19 @@ class LiveFigure:
         else:
             self.fig.clear()
             self.update = self.draw(self.fig, **params)
-        data = png_bytes(self.fig)
+            artists = getattr(self.update, "artists", ())
+            for a in artists:
+                a.set_animated(True)  # left out of canvas.draw(): the saved background
+            if artists:
+                self.canvas.draw()
+                self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+        if self._background is None:
+            data = png_bytes(self.fig)
+        else:
+            self.canvas.restore_region(self._background)
+            for a in self.update.artists:
+                self.fig.draw_artist(a)
+            data = _encode_png(self.canvas)
         if self.update is not None:
             # The first draw placed every axes (tight layout or fixed margins); keep them there
             # so later redraws skip the layout pass.

@@ -77,6 +77,7 @@ def draw_layers(ax, zs, threshold=SATURATION_THRESHOLD, color="C0", label="", ex
         spikes.set_data(sx, sy)
 
     update(zs)
+    update.artists = [*bars, *labels, spikes]
     return update
 
 
@@ -127,6 +128,10 @@ def draw_saturation(fig, scale=1.0, shift=0.0):
         title.set_text(f"weight scale {scale:g}, shift {shift:+g}: loss {plain['loss']:.2f}")
 
     update(scale, shift)
+    # What a redraw changes, in drawing order (the legends stay on top of the bars and lines).
+    update.artists = [*layers_update[0].artists, *sat_bars[0], *sat_bars[1],
+                      sat_bars[0][0].axes.get_legend(), *grad_lines,
+                      grad_lines[0].axes.get_legend(), title]
     return update
 
 
