@@ -208,6 +208,9 @@ def draw_gamma_beta(fig, gamma=1.0, beta=0.0):
         ax_s.set_title(f"how linear: a straight line leaves {1 - r2:.1%} unexplained")
 
     update(gamma, beta)
+    # What a redraw changes, in drawing order (curves and legends stay on top of the histogram).
+    update.artists = [hist, *ax_y.lines, ax_y.get_legend(), ax_y.title, dots_line, fit_line,
+                      ax_s.get_legend(), ax_s.title]
     return update
 
 

@@ -71,6 +71,9 @@ def _draw_batch_noise(fig, log2_batch=3):
         marker.set_xdata([B, B])
 
     update(log2_batch)
+    # What a redraw changes, in drawing order (the lines and legend stay on top of the bars);
+    # the y axis has no ticks, so its changing limit leaves the saved background as it is.
+    update.artists = [h_mean, h_std, *ax1.lines, ax1.get_legend(), ax1.title, marker]
     return update
 
 
