@@ -118,6 +118,8 @@ class LiveFigure:
             artists = getattr(self.update, "artists", ())
             for a in artists:
                 a.set_animated(True)  # left out of canvas.draw(): the saved background
+            for a in self._blit_order() if artists else ():
+                a.set_animated(True)
             if artists:
                 self.canvas.draw()
                 self._background = self.canvas.copy_from_bbox(self.fig.bbox)
@@ -125,7 +127,7 @@ class LiveFigure:
             data = png_bytes(self.fig)
         else:
             self.canvas.restore_region(self._background)
-            for a in self.update.artists:
+            for a in self._blit_order():
                 self.fig.draw_artist(a)
             data = _encode_png(self.canvas)
         if self.update is not None:
@@ -133,6 +135,14 @@ class LiveFigure:
             # so later redraws skip the layout pass.
             self.fig.set_layout_engine("none")
         return data
+
+    def _blit_order(self):
+        """The changing artists plus their axes' spines, in matplotlib's own drawing order
+        (zorder, then the order given), so a blitted frame equals a full redraw."""
+        artists = list(self.update.artists)
+        for ax in {a.axes for a in artists if a.axes is not None and a.axes.axison}:
+            artists += [sp for sp in ax.spines.values() if sp.get_visible() and sp not in artists]
+        return sorted(artists, key=lambda a: a.get_zorder())
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,16 @@ def _draw_running_stats(fig, momentum=DEFAULT_MOMENTUM, batch_size=32):
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.82, wspace=0.22)
     axes = fig.subplots(1, 2)
     panels = []
-    for ax, pop, label in ((axes[0], x.mean(), "mean"), (axes[1], x.var(), "variance")):
+    # Fixed y ranges (a pixel is 0..16, so a batch variance is at most 64): the axes stay put
+    # while the sliders move, and only the curves are redrawn.
+    for ax, pop, label, top in ((axes[0], x.mean(), "mean", 16.0),
+                                (axes[1], x.var(), "variance", 70.0)):
         (batch_line,) = ax.plot([], [], ".", ms=2, alpha=0.35)
         (run_line,) = ax.plot([], [], lw=2)
-        ax.axhline(pop, color="k", ls="--", lw=1)
+        pop_line = ax.axhline(pop, color="k", ls="--", lw=1)
         ax.set_xlabel("training step")
-        ax.set_xlim(-0.02 * DEMO_STEPS, 1.02 * DEMO_STEPS)
-        panels.append((ax, batch_line, run_line, pop, label))
+        ax.set(xlim=(-0.02 * DEMO_STEPS, 1.02 * DEMO_STEPS), ylim=(-0.02 * top, 1.02 * top))
+        panels.append((ax, batch_line, run_line, pop, label, pop_line))
     axes[1].legend(["batch value", "running average", "population value"], fontsize=8,
                    loc="lower right")
     title = fig.suptitle("")
@@ -48,13 +51,10 @@ def _draw_running_stats(fig, momentum=DEFAULT_MOMENTUM, batch_size=32):
         means, variances = xb.mean(axis=1), xb.var(axis=1)  # (K,), (K,)
         run_mean = ema_trajectory(means, momentum, init=0.0)  # (K + 1,)
         run_var = ema_trajectory(variances, momentum, init=1.0)  # (K + 1,)
-        for (ax, batch_line, run_line, pop, label), batch_vals, run in zip(
+        for (ax, batch_line, run_line, pop, label, _), batch_vals, run in zip(
                 panels, (means, variances), (run_mean, run_var), strict=True):
             batch_line.set_data(steps[1:], batch_vals)
             run_line.set_data(steps, run)
-            lo = min(batch_vals.min(), run.min(), pop)
-            hi = max(batch_vals.max(), run.max(), pop)
-            ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
             # Error once warmed up: how far the estimate wanders over the last 100 steps.
             err = np.sqrt(np.mean((run[-100:] - pop) ** 2)) / pop
             ax.set_title(f"running {label}: late error {err:.1%}")
@@ -63,6 +63,10 @@ def _draw_running_stats(fig, momentum=DEFAULT_MOMENTUM, batch_size=32):
                        f"{n_forget} steps")
 
     update(momentum, batch_size)
+    # What a redraw changes, in drawing order (the population line and legend stay on top).
+    update.artists = [a for ax, batch_line, run_line, _, _, pop_line in panels
+                      for a in (batch_line, run_line, pop_line, ax.get_legend(), ax.title)
+                      if a is not None] + [title]
     return update
 
 

@@ -46,7 +46,7 @@ def draw_layers(ax, zs, threshold=SATURATION_THRESHOLD, color="C0", label="", ex
     gap = np.full(1, np.nan)
     curves_x = np.concatenate([np.concatenate([c + _CURVE_Z, gap]) for c in centres])
     curves_y = np.concatenate([np.concatenate([_CURVE_S, gap]) for _ in centres])
-    ax.plot(curves_x, curves_y, color="0.3", lw=1.2)  # one line for every layer's sigmoid
+    (curves,) = ax.plot(curves_x, curves_y, color="0.3", lw=1.2)  # every layer's sigmoid
     bars = [ax.stairs(np.zeros(len(EDGES) - 1), c + EDGES, fill=True, color=color, alpha=0.6)
             for c in centres]
     labels = [ax.text(c, 1.04, "", ha="center", va="bottom", fontsize=8.5, linespacing=1.1)
@@ -77,7 +77,7 @@ def draw_layers(ax, zs, threshold=SATURATION_THRESHOLD, color="C0", label="", ex
         spikes.set_data(sx, sy)
 
     update(zs)
-    update.artists = [*bars, *labels, spikes]
+    update.artists = [*bars, curves, *labels, spikes]  # the curves lie over the bars
     return update
 
 
@@ -95,8 +95,9 @@ def draw_saturation(fig, scale=1.0, shift=0.0):
 
     layers = np.arange(1, depth + 1)
     ax = fig.add_subplot(grid[1, 0])
-    sat_bars = [ax.bar(layers - 0.2, np.zeros(depth), 0.4, label="plain"),
-                ax.bar(layers + 0.2, np.zeros(depth), 0.4, label="standardised")]
+    # Bars above the grid (zorder 1.5) in every drawing, so a blitted redraw equals a full one.
+    sat_bars = [ax.bar(layers - 0.2, np.zeros(depth), 0.4, label="plain", zorder=1.6),
+                ax.bar(layers + 0.2, np.zeros(depth), 0.4, label="standardised", zorder=1.6)]
     ax.set(ylim=(0, 1), xlabel="hidden layer", ylabel=f"fraction |z| > {SATURATION_THRESHOLD:g}")
     ax.legend(loc="upper left")
 
@@ -173,7 +174,8 @@ def draw_gamma_beta(fig, gamma=1.0, beta=0.0):
     fig.set_size_inches(10, 3.6)
     ax_y, ax_s = fig.subplots(1, 2, gridspec_kw={"left": 0.07, "right": 0.98, "bottom": 0.14,
                                                  "top": 0.9, "wspace": 0.25})
-    hist = ax_y.stairs(np.zeros(len(_Z_BINS) - 1), _Z_BINS, fill=True, alpha=0.5,
+    # Above the grid (zorder 1.5) in every drawing, so a blitted redraw equals a full one.
+    hist = ax_y.stairs(np.zeros(len(_Z_BINS) - 1), _Z_BINS, fill=True, alpha=0.5, zorder=1.6,
                        label=r"$y=\gamma\hat{x}+\beta$")
     grid = np.linspace(-8.0, 8.0, 200)
     ax_y.plot(grid, sigmoid(grid), color="k", lw=1.2, label=r"$\sigma(y)$")
