@@ -6,13 +6,15 @@ import io
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from course.batchnorm import batchnorm_forward, tiny_batch
 from course.figures import all_demos, use_style
 from course.figures import batchnorm as graph
 from course.figures import experiments as ex_fig
-from course.figures.demo import Demo
+from course.figures.demo import Choice, Demo, LiveFigure, active, png_bytes
+from course.figures.norms import NORM_AXES_DEMO
 from course.figures.running_stats import RUNNING_STATS_DEMO
 from course.figures.saturation import (
     EDGES,
@@ -22,6 +24,7 @@ from course.figures.saturation import (
     draw_saturation,
     z_histogram,
 )
+from course.figures.sync_bn import BATCH_NOISE_DEMO, _demo_batches
 from course.layers import sigmoid
 from course.saturation import linear_r2, saturation, standardized_sample
 
@@ -53,10 +56,53 @@ def test_demo_draws_at_every_slider_extreme_and_each_slider_changes_the_picture(
     assert fig.axes
     base = _pixels(fig)
     for name, s in demo.sliders.items():
-        assert s.min <= s.value <= s.max and s.step > 0
-        other = s.max if s.value != s.max else s.min
+        if isinstance(s, Choice):
+            assert s.value in s.options and len(s.options) > 1
+            other = next(o for o in s.options if o != s.value)
+        else:
+            assert s.min <= s.value <= s.max and s.step > 0
+            other = s.max if s.value != s.max else s.min
         moved = _pixels(demo.figure(**{name: other}))
         assert moved.shape != base.shape or np.any(moved != base), f"slider {name} changes nothing"
+
+
+@pytest.mark.parametrize("demo", DEMOS, ids=lambda d: d.name)
+def test_a_live_figure_updated_in_place_matches_a_fresh_drawing(demo):
+    """What Demo.show does on a slider move (update the one figure, redraw only what changed)
+    draws exactly what a fresh figure drawn in full at the new parameters draws."""
+    live = LiveFigure(demo.draw)
+    live.png(**demo.defaults())
+    for name, s in demo.sliders.items():
+        other = (next(o for o in s.options if o != s.value) if isinstance(s, Choice)
+                 else s.max if s.value != s.max else s.min)
+        params = {**demo.defaults(), name: other}
+        fresh = Figure()
+        demo.draw(fresh, **params)
+        assert live.png(**params) == png_bytes(fresh), f"updating {name} differs"
+
+
+def test_only_when_disables_a_control_that_does_nothing():
+    groups = NORM_AXES_DEMO.sliders["groups"]
+    assert isinstance(NORM_AXES_DEMO.sliders["kind"], Choice)
+    assert active(groups, {"kind": "group", "groups": 2})
+    assert not any(active(groups, {"kind": k, "groups": 2}) for k in ("batch", "layer",
+                                                                      "instance"))
+
+
+def test_norm_axes_demo_has_a_colour_bar_per_heat_map():
+    fig = NORM_AXES_DEMO.figure(kind="batch")
+    assert len(fig.axes) == 5  # block, two heat maps, their two colour bars
+    assert fig.axes[0].get_title() == "Batch norm"
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("log2_batch", [1, 3, 8])
+def test_batch_noise_demo_prints_the_fraction_more_than_30_percent_off(log2_batch):
+    _, stds = _demo_batches(2**log2_batch)
+    fig = BATCH_NOISE_DEMO.figure(log2_batch=log2_batch)
+    title = fig.axes[0].get_title()
+    plt.close(fig)
+    assert f"more than 30% off in {np.mean(np.abs(stds - 1) > 0.3):.0%}" in title
 
 
 def test_use_style_finds_the_packaged_style_file():
@@ -163,7 +209,7 @@ def test_draw_layers_labels_each_layer_with_its_saturated_fraction():
     draw_layers(ax, [np.array([0.0, 5.0]), np.array([-9.0, 9.0, 1.0, 2.0])])
     labels = [t.get_text() for t in ax.texts]
     plt.close(fig)
-    assert labels == ["layer 1: 50% saturated", "layer 2: 50% saturated"]
+    assert labels == ["layer 1\n50% saturated", "layer 2\n50% saturated"]
 
 
 def test_saturation_demo_draws_three_panels_for_its_sliders():

@@ -16,7 +16,7 @@ from course.batchnorm import (
     batchnorm_forward,
     tiny_batch,
 )
-from course.figures.demo import Demo, Slider
+from course.figures.demo import Demo, IntSlider
 
 
 @dataclass(frozen=True)
@@ -123,25 +123,40 @@ def _clip(center, towards, width):
 def _arrow(ax, src, dst, **style):
     a, b = NODES[src], NODES[dst]
     start, end = _clip(a.xy, b.xy, a.width + 0.08), _clip(b.xy, a.xy, b.width + 0.08)
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, **style))
+    return ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12,
+                                        **style))
+
+
+def _box_style(name, current, done):
+    """Face colour and edge width of a node's box: orange now, blue once known."""
+    colour = "#ffb347" if name == current else "#d5e8f7" if name in done else "white"
+    return colour, 1.6 if name == current else 1.0
+
+
+def _via_arrows(ax, via):
+    """The `via` edges drawn backwards in red: the gradient flows against the forward arrow."""
+    return [_arrow(ax, dst, src, color="#d62728", lw=2.2, connectionstyle="arc3,rad=0.25")
+            for src, dst in via]
 
 
 def draw_graph(ax, current=None, done=(), via=()):
-    """Draw the graph into ax; highlight `current`, shade `done`, draw `via` edges backwards."""
+    """Draw the graph into ax; highlight `current`, shade `done`, draw `via` edges backwards.
+    Returns the boxes by node name and the red arrows, for a demo that restyles them."""
+    boxes = {}
     for name, n in NODES.items():
-        colour = "#ffb347" if name == current else "#d5e8f7" if name in done else "white"
-        ax.add_patch(FancyBboxPatch((n.xy[0] - n.width / 2, n.xy[1] - _BOX_H / 2), n.width,
-                                    _BOX_H, boxstyle="round,pad=0.02,rounding_size=0.1",
-                                    fc=colour, ec="0.2", lw=1.6 if name == current else 1.0))
+        colour, lw = _box_style(name, current, done)
+        boxes[name] = ax.add_patch(FancyBboxPatch(
+            (n.xy[0] - n.width / 2, n.xy[1] - _BOX_H / 2), n.width, _BOX_H,
+            boxstyle="round,pad=0.02,rounding_size=0.1", fc=colour, ec="0.2", lw=lw))
         ax.text(*n.xy, n.label, ha="center", va="center", fontsize=12)
         ax.text(n.xy[0], n.xy[1] - _BOX_H / 2 - 0.08, n.shape, ha="center", va="top",
                 fontsize=8, color="0.35")
     for src, dst in EDGES:
         _arrow(ax, src, dst, color="0.55", lw=1.0)
-    for src, dst in via:  # the gradient flows against the forward arrow
-        _arrow(ax, dst, src, color="#d62728", lw=2.2, connectionstyle="arc3,rad=0.25")
+    arrows = _via_arrows(ax, via)
     ax.set(xlim=(-0.5, 10.3), ylim=(-1.9, 1.75))
     ax.set_axis_off()
+    return boxes, arrows
 
 
 def draw_forward_graph(ax):
@@ -168,37 +183,57 @@ def _tiny():
 
 
 def draw_backward_step(fig, step=0):
-    """One stop of the backward walk on the tiny batch: graph, local derivative, shape, value."""
+    """One stop of the backward walk on the tiny batch: graph, local derivative, shape, value.
+    Returns update(step) for the same figure."""
     (x, _, _, _), steps = _tiny()
-    k = min(max(int(round(step)), 0), len(steps) - 1)
-    s = steps[k]
+    N, D = x.shape
     fig.set_size_inches(9.5, 5.6)
     fig.set_layout_engine("none")
     ax = fig.add_axes((0.01, 0.42, 0.98, 0.54))
-    draw_graph(ax, current=s.node, done={t.node for t in steps[:k]}, via=s.via)
-    n = NODES[s.node]
-    N, D = x.shape
-    ax.set_title(f"Backward step {k} of {len(steps) - 1}: the gradient arriving at "
-                 f"{n.label}   (orange: this node, blue: gradient known, red: where it comes from)",
-                 fontsize=10)
-    shape = s.value.shape
-    lines = [("local derivative:", s.local), ("gradient:", s.grad),
-             ("shape:", f"{n.shape}, here {shape} on a tiny batch with N={N}, D={D}")]
-    for i, (key, text) in enumerate(lines):
+    boxes, arrows = draw_graph(ax)
+    title = ax.set_title("", fontsize=10)
+    keys = ("local derivative:", "gradient:", "shape:")
+    lines = []
+    for i, key in enumerate(keys):
         fig.text(0.02, 0.36 - 0.065 * i, key, fontsize=10, weight="bold")
-        fig.text(0.19, 0.36 - 0.065 * i, text, fontsize=11)
-    if s.note:
-        fig.text(0.02, 0.36 - 0.065 * 3, s.note, fontsize=9.5, style="italic")
-    blocks = [("value", s.value)] + list(s.paths.items())
-    for j, (name, value) in enumerate(blocks):
-        fig.text(0.02 + 0.25 * j, 0.12, f"{name}:\n{_fmt(value)}", fontsize=9,
-                 family="monospace", va="top")
+        lines.append(fig.text(0.19, 0.36 - 0.065 * i, "", fontsize=11))
+    note = fig.text(0.02, 0.36 - 0.065 * 3, "", fontsize=9.5, style="italic")
+    n_blocks = 1 + max(len(t.paths) for t in steps)
+    blocks = [fig.text(0.02 + 0.25 * j, 0.12, "", fontsize=9, family="monospace", va="top")
+              for j in range(n_blocks)]
+
+    def update(step=0):
+        k = min(max(int(round(step)), 0), len(steps) - 1)
+        s = steps[k]
+        done = {t.node for t in steps[:k]}
+        for name, box in boxes.items():
+            colour, lw = _box_style(name, s.node, done)
+            box.set_facecolor(colour)
+            box.set_linewidth(lw)
+        for arrow in arrows:
+            arrow.remove()
+        arrows[:] = _via_arrows(ax, s.via)
+        n = NODES[s.node]
+        title.set_text(f"Backward step {k} of {len(steps) - 1}: the gradient arriving at "
+                       f"{n.label}   (orange: this node, blue: gradient known, red: where it "
+                       "comes from)")
+        texts = (s.local, s.grad, f"{n.shape}, here {s.value.shape} on a tiny batch with "
+                                  f"N={N}, D={D}")
+        for line, text in zip(lines, texts, strict=True):
+            line.set_text(text)
+        note.set_text(s.note)
+        shown = [("value", s.value)] + list(s.paths.items())
+        for j, block in enumerate(blocks):
+            block.set_text(f"{shown[j][0]}:\n{_fmt(shown[j][1])}" if j < len(shown) else "")
+
+    update(step)
+    return update
 
 
 BACKWARD_DEMO = Demo(
     name="bn_backward_steps",
     draw=draw_backward_step,
-    sliders={"step": Slider(0, len(NODES) - 1, 1, 0, "backward step")},  # one per node
+    sliders={"step": IntSlider(0, len(NODES) - 1, 1, 0, "backward step")},  # one per node
     question="At which nodes do several gradients add up, and why do μ and σ² need a sum "
              "over the batch?",
 )

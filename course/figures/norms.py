@@ -5,7 +5,7 @@ from functools import cache
 import numpy as np
 from matplotlib.collections import PolyCollection
 
-from course.figures.demo import Demo, Slider
+from course.figures.demo import Choice, Demo
 from course.norms import KINDS, normalize
 
 TITLES = {"batch": "Batch norm", "layer": "Layer norm", "instance": "Instance norm",
@@ -36,26 +36,36 @@ def _quad(origin, u, v):
     return [o, o + u, o + u + v, o + v]
 
 
-def draw_block(ax, kind, N=6, C=6, S=4, groups=2, color="C1"):
-    """Draw the (N, C, H×W) block with the set that one statistic averages over highlighted."""
+def _faces(kind, N, C, S, groups, color):
+    """Face colour of every cell of the block, in draw_block's polygon order."""
     mask = norm_set(kind, N, C, groups)  # (N, C)
-    polys, lit = [], []
+    lit = [mask[n, c] for n in range(N) for c in range(C)]  # front face
+    lit += [mask[0, c] for c in range(C) for _ in range(S)]  # top face
+    lit += [mask[n, -1] for n in range(N) for _ in range(S)]  # right face
+    return [color if on else "#f2f2f2" for on in lit]
+
+
+def _title(kind, groups):
+    return TITLES[kind] + (f" (G={groups})" if kind == "group" else "")
+
+
+def draw_block(ax, kind, N=6, C=6, S=4, groups=2, color="C1"):
+    """Draw the (N, C, H×W) block with the set that one statistic averages over highlighted;
+    returns its PolyCollection (a demo recolours it with _faces)."""
+    polys = []
     right, up = np.array([1.0, 0.0]), np.array([0.0, 1.0])
     for n in range(N):  # front face: channels across, examples down
         for c in range(C):
             polys.append(_quad((c, N - 1 - n), right, up))
-            lit.append(mask[n, c])
     for c in range(C):  # top face: example 0, every channel, depth = H×W
         for s in range(S):
             polys.append(_quad(np.array([c, N]) + s * _DEPTH, right, _DEPTH))
-            lit.append(mask[0, c])
     for n in range(N):  # right face: last channel, every example, depth = H×W
         for s in range(S):
             polys.append(_quad(np.array([C, N - 1 - n]) + s * _DEPTH, _DEPTH, up))
-            lit.append(mask[n, -1])
-    faces = [color if on else "#f2f2f2" for on in lit]
-    ax.add_collection(PolyCollection(polys, facecolors=faces, edgecolors="#555555",
-                                     linewidths=0.6))
+    block = ax.add_collection(PolyCollection(polys, facecolors=_faces(kind, N, C, S, groups,
+                                                                      color),
+                                             edgecolors="#555555", linewidths=0.6))
     ax.set_xlim(-1.2, C + S * _DEPTH[0] + 0.3)
     ax.set_ylim(-1.0, N + S * _DEPTH[1] + 0.4)
     ax.set_aspect("equal")
@@ -64,8 +74,8 @@ def draw_block(ax, kind, N=6, C=6, S=4, groups=2, color="C1"):
     ax.text(-0.5, N / 2, "N (examples)", ha="center", va="center", rotation=90, fontsize=8)
     end = np.array([C, N]) + S * _DEPTH / 2
     ax.text(*(end + [0.7, -0.5]), "H×W", ha="left", va="center", fontsize=8)
-    label = TITLES[kind] + (f" (G={groups})" if kind == "group" else "")
-    ax.set_title(label, fontsize=10)
+    ax.set_title(_title(kind, groups), fontsize=10)
+    return block
 
 
 def draw_norm_axes(axes, groups=2):
@@ -87,28 +97,51 @@ def _demo_features():
     return out  # (64, 8, 8, 8)
 
 
-def _draw_demo(fig, kind=3, log2_groups=1):
-    """Left: the highlighted block; right: per-(example, channel) mean and std after normalising."""
-    name = KINDS[int(round(kind))]
-    G = 2 ** int(round(log2_groups))
-    ax_block, ax_mean, ax_std = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.2, 1, 1]})
-    draw_block(ax_block, name, N=6, C=8, S=4, groups=G)
-    x_hat = normalize(_demo_features(), name, G)[:12]  # (12, 8, 8, 8) first 12 examples shown
-    for ax, stat, title, (lo, hi) in ((ax_mean, x_hat.mean(axis=(2, 3)), "mean", (-1.5, 1.5)),
-                                      (ax_std, x_hat.std(axis=(2, 3)), "std", (0.0, 2.0))):
-        ax.imshow(stat, cmap="coolwarm" if title == "mean" else "viridis", vmin=lo, vmax=hi)
-        ax.set_title(f"{title} over H×W of x̂\n(color range {lo:g} to {hi:g})", fontsize=9)
+_STATS = (("mean", "coolwarm", (-1.5, 1.5)), ("std", "viridis", (0.0, 2.0)))
+
+
+def _draw_demo(fig, kind="group", groups=2):
+    """Left: the highlighted block; right: per-(example, channel) mean and std after normalising,
+    each with its colour bar. Returns update(kind, groups) for the same figure."""
+    fig.set_layout_engine("none")  # fixed margins: no layout pass on every redraw
+    fig.set_size_inches(10, 3.6)
+    ax_block, ax_mean, ax_std = fig.subplots(
+        1, 3, gridspec_kw={"width_ratios": [1.2, 1, 1], "left": 0.01, "right": 0.95,
+                           "bottom": 0.13, "top": 0.84, "wspace": 0.35})
+    images = []
+    for ax, (title, cmap, (lo, hi)) in zip((ax_mean, ax_std), _STATS, strict=True):
+        im = ax.imshow(np.zeros((12, 8)), cmap=cmap, vmin=lo, vmax=hi)
+        fig.colorbar(im, ax=ax, fraction=0.08, pad=0.03, ticks=np.linspace(lo, hi, 5))
+        ax.set_title(f"{title} over H×W of x̂\nper (example, channel)", fontsize=9)
         ax.grid(False)
         ax.set_xlabel("channel")
         ax.set_ylabel("example")
-    fig.set_size_inches(10, 3.4)
+        images.append(im)
+
+    block = draw_block(ax_block, kind, N=6, C=8, S=4, groups=int(groups))
+
+    def update(kind="group", groups=2):
+        G = int(groups)
+        block.set_facecolors(_faces(kind, 6, 8, 4, G, "C1"))
+        ax_block.set_title(_title(kind, G), fontsize=10)
+        x_hat = normalize(_demo_features(), kind, G)[:12]  # (12, 8, 8, 8) first 12 shown
+        images[0].set_data(x_hat.mean(axis=(2, 3)))  # (12, 8)
+        images[1].set_data(x_hat.std(axis=(2, 3)))  # (12, 8)
+
+    update(kind, groups)
+    # What a redraw changes, in drawing order (each heat map's spines stay on top of it).
+    update.artists = [block, *ax_block.texts, ax_block.title, images[0],
+                      *ax_mean.spines.values(), images[1],
+                      *ax_std.spines.values()]
+    return update
 
 
 NORM_AXES_DEMO = Demo(
     name="norm_axes",
     draw=_draw_demo,
-    sliders={"kind": Slider(0, 3, 1, 3, "norm (0 BN, 1 LN, 2 IN, 3 GN)"),
-             "log2_groups": Slider(0, 3, 1, 1, "GN: log2(groups)")},
+    sliders={"kind": Choice(KINDS, "group", "norm"),
+             "groups": Choice((1, 2, 4, 8), 2, "GN: groups", only_when=("kind", "group"),
+                              slider=True)},
     question="For each norm, which (example, channel) cells of the heat maps become mean 0 and "
              "std 1 one by one, and which only on average over a row or a column? Which choice "
              "makes an example's row depend on the other images in the batch?",

@@ -31,59 +31,109 @@ def z_histogram(z):
     return counts / max(counts.max(), 1)
 
 
-def draw_layers(ax, zs, threshold=SATURATION_THRESHOLD, color="C0", label=""):
-    """Every layer's pre-activation histogram over its own copy of the sigmoid, side by side.
+def draw_layers(ax, zs, threshold=SATURATION_THRESHOLD, color="C0", label="", explain=None):
+    """Every layer's pre-activation histogram over its own copy of the sigmoid, side by side;
+    returns update(zs), which redraws the histograms and labels for new pre-activations.
 
     One axes holds all layers (each shifted right by PANEL) because a single axes redraws
-    several times faster than one per layer; the grey bands are the saturated tails.
+    several times faster than one per layer; the grey bands are the saturated tails. Values
+    beyond ±Z_RANGE land in the outermost bars, which a red triangle then marks.
     """
     centres = np.arange(len(zs)) * PANEL  # (L,) each layer's z = 0
     width = Z_RANGE - threshold
     tails = [(c + side, width) for c in centres for side in (-Z_RANGE, threshold)]
     ax.broken_barh(tails, (0, 1.2), color="0.9", lw=0)  # one artist for all the grey bands
-    for l, (x0, z) in enumerate(zip(centres, zs, strict=True), start=1):
-        ax.plot(x0 + _CURVE_Z, _CURVE_S, color="0.3", lw=1.2)
-        ax.stairs(z_histogram(z), x0 + EDGES, fill=True, color=color, alpha=0.6)
-        ax.text(x0, 1.08, f"layer {l}: {saturation_fraction(z, threshold):.0%} saturated",
-                ha="center", fontsize=9)
-    ax.set_xticks(centres, ["z = 0"] * len(zs))
+    gap = np.full(1, np.nan)
+    curves_x = np.concatenate([np.concatenate([c + _CURVE_Z, gap]) for c in centres])
+    curves_y = np.concatenate([np.concatenate([_CURVE_S, gap]) for _ in centres])
+    (curves,) = ax.plot(curves_x, curves_y, color="0.3", lw=1.2)  # every layer's sigmoid
+    bars = [ax.stairs(np.zeros(len(EDGES) - 1), c + EDGES, fill=True, color=color, alpha=0.6)
+            for c in centres]
+    labels = [ax.text(c, 1.04, "", ha="center", va="bottom", fontsize=8.5, linespacing=1.1)
+              for c in centres]
+    (spikes,) = ax.plot([], [], "v", color="k", ms=5, clip_on=False)
+    ticks = (centres[:, None] + [-8.0, 0.0, 8.0]).ravel()  # (3L,) z = -8, 0, 8 of each layer
+    ax.set_xticks(ticks, ["−8", "0", "8"] * len(zs))
     ax.set(xlim=(-Z_RANGE, centres[-1] + Z_RANGE), ylim=(0, 1.2), yticks=[])
+    spec = ax.get_subplotspec()
+    if explain or explain is None and (spec is None or spec.is_last_row()):
+        # One explanation under a column of such axes (explain=None: under the bottom one).
+        ax.set_xlabel(f"pre-activation z of each layer (grey: saturated, |z| > {threshold:g}; "
+                      f"▼: values beyond ±{Z_RANGE:g}, counted in the outermost bar)",
+                      fontsize=9)
     ax.grid(False)
     ax.set_ylabel(label)
 
+    def update(zs):
+        sx, sy = [], []
+        for l, (c, bar, text, z) in enumerate(zip(centres, bars, labels, zs, strict=True), 1):
+            h = z_histogram(z)  # (60,)
+            bar.set_data(h)
+            text.set_text(f"layer {l}\n{saturation_fraction(z, threshold):.0%} saturated")
+            for side, edge in ((-1, 0), (1, -1)):
+                if np.any(side * np.asarray(z) > Z_RANGE):
+                    sx.append(c + side * (Z_RANGE - 0.2))
+                    sy.append(min(h[edge] + 0.06, 1.15))
+        spikes.set_data(sx, sy)
+
+    update(zs)
+    update.artists = [*bars, curves, *labels, spikes]  # the curves lie over the bars
+    return update
+
 
 def draw_saturation(fig, scale=1.0, shift=0.0):
-    """Demo: per-layer histograms, saturated fraction, relative gradient; plain vs standardised."""
+    """Demo: per-layer histograms, saturated fraction, relative gradient; plain vs standardised.
+    Returns update(scale, shift) for the same figure."""
     X, y, weights = demo_data()
-    plain = mlp_forward_backward(X, y, weights, scale, shift)
-    normed = mlp_forward_backward(X, y, weights, scale, shift, normalize=True)
-    depth = len(plain["z"])
-    fig.set_size_inches(10, 5.2)
+    depth = len(weights) - 1
+    fig.set_size_inches(10, 5.4)
     # Fixed margins instead of the style's automatic layout, which lays out all text twice.
     fig.set_layout_engine("none")
     grid = fig.add_gridspec(2, 2, height_ratios=(1, 1.25), left=0.06, right=0.985, bottom=0.09,
-                            top=0.9, hspace=0.3, wspace=0.22)
-    draw_layers(fig.add_subplot(grid[0, :]), plain["z"], label="plain net")
+                            top=0.9, hspace=0.42, wspace=0.22)
+    ax_top = fig.add_subplot(grid[0, :])
 
     layers = np.arange(1, depth + 1)
     ax = fig.add_subplot(grid[1, 0])
-    sat = [[saturation_fraction(z) for z in r["z"]] for r in (plain, normed)]
-    ax.bar(layers - 0.2, sat[0], 0.4, label="plain")
-    ax.bar(layers + 0.2, sat[1], 0.4, label="standardised")
+    # Bars above the grid (zorder 1.5) in every drawing, so a blitted redraw equals a full one.
+    sat_bars = [ax.bar(layers - 0.2, np.zeros(depth), 0.4, label="plain", zorder=1.6),
+                ax.bar(layers + 0.2, np.zeros(depth), 0.4, label="standardised", zorder=1.6)]
     ax.set(ylim=(0, 1), xlabel="hidden layer", ylabel=f"fraction |z| > {SATURATION_THRESHOLD:g}")
     ax.legend(loc="upper left")
 
     ax = fig.add_subplot(grid[1, 1])
     steps = np.arange(1, depth + 2)  # hidden layers, then the output layer
-    ax.semilogy(steps, plain["rel_grad_norms"], "o-", label="plain")
-    ax.semilogy(steps, normed["rel_grad_norms"], "s-", label="standardised")
+    grad_lines = [ax.semilogy(steps, np.ones(depth + 1), "o-", label="plain")[0],
+                  ax.semilogy(steps, np.ones(depth + 1), "s-", label="standardised")[0]]
     ax.set(xlabel="layer (last = output)", ylabel="‖dL/dW‖ / ‖W‖", ylim=(1e-7, 1e2))
     # Plain-text labels: the default log labels are mathtext, slow to typeset on every redraw.
     ax.set_yticks(_LOG_TICKS, [f"{t:g}" for t in _LOG_TICKS])
     ax.minorticks_off()
     ax.legend(loc="lower right")
-    fig.suptitle(f"weight scale {scale:g}, shift {shift:+g}: loss {plain['loss']:.2f}",
-                 fontsize=10)
+    title = fig.suptitle("", fontsize=10)
+    layers_update = []
+
+    def update(scale=1.0, shift=0.0):
+        plain = mlp_forward_backward(X, y, weights, scale, shift)
+        normed = mlp_forward_backward(X, y, weights, scale, shift, normalize=True)
+        if layers_update:
+            layers_update[0](plain["z"])
+        else:
+            layers_update.append(draw_layers(ax_top, plain["z"], label="plain net",
+                                                     explain=True))
+        for bars, r in zip(sat_bars, (plain, normed), strict=True):
+            for bar, z in zip(bars, r["z"], strict=True):
+                bar.set_height(saturation_fraction(z))
+        for line, r in zip(grad_lines, (plain, normed), strict=True):
+            line.set_ydata(r["rel_grad_norms"])
+        title.set_text(f"weight scale {scale:g}, shift {shift:+g}: loss {plain['loss']:.2f}")
+
+    update(scale, shift)
+    # What a redraw changes, in drawing order (the legends stay on top of the bars and lines).
+    update.artists = [*layers_update[0].artists, *sat_bars[0], *sat_bars[1],
+                      sat_bars[0][0].axes.get_legend(), *grad_lines,
+                      grad_lines[0].axes.get_legend(), title]
+    return update
 
 
 SATURATION_DEMO = Demo(
@@ -117,18 +167,16 @@ _Z_BINS = np.linspace(-8.0, 8.0, 65)
 
 def draw_gamma_beta(fig, gamma=1.0, beta=0.0):
     """Histogram of y = gamma * x_hat + beta over the sigmoid, and sigmoid(y) against y with the
-    best straight line: how far from linear the unit acts on these values."""
-    y = gamma * _x_hat() + beta  # (n,)
-    frac, slope = saturation(y)
-    r2 = linear_r2(y[:, None], sigmoid(y)[:, None])[0] if gamma != 0 else 1.0
+    best straight line: how far from linear the unit acts on these values. Returns
+    update(gamma, beta) for the same figure."""
     # Fixed margins instead of the style's tight layout: the layout pass would double redraw time.
     fig.set_layout_engine("none")
     fig.set_size_inches(10, 3.6)
     ax_y, ax_s = fig.subplots(1, 2, gridspec_kw={"left": 0.07, "right": 0.98, "bottom": 0.14,
                                                  "top": 0.9, "wspace": 0.25})
-    counts, _ = np.histogram(np.clip(y, -8.0, 8.0), _Z_BINS)
-    ax_y.stairs(counts / counts.max(), _Z_BINS, fill=True, alpha=0.5,
-                label=r"$y=\gamma\hat{x}+\beta$")
+    # Above the grid (zorder 1.5) in every drawing, so a blitted redraw equals a full one.
+    hist = ax_y.stairs(np.zeros(len(_Z_BINS) - 1), _Z_BINS, fill=True, alpha=0.5, zorder=1.6,
+                       label=r"$y=\gamma\hat{x}+\beta$")
     grid = np.linspace(-8.0, 8.0, 200)
     ax_y.plot(grid, sigmoid(grid), color="k", lw=1.2, label=r"$\sigma(y)$")
     ax_y.plot(grid, 4 * sigmoid_grad(grid), color="C1", lw=1.2, ls="--",
@@ -137,20 +185,35 @@ def draw_gamma_beta(fig, gamma=1.0, beta=0.0):
         ax_y.axvspan(side * SATURATION_THRESHOLD, side * 8.0, color="0.85", zorder=0)
     ax_y.set(xlim=(-8, 8), ylim=(0, 1.3), xticks=np.arange(-8, 9, 2), yticks=[0, 0.5, 1],
              xlabel=f"BN output y (grey: saturated, |y| > {SATURATION_THRESHOLD:g})",
-             ylabel="share of the values (tallest bar = 1)",
-             title=rf"$\gamma$ = {gamma:.2f}, $\beta$ = {beta:.2f}: {frac:.0%} saturated, "
-                   f"mean σ′ {slope:.3f}")
+             ylabel="share of the values (tallest bar = 1)")
     ax_y.legend(loc="upper center", ncols=3, handlelength=1.2)
-    dots = gamma * _x_hat_dots() + beta  # (n / 10,) sorted
-    s = sigmoid(dots)
-    fit = np.polyfit(dots, s, 1) if gamma != 0 else (0.0, float(s.mean()))
-    ax_s.plot(dots, s, ".", ms=3, color="C2", label=r"$\sigma(y)$ of the values")
-    ax_s.plot(dots[[0, -1]], np.polyval(fit, dots[[0, -1]]), color="0.3", lw=1,
-              label="best straight line")
+    (dots_line,) = ax_s.plot([], [], ".", ms=3, color="C2", label=r"$\sigma(y)$ of the values")
+    (fit_line,) = ax_s.plot([], [], color="0.3", lw=1, label="best straight line")
     ax_s.set(xlim=(-8, 8), ylim=(-0.05, 1.05), xticks=np.arange(-8, 9, 2), xlabel="BN output y",
-             ylabel=r"sigmoid output $\sigma(y)$",
-             title=f"how linear: a straight line leaves {1 - r2:.1%} unexplained")
+             ylabel=r"sigmoid output $\sigma(y)$")
     ax_s.legend(loc="upper left")
+
+    def update(gamma=1.0, beta=0.0):
+        y = gamma * _x_hat() + beta  # (n,)
+        frac, slope = saturation(y)
+        r2 = linear_r2(y[:, None], sigmoid(y)[:, None])[0] if gamma != 0 else 1.0
+        counts, _ = np.histogram(np.clip(y, -8.0, 8.0), _Z_BINS)  # (64,)
+        hist.set_data(counts / counts.max())
+        # Plain text, not mathtext: a changing mathtext title is re-typeset on every redraw.
+        ax_y.set_title(f"γ = {gamma:.2f}, β = {beta:.2f}: {frac:.0%} saturated, "
+                       f"mean σ′ {slope:.3f}")
+        dots = gamma * _x_hat_dots() + beta  # (n / 10,) sorted
+        s = sigmoid(dots)
+        fit = np.polyfit(dots, s, 1) if gamma != 0 else (0.0, float(s.mean()))
+        dots_line.set_data(dots, s)
+        fit_line.set_data(dots[[0, -1]], np.polyval(fit, dots[[0, -1]]))
+        ax_s.set_title(f"how linear: a straight line leaves {1 - r2:.1%} unexplained")
+
+    update(gamma, beta)
+    # What a redraw changes, in drawing order (curves and legends stay on top of the histogram).
+    update.artists = [hist, *ax_y.lines, ax_y.get_legend(), ax_y.title, dots_line, fit_line,
+                      ax_s.get_legend(), ax_s.title]
+    return update
 
 
 GAMMA_BETA_DEMO = Demo(

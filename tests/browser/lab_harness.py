@@ -14,6 +14,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -38,6 +39,9 @@ OPEN_S = 60              # notebook rendered with all its cells
 KERNEL_S = 60            # kernel idle before we run anything
 RUN_S = 240              # Run All Cells finished (course notebooks take <= 20 s under nbval)
 WIDGET_S = 30            # a demo's widgets rendered, a slider move redrawn the figure
+TIMED_PRESSES = 5        # slider key presses timed per demo (Lab.run_notebook's default)
+# A demo's figure: an <img> in an Output widget (plt.show) or an ipywidgets.Image.
+DEMO_IMG = ".widget-output img, img.widget-image"
 
 # A traceback (or IPython's short SyntaxError form) as JupyterLab renders an `error` output.
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\s*\w*(Error|Exception)\b",
@@ -79,9 +83,10 @@ _READ_CELLS_JS = """() => {
       in_widget: !!o.closest('.widget-output'),
     })),
     sliders: cell.querySelectorAll('.widget-slider').length,
-    widget_images: [...cell.querySelectorAll('.widget-output img')].map(i => i.src),
+    choices: cell.querySelectorAll('.widget-toggle-buttons').length,
+    widget_images: [...cell.querySelectorAll(DEMO_IMG)].map(i => i.src),
   }));
-}"""
+}""".replace("DEMO_IMG", json.dumps(DEMO_IMG))
 
 _STATUS_JS = """() => {
   const dialog = document.querySelector('.jp-Dialog');
@@ -101,16 +106,39 @@ _JS_HELPERS = """
       '.jp-NotebookPanel .jp-Notebook .jp-Notebook-cell')[i];
   const idle = () => document.querySelector(
       '.jp-NotebookPanel .jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle';
+  const demoImages = cell => [...cell.querySelectorAll(DEMO_IMG)];
   const widgetError = cell => [...cell.querySelectorAll(
       '.widget-output [data-mime-type="application/vnd.jupyter.stderr"]')]
       .some(o => new RegExp(TRACEBACK, 'm').test(o.innerText));
 """
 
 
+# Arms a timer in the page: from the next keydown until the demo's images differ from `before`
+# and have decoded; the result lands in window.__demoTimer.ms.
+_ARM_TIMER_BODY = """
+  const cell = cellAt(i);
+  const timer = window.__demoTimer = {t0: null, ms: null};
+  document.addEventListener('keydown', () => { timer.t0 = timer.t0 ?? performance.now(); },
+                            {capture: true, once: true});
+  const obs = new MutationObserver(() => {
+    const imgs = demoImages(cell);
+    if (timer.t0 === null || !imgs.length ||
+        JSON.stringify(imgs.map(e => e.src)) === JSON.stringify(before)) return;
+    obs.disconnect();
+    Promise.all(imgs.map(e => e.decode().catch(() => null)))
+      .then(() => { timer.ms = performance.now() - timer.t0; });
+  });
+  obs.observe(cell, {subtree: true, childList: true, attributes: true,
+                     attributeFilter: ['src']});
+"""
+
+
 def _js(args, body):
     """A JS predicate `(args) => { helpers; body }` for page.wait_for_function."""
     traceback = json.dumps(TRACEBACK.pattern)
-    return f"({args}) => {{ const TRACEBACK = {traceback}; {_JS_HELPERS} {body} }}"
+    images = json.dumps(DEMO_IMG)
+    return (f"({args}) => {{ const TRACEBACK = {traceback}; const DEMO_IMG = {images};"
+            f" {_JS_HELPERS} {body} }}")
 
 
 @dataclass
@@ -136,6 +164,7 @@ class Report:
     seconds: float = 0.0
     phases: dict = field(default_factory=dict)  # step name -> seconds
     page_errors: list = field(default_factory=list)  # uncaught JS errors in the page
+    latency_ms: dict = field(default_factory=dict)  # demo cell -> ms per timed slider key press
 
     def where(self, index):
         """'cell 7 of 31 (id ..., tagged demo: `first line`)' for messages."""
@@ -403,8 +432,9 @@ class Lab:
         self.browser = self._pw = None
 
     # -- one notebook
-    def run_notebook(self, path, kind=None):
-        """Open `path` (relative to the root) in a fresh context/workspace and run it in the UI."""
+    def run_notebook(self, path, kind=None, presses=TIMED_PRESSES):
+        """Open `path` (relative to the root) in a fresh context/workspace and run it in the UI;
+        time `presses` slider key presses per demo (report.latency_ms)."""
         t0 = time.monotonic()
         path = Path(path).as_posix()
         kind = kind or Path(path).parts[0]
@@ -415,7 +445,7 @@ class Lab:
         context.set_default_timeout(WIDGET_S * 1000)
         page = context.new_page()
         page.on("pageerror", lambda e: report.page_errors.append(str(e)[:300]))
-        ui = _NotebookUI(page, report, self.screenshots)
+        ui = _NotebookUI(page, report, self.screenshots, presses)
         steps = [("open", lambda: page.goto(
                      f"http://127.0.0.1:{self.port}/lab/workspaces/{workspace}/tree/{path}"
                      f"?token={self.token}", timeout=OPEN_S * 1000)),
@@ -453,7 +483,8 @@ class Lab:
 class _NotebookUI:
     """The bounded steps a student takes in one open notebook."""
 
-    def __init__(self, page, report, screenshots):
+    def __init__(self, page, report, screenshots, presses=TIMED_PRESSES):
+        self.presses = presses
         self.page = page
         self.report = report
         self.screenshots = Path(screenshots)
@@ -563,9 +594,11 @@ class _NotebookUI:
             if not self._wait_widgets(i):
                 continue
             n = self.report.cells[i]["sliders"]
-            for j in range(n):
-                if not self._move_slider(i, j):
-                    break
+            moved = (all(self._move_slider(i, j) for j in range(n))
+                     and all(self._move_choice(i, j)
+                             for j in range(self.report.cells[i]["choices"])))
+            if moved and n and self.presses:
+                self._time_presses(i, n)
         self.report.cells = self.read_cells()  # outputs after the slider moves
 
     def _wait_widgets(self, i):
@@ -575,7 +608,7 @@ class _NotebookUI:
           if (failures.some(f => f !== 'Loading widget...' && text.includes(f))) return true;
           if (widgetError(cell)) return true;
           return cell.querySelectorAll('.widget-slider').length > 0 &&
-                 cell.querySelectorAll('.widget-output img').length > 0;""")
+                 demoImages(cell).length > 0;""")
         try:
             self._wait(rendered, [i, list(WIDGET_FAILURES)], WIDGET_S,
                        "the demo's sliders and figure did not appear")
@@ -598,7 +631,7 @@ class _NotebookUI:
         redrawn = _js("[i, before]", """
           const cell = cellAt(i);
           if (widgetError(cell)) return idle();
-          const now = [...cell.querySelectorAll('.widget-output img')].map(e => e.src);
+          const now = demoImages(cell).map(e => e.src);
           return now.length > 0 && JSON.stringify(now) !== JSON.stringify(before) && idle();""")
         try:
             self._wait(redrawn, [i, before], WIDGET_S, "the figure did not change")
@@ -637,7 +670,13 @@ class _NotebookUI:
         start_text = readout.inner_text().strip()
         start = self._images(i)
         v0, lo, hi = (float(handle.get_attribute(f"aria-value{a}")) for a in ("now", "min", "max"))
-        key = "PageUp" if v0 < lo + 0.6 * (hi - lo) else "PageDown"
+        # A SelectionSlider (ordered options) is moved by one option; it cannot be typed into.
+        # (course.figures.demo marks it with the class course-options).
+        typed = "course-options" not in (slider.get_attribute("class") or "").split()
+        if typed:
+            key = "PageUp" if v0 < lo + 0.6 * (hi - lo) else "PageDown"
+        else:
+            key = "ArrowRight" if v0 < hi else "ArrowLeft"
         if not self._press(handle, key, v0):
             self.report.add(i, f"slider {label!r} did not move from {v0:g} when focused and "
                                f"sent {key}")
@@ -656,13 +695,66 @@ class _NotebookUI:
         if not self.report.screenshot:
             self.screenshot()  # the first demo right after a slider move, for a reviewer
         moved = self._images(i)
-        readout.fill(start_text)
-        readout.press("Enter")
+        if typed:
+            readout.fill(start_text)
+            readout.press("Enter")
+        else:
+            self._press(handle, "ArrowLeft" if key == "ArrowRight" else "ArrowRight", v1)
         if not self._wait_redraw(i, moved):
             self.report.add(i, f"typing {start_text} into slider {label!r} did not redraw the "
                                f"figure within {WIDGET_S} s")
             return False
         return True
+
+    def _move_choice(self, i, j):
+        """Click every other option of toggle-button group j, then its starting option again:
+        each click must redraw the figure, without an error."""
+        group = self._cell(i).locator(".widget-toggle-buttons").nth(j)
+        label = group.locator(".widget-label").inner_text().strip() or f"#{j + 1}"
+        buttons = group.locator("button.widget-toggle-button")
+        names = [b.strip() for b in buttons.all_inner_texts()]
+        start = group.locator("button.mod-active").inner_text().strip()
+        for name in [n for n in names if n != start] + [start]:
+            before = self._images(i)
+            buttons.nth(names.index(name)).click()
+            move = f"choosing {name!r} in {label!r}"
+            if not self._wait_redraw(i, before):
+                self.report.add(i, f"{move} did not change the figure within {WIDGET_S} s")
+                return False
+            errors = [o for o in self.read_cells()[i]["outputs"]
+                      if o["in_widget"] and is_traceback(o)]
+            if errors:
+                self.report.add(i, f"{move} raised in the callback: "
+                                   f"{_last_line(errors[0]['text'])}")
+                return False
+            self.report.sliders_moved += name != start
+        return True
+
+    def _time_presses(self, i, n):
+        """report.latency_ms[i]: per key press, ms until the new figure is decoded on the page.
+
+        Timed inside the page (keydown to the decoded new <img>), so the harness's polling
+        does not count. The presses go round the sliders in pairs, there and back (PageUp then
+        PageDown, or the reverse), so each slider moves from about the demo's starting state.
+        """
+        times, key = [], None
+        for k in range(self.presses):
+            handle = (self._cell(i).locator(".widget-slider").nth(k // 2 % n)
+                      .locator(".noUi-handle"))
+            v0, lo, hi = (float(handle.get_attribute(f"aria-value{a}"))
+                          for a in ("now", "min", "max"))
+            if k % 2 == 0:
+                key = "PageUp" if v0 < lo + 0.6 * (hi - lo) else "PageDown"
+            else:
+                key = "PageDown" if key == "PageUp" else "PageUp"
+            before = self._images(i)
+            self.page.evaluate(_js("[i, before]", _ARM_TIMER_BODY), [i, before])
+            if not (self._press(handle, key, v0) and self._wait_redraw(i, before)):
+                break
+            ms = self._wait(_js("", "return window.__demoTimer.ms;"), None, WIDGET_S,
+                            "the new figure did not decode")
+            times.append(ms)
+        self.report.latency_ms[i] = times
 
     def screenshot(self, cell=None):
         """The viewport as screenshots/<kind>-<notebook>.png (scrolled to `cell` if given)."""
@@ -705,12 +797,22 @@ def copy_course(repo, dest):
     return Path(dest)
 
 
+def demo_label(report, i):
+    """A demo cell's last line of code (its `DEMO.show()` call), for timing tables."""
+    lines = [ln.strip() for ln in report.nb.cells[i].source.splitlines() if ln.strip()]
+    return lines[-1] if lines else f"cell {i + 1}"
+
+
 def assert_runs_cleanly(lab, path):
     """Run one course notebook in the UI, print what was measured, fail with the problems."""
     report = lab.run_notebook(path)
     print(f"{path}: {report.seconds:.1f} s, {report.sliders_moved} slider moves, "
           f"screenshot {report.screenshot}")
     print("  " + ", ".join(f"{k} {v:.1f} s" for k, v in report.phases.items()))
+    for i, times in report.latency_ms.items():
+        print(f"  {demo_label(report, i)}: key press to new figure, median "
+              f"{statistics.median(times):.0f} ms of {len(times)} presses" if times else
+              f"  {demo_label(report, i)}: no timed press")
     for warning in report.warnings:
         print(f"  stderr (not an error): {warning}")
     assert not report.problems, report.failure_message()
