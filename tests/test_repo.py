@@ -93,7 +93,7 @@ def _third_party_imports(files):
                 names |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 names.add(node.module.split(".")[0])
-    dist = {"IPython": "ipython"}  # import name -> distribution name, where they differ
+    dist = {"IPython": "ipython", "PIL": "pillow"}  # import name -> distribution, where they differ
     return {dist.get(n, n) for n in names - set(sys.stdlib_module_names) - {"course"}}
 
 

@@ -24,7 +24,10 @@ pytestmark = pytest.mark.skipif(not gh.SOURCES, reason="no solution notebook wit
 def test_failure_has_clear_status_and_the_rest_is_graded(zoo, name, status):
     victim = gh.auto(gh.ZOO_NB)[0]
     row = zoo["rows"][name]
-    assert row["status"] == status.format(fns=", ".join(victim.functions), gid=victim.grade_id)
+    want = status.format(fns=", ".join(victim.functions), gid=victim.grade_id)
+    assert _without_exit_code(row["status"]) == _without_exit_code(want)
+    if "exit code" in row["status"]:  # when it is known, it is the student's own exit code
+        assert row["status"] == want
     assert gh.points(row, victim) == 0
     assert gh.full_marks(row, skip={victim.grade_id})
 
@@ -57,13 +60,22 @@ def test_leftover_child_processes_are_killed(zoo):
     assert not leftovers
 
 
+def _without_exit_code(status):
+    """A forked student's exit code comes from the zygote's reply, which a heavily loaded machine
+    can miss (the status then says only "kernel died"); everything else must match exactly."""
+    return status.replace(" (exit code 3)", "")
+
+
 def test_spawn_mode_grades_like_fork_mode(zoo, tmp_path):
     subs = zoo["tmp"] / "submissions"
     names = ["full", "os_exit", "print_flood", "memory_bomb", "write_outside"]
     rows, _ = gh.grade(tmp_path / "out", *(subs / f"{n}.ipynb" for n in names),
                     extra=["--no-fork", "--notebooks", gh.ZOO_NB])
     for name in names:
-        assert {k: v for k, v in rows[name].items()} == zoo["rows"][name], name
+        spawned, forked = dict(rows[name]), dict(zoo["rows"][name])
+        spawned["status"], forked["status"] = (_without_exit_code(r["status"])
+                                               for r in (spawned, forked))
+        assert spawned == forked, name
 
 
 @pytest.mark.skipif(len(gh.SOURCES) < 2, reason="needs two notebooks with graded tasks")
