@@ -116,8 +116,7 @@ def saturation_by_layer(sizes=DEEP_SIGMOID, weight_scale=1.0, epochs=2, lr=0.1):
         with model.predicting("batch"):
             model.forward(d.X_train[:256])
         z0 = model.preacts
-        hist = train(model, d.X_train, d.y_train, d.X_val, d.y_val, SGD(lr),
-                     epochs=epochs, batch_size=64, seed=0)
+        _, hist = run(make_model=lambda seed, m=model: m, lr=lr, epochs=epochs)  # seed 0, batch 64
         with model.predicting():  # after training: deployment (test) mode on the validation set
             model.forward(d.X_val)
         out[bn] = {"init": np.array([saturation_fraction(z) for z in z0]),

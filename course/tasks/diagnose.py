@@ -21,12 +21,6 @@ def _identity(a):
     return a
 
 
-def _columns(a):
-    """Any array as (rows, features): a vector becomes one row."""
-    a = np.asarray(a)
-    return a.reshape(1, -1) if a.ndim == 1 else a
-
-
 @dataclass(frozen=True)
 class Normalised:
     """An output that should be gamma * x_hat + beta, with x standardised per column of `rows`."""
