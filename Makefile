@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+TORCH_STAMP := $(VENV)/.installed-torch
 # JupyterLab refuses to run as root (containers, CI, Binder-like machines) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Tests run two notebook kernels at once (pytest -n 2) on 2 cores: a multi-threaded BLAS in each
 # oversubscribes the machine and made small matrix products 10x slower. One thread per process.
 ONE_THREAD := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install install-dev browser-deps sandbox-deps lab test test-fast lint release check-release bench clean
+.PHONY: install install-dev torch-deps browser-deps sandbox-deps lab test test-fast lint release check-release bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +26,16 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(DEV_STAMP)
 
+# PyTorch only for the tests: notebook 04's framework cells must really run in CI, not skip.
+$(TORCH_STAMP): $(DEV_STAMP) requirements-torch.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-torch.txt
+	touch $(TORCH_STAMP)
+
 install: $(STAMP)
 
 install-dev: $(DEV_STAMP)
+
+torch-deps: $(TORCH_STAMP)
 
 # apt_dep(command, Debian package, target, what skips without it): install a Debian package the
 # tests need when it is missing and we can (root + apt-get); where we cannot, say so in one line
@@ -57,8 +65,9 @@ sandbox-deps:
 lab: install
 	$(ONE_THREAD) $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_why_normalize.ipynb
 
-test: install-dev browser-deps sandbox-deps
-	$(ONE_THREAD) $(BIN)/python -m pytest -n 2 --dist loadfile -rs
+# COURSE_REQUIRE_TORCH: PyTorch was installed on purpose, so a framework cell that would skip fails.
+test: install-dev torch-deps browser-deps sandbox-deps
+	$(ONE_THREAD) COURSE_REQUIRE_TORCH=1 $(BIN)/python -m pytest -n 2 --dist loadfile -rs
 
 # Unit tests only, no notebook execution: the inner loop while editing course/.
 test-fast: install-dev

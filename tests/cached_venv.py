@@ -32,6 +32,7 @@ def cached_venv(name, inputs, build, extra_key=""):
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
            "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PYTHONPATH", None)  # the venv imports its own packages, never the caller's
+    env.pop("COURSE_REQUIRE_TORCH", None)  # these venvs have no PyTorch on purpose
     if not (venv / ".built").exists():
         run([sys.executable, "-m", "venv", "--clear", venv])
         build(py, env)
