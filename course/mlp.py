@@ -22,7 +22,7 @@ class MLP(Network):
     """[affine -> (BN) -> activation] x hidden layers -> affine scores."""
 
     def __init__(self, sizes, activation="relu", batchnorm=False, weight_scale=None, seed=0,
-                 momentum=DEFAULT_MOMENTUM):
+                 momentum=DEFAULT_MOMENTUM, norm=BatchNorm1d):
         rng = np.random.default_rng(seed)
         self.act_forward, self.act_backward = ACTIVATIONS[activation]
         self.W, self.b, self.bn = [], [], []
@@ -33,7 +33,8 @@ class MLP(Network):
             self.W.append(rng.normal(0.0, scale, (d_in, d_out)))  # (D_in, D_out)
             self.b.append(np.zeros(d_out))  # (D_out,)
             hidden = i < len(sizes) - 2
-            self.bn.append(BatchNorm1d(d_out, momentum=momentum) if batchnorm and hidden else None)
+            # norm: the layer class where BN goes (BatchRenorm1d in notebook 07).
+            self.bn.append(norm(d_out, momentum=momentum) if batchnorm and hidden else None)
         self.grads = {}
         self.preacts = []  # inputs of each hidden activation, kept for diagnostics
 

@@ -1,8 +1,9 @@
 """The normalisation layers: thin stateful classes around the pure functions of course.batchnorm
-and course.norms (BatchNorm1d, per-channel SpatialBatchNorm, GroupNorm)."""
+and course.norms (BatchNorm1d, BatchRenorm1d, per-channel SpatialBatchNorm, GroupNorm)."""
 
 import numpy as np
 
+from course.batch_renorm import D_MAX, R_MAX, batch_renorm_backward, batch_renorm_forward
 from course.batchnorm import (
     DEFAULT_EPS,
     DEFAULT_MOMENTUM,
@@ -66,6 +67,22 @@ class BatchNorm1d:
         return self._cache["mu"], self._cache["var"]
 
     __call__ = forward
+
+
+class BatchRenorm1d(BatchNorm1d):
+    """Batch Renormalization (notebook 07): BatchNorm1d with r and d corrections clipped to
+    [1/r_max, r_max] and [-d_max, d_max]."""
+
+    forward_fn = staticmethod(batch_renorm_forward)
+    backward_fn = staticmethod(batch_renorm_backward)
+
+    def __init__(self, num_features, r_max=R_MAX, d_max=D_MAX, **kwargs):
+        super().__init__(num_features, **kwargs)
+        self.r_max, self.d_max = r_max, d_max
+
+    def bn_param(self):
+        """BatchNorm1d's bn_param plus the clipping limits."""
+        return {**super().bn_param(), "r_max": self.r_max, "d_max": self.d_max}
 
 
 class SpatialBatchNorm(BatchNorm1d):
