@@ -31,3 +31,10 @@ def test_bn_makes_the_path_smoother_after_training():
     change = {bn: np.array([x["grad_change"][1:, 2] for x in r[bn]]) for bn in r}
     assert beta[True].max() < beta[False].min()
     assert change[True].max() < change[False].min()
+
+
+def test_the_figure_draws_three_panels():
+    from course.figures.smoothness import plot_landscape
+
+    fig = plot_landscape(compare(seeds=range(1), epochs=1))
+    assert len(fig.axes) == 3
