@@ -3,6 +3,7 @@ last BN may start at gamma = 0 so that every block starts as the identity."""
 
 import numpy as np
 
+from course.experiments import run
 from course.layers import affine_backward, affine_forward, relu_backward, relu_forward
 from course.network import Network
 from course.norm_layers import BatchNorm1d
@@ -75,8 +76,6 @@ class ResidualMLP(Network):
 def depth_sweep(depths=(2, 16), seeds=(0, 1, 2), lr=0.1, epochs=1):
     """Final validation accuracy per depth and seed, last BN of each branch at gamma = 0 vs 1:
     {zero_gamma: array (seeds, depths)}."""
-    from course.experiments import run
-
     return {z: np.array([[run(make_model=lambda s, b=b, z=z: ResidualMLP(b, zero_gamma=z, seed=s),
                               lr=lr, epochs=epochs, seed=s)[1].val_acc[-1] for b in depths]
                          for s in seeds]) for z in (True, False)}

@@ -7,7 +7,7 @@ from functools import cache
 import numpy as np
 
 from course.dataset import load_digits
-from course.experiments import run
+from course.experiments import digits, run
 from course.optim import SGD
 from course.running_stats import recalibrate
 from course.train import accuracy, train
@@ -42,8 +42,6 @@ def adabn(shift_kw, seeds=range(5), epochs=5):
     """Per shift and seed, validation accuracy of a trained BN MLP: clean, shifted with the
     training statistics, shifted after recalibrating BN on the shifted training inputs (no
     labels): {shift name: array (seeds, 3)}."""
-    from course.experiments import digits
-
     d = digits()
     out = {}
     for name, kw in shift_kw.items():
@@ -75,8 +73,6 @@ def fine_tune(model, X, y, X_val, y_val, frozen, epochs=3, batch_size=8, lr=0.01
 def fine_tune_compare(shift_kw, n_labelled=64, seeds=range(5), **kw):
     """Per seed, shifted validation accuracy before and after fine-tuning on n_labelled shifted
     training examples, statistics updated vs frozen: array (seeds, 3)."""
-    from course.experiments import digits
-
     d = digits()
     Xs, Xs_val = shift(d.X_train[:n_labelled], **shift_kw, seed=1), shift(d.X_val, **shift_kw,
                                                                             seed=2)
