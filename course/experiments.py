@@ -123,3 +123,9 @@ def saturation_by_layer(sizes=DEEP_SIGMOID, weight_scale=1.0, epochs=2, lr=0.1):
                    "trained": np.array([saturation_fraction(z) for z in model.preacts]),
                    "val_acc": hist.val_acc[-1]}
     return out
+
+
+def spread(values):
+    """'mean ± std [min, max]' of per-seed results: the course's way to print a spread."""
+    a = np.asarray(values, dtype=float)
+    return f"{a.mean():.3f} ± {a.std():.3f} [{a.min():.3f}, {a.max():.3f}]"

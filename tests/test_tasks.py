@@ -4,7 +4,9 @@ mistake is named), the harness, and what is particular to some notebooks' tasks.
 import numpy as np
 import pytest
 
+from course.batch_renorm import batch_renorm_forward
 from course.batchnorm import batchnorm_backward_alt, batchnorm_forward
+from course.bn_net import bn_net_loss
 from course.checks import Passed, check, use_or_reference
 from course.folding import fold_batchnorm
 from course.gradcheck import rel_error
@@ -14,6 +16,7 @@ from course.norms import (
     spatial_batchnorm_backward,
     spatial_batchnorm_forward,
 )
+from course.rmsnorm import rmsnorm_backward, rmsnorm_forward
 from course.running_stats import pytorch_running_update
 from course.saturation import saturation_fraction
 from course.sync_bn import sync_batchnorm_backward, sync_batchnorm_forward
@@ -39,6 +42,14 @@ SOME_CASES_ONLY = {("04_running_stats", "batchnorm_forward")}
 # A float32 computation can land within the tolerance on a well-conditioned case (then it is
 # right there); the nearly constant features of the other cases always show it.
 SOME_CASES_ONLY_MISTAKES = {("02_forward_pass", "batchnorm_forward", "float32")}
+# Notebook 07: a regularisation mistake cannot show with reg = 0 or in test mode (no loss), a
+# test-mode mistake only in test mode, a clipping mistake only where clipping happens.
+SOME_CASES_ONLY_MISTAKES |= {("07_why_bn_helps", "bn_net_loss", m) for m in (
+    "reg_grad_missing", "reg_grad_doubled", "reg_loss_missing", "reg_on_gamma",
+    "test_in_train_mode", "bn_backward_skipped")}
+SOME_CASES_ONLY_MISTAKES |= {("07_why_bn_helps", "batch_renorm_forward", m) for m in (
+    "not_clipped", "r_clip_from_zero", "test_mode_ignored", "sigma_without_eps", "d_sign",
+    "d_not_scaled", "r_inverted", "running_not_updated")}
 
 
 def _stubs(task):
@@ -105,7 +116,8 @@ def test_unanswered_exercise_says_not_implemented_and_demos_fall_back(task, caps
 def test_cases_use_random_parameters_and_upstream_gradients(task):
     for case in task.cases(0):
         gamma = case.inputs["gamma"]
-        assert not np.allclose(gamma, 1.0) and not np.allclose(case.inputs["beta"], 0.0)
+        assert not np.allclose(gamma, 1.0)
+        assert not np.allclose(case.inputs.get("beta", 1.0), 0.0)  # RMSNorm has no beta
         if "dout" in case.inputs:
             assert not np.allclose(case.inputs["dout"], case.inputs["dout"].flat[0])
 
@@ -343,6 +355,42 @@ def sync_bwd_unpacks(douts, cache):
     return douts, 0, 0
 
 
+def net_loss_doubled(X, params, bn_params, y=None, reg=0.0):
+    result = bn_net_loss(X, params, bn_params, y, reg)
+    if y is None:
+        return result
+    loss, grads = result  # a sum over two copies of the batch, say
+    return 2 * loss, {k: 2 * g for k, g in grads.items()}
+
+
+def net_dbeta_sign(X, params, bn_params, y=None, reg=0.0):
+    result = bn_net_loss(X, params, bn_params, y, reg)
+    if y is None:
+        return result
+    loss, grads = result
+    return loss, {k: -g if k.startswith("beta") else g for k, g in grads.items()}
+
+
+def rms_forward_doubled(x, gamma, rms_param):
+    out, cache = rmsnorm_forward(x, gamma, rms_param)
+    return 2 * out, cache
+
+
+def rms_backward_negated(dout, cache):
+    dx, dgamma = rmsnorm_backward(dout, cache)
+    return -dx, dgamma
+
+
+def brn_beta_twice(x, gamma, beta, bn_param):
+    out, cache = batch_renorm_forward(x, gamma, beta, bn_param)
+    return out + beta, cache
+
+
+def brn_negated(x, gamma, beta, bn_param):
+    out, cache = batch_renorm_forward(x, gamma, beta, bn_param)
+    return -out, cache
+
+
 UNLISTED = [
     ("01_why_normalize", "saturation_fraction", (sat_percent,), "percentage"),
     ("01_why_normalize", "saturation_fraction", (sat_per_example,), "a single number"),
@@ -386,6 +434,14 @@ UNLISTED = [
     ("06_in_practice", "sync_batchnorm_backward", (sync_bwd_no_gamma,), "γ is missing"),
     ("06_in_practice", "sync_batchnorm_backward", (sync_bwd_mean_sign,), "wrong sign"),
     ("06_in_practice", "sync_batchnorm_backward", (sync_bwd_unpacks,), "cache is a dict"),
+    ("07_why_bn_helps", "bn_net_loss", (net_loss_doubled,), "factor 2 too many"),
+    ("07_why_bn_helps", "bn_net_loss", (net_dbeta_sign,), "`dbeta1` has the opposite sign"),
+    ("07_why_bn_helps", "rmsnorm_forward", (rms_forward_doubled, rmsnorm_backward),
+     "factor 2 too many"),
+    ("07_why_bn_helps", "rmsnorm_forward", (rmsnorm_forward, rms_backward_negated),
+     "`dx` has the opposite sign"),
+    ("07_why_bn_helps", "batch_renorm_forward", (brn_beta_twice,), "β is added twice"),
+    ("07_why_bn_helps", "batch_renorm_forward", (brn_negated,), "sign is flipped"),
 ]
 
 

@@ -13,7 +13,15 @@ def use_style():
 
 def all_demos():
     """Every interactive demo of the course, in notebook order."""
-    from course.figures import batchnorm, norms, running_stats, saturation, sync_bn
+    from course.figures import (
+        batchnorm,
+        norms,
+        running_stats,
+        saturation,
+        scale_invariance,
+        sync_bn,
+    )
 
     return [saturation.SATURATION_DEMO, saturation.GAMMA_BETA_DEMO, batchnorm.BACKWARD_DEMO,
-            running_stats.RUNNING_STATS_DEMO, norms.NORM_AXES_DEMO, sync_bn.BATCH_NOISE_DEMO]
+            running_stats.RUNNING_STATS_DEMO, norms.NORM_AXES_DEMO, sync_bn.BATCH_NOISE_DEMO,
+            scale_invariance.WEIGHT_DECAY_DEMO]
