@@ -25,7 +25,7 @@ def digits():
 
 
 def run(batchnorm=True, sizes=SHALLOW, activation="relu", weight_scale=None, lr=0.1,
-        batch_size=64, epochs=3, seed=0, make_model=None):
+        batch_size=64, epochs=3, seed=0, make_model=None, weight_decay=0.0):
     """Train one network with SGD (momentum 0.9) on the digits; return (model, History).
 
     By default the network is an MLP(sizes, activation, batchnorm, weight_scale); make_model(seed)
@@ -34,7 +34,7 @@ def run(batchnorm=True, sizes=SHALLOW, activation="relu", weight_scale=None, lr=
     d = digits()
     model = (MLP(sizes, activation=activation, batchnorm=batchnorm, weight_scale=weight_scale,
                  seed=seed) if make_model is None else make_model(seed))
-    hist = train(model, d.X_train, d.y_train, d.X_val, d.y_val, SGD(lr),
+    hist = train(model, d.X_train, d.y_train, d.X_val, d.y_val, SGD(lr, weight_decay=weight_decay),
                  epochs=epochs, batch_size=batch_size, seed=seed)
     return model, hist
 
