@@ -8,6 +8,7 @@ import numpy as np
 from course.batchnorm import batchnorm_backward, batchnorm_forward
 from course.experiments import digits
 from course.layers import relu_backward, relu_forward, softmax_loss
+from course.optim import SGD
 
 
 def readout(H=32, C=10, seed=0):
@@ -36,12 +37,13 @@ def sgd_norms(lr, weight_decay, steps=200, batch_size=64, H=32, seed=0):
     W = rng.normal(size=(d.X_train.shape[1], H))  # (D, H)
     W /= np.linalg.norm(W)  # the scale is irrelevant to the loss: start every run at norm 1
     V = readout(H, seed=seed)
+    opt = SGD(lr, momentum=0.0, weight_decay=weight_decay)  # plain SGD: the theory's setting
     norms = np.empty(steps + 1)  # (steps + 1,)
     norms[0] = 1.0
     for t in range(1, steps + 1):
         idx = rng.integers(0, len(d.X_train), batch_size)  # (B,)
         _, g = loss_and_grad(W, d.X_train[idx], d.y_train[idx], V)
-        W = W - lr * (g + weight_decay * W)  # (D, H)
+        opt.step([("W", W, g)])  # W -= lr * (g + weight_decay * W), in place
         norms[t] = np.linalg.norm(W)
     return norms, lr / norms**2
 
