@@ -5,13 +5,7 @@ FullyConnectedNet."""
 import numpy as np
 
 from course.batchnorm import batchnorm_backward, batchnorm_forward
-from course.layers import (
-    affine_backward,
-    affine_forward,
-    relu_backward,
-    relu_forward,
-    softmax_loss,
-)
+from course.layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
 from course.optim import SGD
 
 

@@ -65,17 +65,13 @@ class SmallCNN(Network):
         return dh
 
     def params(self):
-        """Every learnable array with its gradient, as (name, value, grad) in a fixed order."""
+        """(name, value, grad) of every learnable array: conv{i}_W, conv{i}_b (or norm{i}.gamma
+        and norm{i}.beta, which do the bias's job), then fc_W and fc_b."""
         out = []
         for i, (W, b, norm) in enumerate(zip(self.conv_W, self.conv_b, self.norms, strict=True)):
-            out.append((f"conv{i}_W", W, self.grads.get(f"conv{i}_W")))
-            if norm is None:
-                out.append((f"conv{i}_b", b, self.grads.get(f"conv{i}_b")))
-            else:  # the norm's per-channel shift beta does the bias's job
-                out += [(f"norm{i}.{n}", v, g) for n, v, g in norm.params()]
-        out += [("fc_W", self.fc_W, self.grads.get("fc_W")), ("fc_b", self.fc_b,
-                                                            self.grads.get("fc_b"))]
-        return out
+            out += self.layer_params(W, b, norm, train_bias=norm is None,
+                                     names=(f"conv{i}_W", f"conv{i}_b", f"norm{i}"))
+        return out + self.layer_params(self.fc_W, self.fc_b, None, True, ("fc_W", "fc_b", None))
 
     def num_params(self):
         """Number of learnable scalars (conv biases before a norm layer are not counted)."""

@@ -1,4 +1,4 @@
-"""A fully connected network with optional batch normalization before each activation."""
+"""A fully connected network whose hidden blocks apply BN, an activation and dropout in order."""
 
 import numpy as np
 
@@ -6,6 +6,8 @@ from course.batchnorm import DEFAULT_MOMENTUM
 from course.layers import (
     affine_backward,
     affine_forward,
+    dropout_backward,
+    dropout_forward,
     relu_backward,
     relu_forward,
     sigmoid_backward,
@@ -16,15 +18,20 @@ from course.norm_layers import BatchNorm1d
 
 ACTIVATIONS = {"relu": (relu_forward, relu_backward),
                "sigmoid": (sigmoid_forward, sigmoid_backward)}
+OPS = ("bn", "drop", *ACTIVATIONS)  # what a hidden block may hold after its affine layer
 
 
 class MLP(Network):
-    """[affine -> (BN) -> activation] x hidden layers -> affine scores."""
+    """[affine -> (BN) -> activation] x hidden layers -> affine scores.
+
+    block_ops(i) names the ops after affine layer i; forward, backward and params follow it, so
+    course.placement.PlacementMLP only chooses another order (and adds dropout)."""
 
     def __init__(self, sizes, activation="relu", batchnorm=False, weight_scale=None, seed=0,
                  momentum=DEFAULT_MOMENTUM, norm=BatchNorm1d):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
         rng = np.random.default_rng(seed)
-        self.act_forward, self.act_backward = ACTIVATIONS[activation]
         self.W, self.b, self.bn = [], [], []
         for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
             # Default scale: He for ReLU, Xavier for sigmoid; a number overrides it (for sweeps).
@@ -35,40 +42,58 @@ class MLP(Network):
             hidden = i < len(sizes) - 2
             # norm: the layer class where BN goes (BatchRenorm1d in notebook 07).
             self.bn.append(norm(d_out, momentum=momentum) if batchnorm and hidden else None)
-        self.grads = {}
-        self.preacts = []  # inputs of each hidden activation, kept for diagnostics
+        self.activation, self.grads = activation, {}
+
+    def block_ops(self, i):
+        """The ops after affine layer i, in order: none for the classifier; BN where self.bn[i]
+        is a layer (folding or an ablation may set it to None), then the activation."""
+        if i == len(self.W) - 1:
+            return ()
+        return ("bn", self.activation) if self.bn[i] is not None else (self.activation,)
 
     def forward(self, X):
         """Class scores for a batch X of shape (N, D)."""
-        self._caches, self.preacts = [], []
+        # Kept for diagnostics: what each BN layer and each hidden activation received.
+        self._caches, self.bn_inputs, self.preacts = [], [], []
         h = X  # (N, D)
-        last = len(self.W) - 1
-        for i, (W, b, bn) in enumerate(zip(self.W, self.b, self.bn, strict=True)):
-            h, aff_cache = affine_forward(h, W, b)  # (N, D_out)
-            if i == last:
-                self._caches.append((aff_cache, None))
-                break
-            if bn is not None:
-                h = bn.forward(h)  # (N, D_out)
-            self.preacts.append(h)
-            h, act_cache = self.act_forward(h)  # (N, D_out)
-            self._caches.append((aff_cache, act_cache))
+        for i, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
+            h, aff = affine_forward(h, W, b)  # (N, D_out)
+            ops = []
+            for op in self.block_ops(i):
+                if op == "bn":
+                    self.bn_inputs.append(h)
+                    h, c = self.bn[i].forward(h), None  # (N, D_out)
+                elif op == "drop":
+                    h, c = dropout_forward(h, self.p_drop, self.rng, self.training)
+                else:
+                    self.preacts.append(h)
+                    h, c = ACTIVATIONS[op][0](h)  # (N, D_out)
+                ops.append((op, c))
+            self._caches.append((aff, ops))
         return h  # (N, C)
 
     def backward(self, dscores):
         """Backpropagate dscores; gradients land in self.grads."""
         dh = dscores  # (N, C)
         for i in reversed(range(len(self.W))):
-            aff_cache, act_cache = self._caches[i]
-            if act_cache is not None:
-                dh = self.act_backward(dh, act_cache)
-                if self.bn[i] is not None:
+            aff, ops = self._caches[i]
+            for op, c in reversed(ops):
+                if op == "bn":
                     dh = self.bn[i].backward(dh)
-            dh, dW, db = affine_backward(dh, aff_cache)
-            self.grads[f"W{i}"], self.grads[f"b{i}"] = dW, db
+                elif op == "drop":
+                    dh = dropout_backward(dh, c)
+                else:
+                    dh = ACTIVATIONS[op][1](dh, c)
+            dh, self.grads[f"W{i}"], self.grads[f"b{i}"] = affine_backward(dh, aff)
         return dh
 
     def params(self):
         """Every learnable array with its gradient, as (name, value, grad) in a fixed order."""
-        return [p for i, (W, b, bn) in enumerate(zip(self.W, self.b, self.bn, strict=True))
-                for p in self.layer_params(i, W, b, bn, train_bias=bn is None)]
+        out = []
+        for i, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
+            blk = self.block_ops(i)
+            bn = self.bn[i] if i < len(self.bn) else None
+            # Only a BN straight after the affine layer cancels its bias (ReLU -> BN does not).
+            out += self.layer_params(W, b, bn, train_bias=not blk or blk[0] != "bn",
+                                     names=(f"W{i}", f"b{i}", f"bn{i}"))
+        return out

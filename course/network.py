@@ -27,14 +27,16 @@ class Network:
         """Evaluation mode: BN uses its running statistics."""
         return self.train(False)
 
-    def layer_params(self, i, W, b, bn, train_bias):
-        """(name, value, grad) triples of affine layer i: W{i}, b{i} unless a BN right after
-        cancels the bias (its mean subtraction does; beta does the bias's job), then bn{i}'s."""
-        out = [(f"W{i}", W, self.grads.get(f"W{i}"))]
+    def layer_params(self, W, b, norm, train_bias, names):
+        """(name, value, grad) triples of one weight layer: W, then b unless a norm right after
+        cancels the bias (its mean subtraction does; beta does the bias's job), then the norm's.
+        names: the weight's, the bias's and the norm's prefix, as in ("W0", "b0", "bn0")."""
+        w_name, b_name, norm_name = names
+        out = [(w_name, W, self.grads.get(w_name))]
         if train_bias:
-            out.append((f"b{i}", b, self.grads.get(f"b{i}")))
-        if bn is not None:
-            out += [(f"bn{i}.{n}", v, g) for n, v, g in bn.params()]
+            out.append((b_name, b, self.grads.get(b_name)))
+        if norm is not None:
+            out += [(f"{norm_name}.{n}", v, g) for n, v, g in norm.params()]
         return out
 
     @contextmanager

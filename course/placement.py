@@ -6,15 +6,7 @@ BN before or after the ReLU, and dropout before or after BN, on the same data an
 
 import numpy as np
 
-from course.layers import (
-    affine_backward,
-    affine_forward,
-    dropout_backward,
-    dropout_forward,
-    relu_backward,
-    relu_forward,
-)
-from course.network import Network
+from course.mlp import MLP, OPS
 from course.norm_layers import BatchNorm1d
 
 # Named layouts: for L hidden layers, the ops after each hidden affine layer, in order.
@@ -29,7 +21,7 @@ PLACEMENTS = {
 }
 
 
-class PlacementMLP(Network):
+class PlacementMLP(MLP):
     """Hidden blocks [affine -> ops in the given order] then an affine classifier."""
 
     def __init__(self, sizes, blocks, p_drop=0.5, seed=0):
@@ -38,6 +30,9 @@ class PlacementMLP(Network):
         self.blocks = [tuple(b) for b in blocks]
         if len(self.blocks) != len(sizes) - 2:
             raise ValueError(f"need {len(sizes) - 2} hidden blocks, got {len(self.blocks)}")
+        unknown = {op for blk in self.blocks for op in blk} - set(OPS)
+        if unknown:
+            raise ValueError(f"unknown ops {sorted(unknown)}; a block holds ops from {OPS}")
         self.W = [rng.normal(0.0, np.sqrt(2.0 / d), (d, m))  # (D_in, D_out)  He init
                   for d, m in zip(sizes[:-1], sizes[1:], strict=False)]
         self.b = [np.zeros(m) for m in sizes[1:]]  # (D_out,)
@@ -45,53 +40,10 @@ class PlacementMLP(Network):
                    for m, blk in zip(sizes[1:-1], self.blocks, strict=True)]
         self.p_drop, self.rng = p_drop, np.random.default_rng(seed + 1)
         self.grads = {}  # dropout reads self.training, the network's own mode
-        self.bn_inputs = []  # what each BN layer received in the last forward (for diagnostics)
 
-    def forward(self, X):
-        """Class scores for a batch X of shape (N, D)."""
-        self._caches, self.bn_inputs = [], []
-        h = X  # (N, D)
-        for i, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
-            h, aff = affine_forward(h, W, b)  # (N, D_out)
-            ops = []
-            for op in self.blocks[i] if i < len(self.blocks) else ():
-                if op == "bn":
-                    self.bn_inputs.append(h)
-                    h, c = self.bn[i].forward(h), None
-                elif op == "relu":
-                    h, c = relu_forward(h)
-                elif op == "drop":
-                    h, c = dropout_forward(h, self.p_drop, self.rng, self.training)
-                else:
-                    raise ValueError(f"unknown op {op!r}")
-                ops.append((op, c))
-            self._caches.append((aff, ops))
-        return h  # (N, C)
-
-    def backward(self, dscores):
-        """Backpropagate dscores; gradients land in self.grads."""
-        dh = dscores  # (N, C)
-        for i in reversed(range(len(self.W))):
-            aff, ops = self._caches[i]
-            for op, c in reversed(ops):
-                if op == "bn":
-                    dh = self.bn[i].backward(dh)
-                elif op == "relu":
-                    dh = relu_backward(dh, c)
-                else:
-                    dh = dropout_backward(dh, c)
-            dh, self.grads[f"W{i}"], self.grads[f"b{i}"] = affine_backward(dh, aff)
-        return dh
-
-    def params(self):
-        """Every learnable array with its gradient, as (name, value, grad) in a fixed order."""
-        out = []
-        for i, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
-            blk = self.blocks[i] if i < len(self.blocks) else ()  # the classifier has none
-            bn = self.bn[i] if i < len(self.bn) else None
-            # Only a BN straight after the affine layer cancels its bias (ReLU -> BN does not).
-            out += self.layer_params(i, W, b, bn, train_bias=not blk or blk[0] != "bn")
-        return out
+    def block_ops(self, i):
+        """The ops after affine layer i: the chosen block, none for the classifier."""
+        return self.blocks[i] if i < len(self.blocks) else ()
 
 
 def variance_shift(model, X):

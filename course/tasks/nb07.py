@@ -42,8 +42,7 @@ def _net_variant(reg_grad=1.0, reg_loss=True, reg_gamma=False, relu_first=False,
             loss += 0.5 * reg * sum(np.sum(params[k] ** 2) for k in penalised)
         grads = {}
         dh, grads[f"W{L + 1}"], grads[f"b{L + 1}"] = affine_backward(dh, last)
-        for i in range(L, 0, -1):
-            aff, bn, act = caches[i - 1]
+        for i, (aff, bn, act) in reversed(list(enumerate(caches, start=1))):
             if not relu_first:
                 dh = relu_backward(dh, act)
             if bn_backward:
