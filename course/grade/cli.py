@@ -27,6 +27,15 @@ from course.grade.sandbox.runner import Limits
 from course.grade.text import printable, status
 from course.notebook import NotInRepository
 
+# The sandbox limits an instructor may set: flag, Limits field, unit (in the field's units), help.
+LIMIT_FLAGS = (
+    ("--timeout", "timeout", 1, "seconds per question (and per answer cell)"),
+    ("--total-timeout", "total_timeout", 1, "seconds per notebook, restarts included"),
+    ("--submission-timeout", "submission_timeout", 1, "seconds for all one student handed in"),
+    ("--memory", "memory_mb", 1, "MB a student process may allocate beyond Python + numpy"),
+    ("--output-limit", "output_bytes", 1024, "KB of output before a student process is stopped"),
+)
+
 
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m course.grade",
@@ -36,16 +45,10 @@ def parse(argv):
     p.add_argument("--out", type=Path, help="write grades.csv and feedback/ here; "
                    "without it, print a score table")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel students")
-    p.add_argument("--timeout", type=float, default=Limits.timeout,
-                   help="seconds per question (and per answer cell)")
-    p.add_argument("--total-timeout", type=float, default=Limits.total_timeout,
-                   help="seconds per notebook, restarts included")
-    p.add_argument("--submission-timeout", type=float, default=Limits.submission_timeout,
-                   help="seconds for everything one student handed in")
-    p.add_argument("--memory", type=int, default=Limits.memory_mb,
-                   help="MB a student process may allocate beyond Python + numpy")
-    p.add_argument("--output-limit", type=int, default=Limits.output_bytes // 1024,
-                   help="KB of printed output before a student process is stopped")
+    for flag, field, unit, text in LIMIT_FLAGS:
+        kind = type(getattr(Limits, field))
+        p.add_argument(flag, dest=field, type=kind, default=getattr(Limits, field) // unit,
+                       metavar=text.split()[0].upper(), help=text)  # SECONDS, MB or KB
     p.add_argument("--resume", action="store_true", help="skip students already in grades.csv")
     p.add_argument("--list", action="store_true", help="list every gradable question and exit")
     p.add_argument("--notebooks", help="comma-separated notebook ids to grade (default: all)")
@@ -173,9 +176,7 @@ def main(argv=None):
         print("nothing to grade: give submission folders or .ipynb files (or --list)",
               file=sys.stderr)
         return 2
-    limits = Limits(timeout=args.timeout, total_timeout=args.total_timeout,
-                    submission_timeout=args.submission_timeout,
-                    memory_mb=args.memory, output_bytes=args.output_limit * 1024)
+    limits = Limits(**{field: getattr(args, field) * unit for _, field, unit, _ in LIMIT_FLAGS})
     only = set(args.notebooks.split(",")) if args.notebooks else None
     launch.FORK = launch.FORK and not args.no_fork
     launch.CONFINED = not args.no_sandbox

@@ -131,42 +131,41 @@ class Conversation:
         event = header.get("event")
         if not isinstance(event, str):
             raise wire.ProtocolError("frame without event")
-        if self.state == "startup" and event == "ready":
-            self.state = "setup"
-        elif self.state == "setup" and event == "setup_error":
-            self.outcome.error = f"setup cells failed: {str(header.get('error'))[:300]}"
-            return True
-        elif self.state in ("setup", "between") and event == "cell_start" and \
-                header.get("index") == self.index and self.index < len(self.cells):
-            self.state = "cell"
-        elif self.state == "cell" and event == "cell_done" and header.get("index") == self.index:
-            error = header.get("error")
-            if error is not None:
-                for gid in self.cells[self.index].questions:
-                    self.outcome.cell_errors.setdefault(gid, str(error)[:300])
-            self.index += 1
-            self.state = "between"
-        elif self.state in ("setup", "between") and event == "cells_done" and \
-                self.index == len(self.cells):
-            self._send_cases()
-            self.state = "questions"
-        elif self.state in ("questions", "answered") and event == "question_start" and \
-                self.q < len(self.questions) and header.get("gid") == self.questions[self.q]:
-            self.state = "question"
-        elif self.state == "question" and event == "question" and \
-                header.get("gid") == self.questions[self.q]:
-            gid = self.questions[self.q]
-            results, mutated = _results(header, arrays, len(self.cases[gid]))
-            self.outcome.results[gid] = results
-            if mutated:
-                self.outcome.mutated[gid] = mutated
-            self.q += 1
-            self.state = "answered"
-        elif self.state in ("questions", "answered") and event == "done" and \
-                self.q == len(self.questions):
-            return True
-        else:
-            raise wire.ProtocolError(f"unexpected {event[:40]!r} frame")
+        # One case per transition: (state, event) and what must hold of the frame.
+        match self.state, event:
+            case "startup", "ready":
+                self.state = "setup"
+            case "setup", "setup_error":
+                self.outcome.error = f"setup cells failed: {str(header.get('error'))[:300]}"
+                return True
+            case ("setup" | "between"), "cell_start" if (
+                    header.get("index") == self.index and self.index < len(self.cells)):
+                self.state = "cell"
+            case "cell", "cell_done" if header.get("index") == self.index:
+                error = header.get("error")
+                if error is not None:
+                    for gid in self.cells[self.index].questions:
+                        self.outcome.cell_errors.setdefault(gid, str(error)[:300])
+                self.index += 1
+                self.state = "between"
+            case ("setup" | "between"), "cells_done" if self.index == len(self.cells):
+                self._send_cases()
+                self.state = "questions"
+            case ("questions" | "answered"), "question_start" if (
+                    self.q < len(self.questions) and header.get("gid") == self.questions[self.q]):
+                self.state = "question"
+            case "question", "question" if header.get("gid") == self.questions[self.q]:
+                gid = self.questions[self.q]
+                results, mutated = _results(header, arrays, len(self.cases[gid]))
+                self.outcome.results[gid] = results
+                if mutated:
+                    self.outcome.mutated[gid] = mutated
+                self.q += 1
+                self.state = "answered"
+            case ("questions" | "answered"), "done" if self.q == len(self.questions):
+                return True
+            case _:
+                raise wire.ProtocolError(f"unexpected {event[:40]!r} frame")
         return False
 
     def _send_cases(self):

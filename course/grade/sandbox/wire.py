@@ -64,14 +64,21 @@ def _check_depth(obj):
             stack += [(v, depth + 1) for v in item]
 
 
+def _bounded(data, limit, what, parse, errors):
+    """parse(data), refused with a ProtocolError naming `what` when data is over `limit` bytes
+    or parse raises one of `errors`."""
+    if len(data) > limit:
+        raise ProtocolError(f"{what} too large")
+    try:
+        return parse(data)
+    except errors as exc:
+        raise ProtocolError(f"malformed {what}") from exc
+
+
 def decode_header(body):
     """A JSON object from header bytes, bounded in size and depth."""
-    if len(body) > MAX_HEADER:
-        raise ProtocolError("header too large")
-    try:
-        header = json.loads(bytes(body))
-    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-        raise ProtocolError("malformed header") from exc
+    header = _bounded(body, MAX_HEADER, "header", lambda b: json.loads(bytes(b)),
+                      (ValueError, RecursionError, UnicodeDecodeError))
     if not isinstance(header, dict):
         raise ProtocolError("malformed header")
     _check_depth(header)
@@ -104,12 +111,8 @@ def _read_member(zf, info, budget):
 
 def decode_arrays(payload):
     """A dict of float arrays from .npz bytes, every bound checked before anything is allocated."""
-    if len(payload) > MAX_PAYLOAD:
-        raise ProtocolError("payload too large")
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(payload))
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise ProtocolError("malformed payload") from exc
+    zf = _bounded(payload, MAX_PAYLOAD, "payload", lambda p: zipfile.ZipFile(io.BytesIO(p)),
+                  (zipfile.BadZipFile, ValueError, OSError))
     with zf:
         infos = zf.infolist()
         if len(infos) > MAX_ARRAYS or sum(i.file_size for i in infos) > MAX_ARRAYS_BYTES * 2:
