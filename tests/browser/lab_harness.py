@@ -7,6 +7,7 @@ would see. Every wait is bounded and names what it waited for; `Lab.close()` lea
 kernel or browser process behind.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -240,18 +241,11 @@ def _free_port():
 def _kill_tree(procs, timeout=10):
     """Terminate, then kill, every process in `procs` still alive."""
     alive = [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    for p in alive:
-        try:
-            p.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(alive, timeout=timeout)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=timeout)
+    for send in (psutil.Process.terminate, psutil.Process.kill):
+        for p in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                send(p)
+        _, alive = psutil.wait_procs(alive, timeout=timeout)
 
 
 def _descendants(pid):
@@ -682,14 +676,7 @@ class _NotebookUI:
                                f"sent {key}")
             return False
         v1 = float(handle.get_attribute("aria-valuenow"))
-        move = f"moving slider {label!r} from {v0:g} to {v1:g}"
-        if not self._wait_redraw(i, start):
-            self.report.add(i, f"{move} did not change the figure within {WIDGET_S} s")
-            return False
-        errors = [o for o in self.read_cells()[i]["outputs"] if o["in_widget"] and is_traceback(o)]
-        if errors:
-            self.report.add(i, f"{move} raised in the slider callback: "
-                               f"{_last_line(errors[0]['text'])}")
+        if not self._redrew_cleanly(i, start, f"moving slider {label!r} from {v0:g} to {v1:g}"):
             return False
         self.report.sliders_moved += 1
         if not self.report.screenshot:
@@ -700,9 +687,18 @@ class _NotebookUI:
             readout.press("Enter")
         else:
             self._press(handle, "ArrowLeft" if key == "ArrowRight" else "ArrowRight", v1)
-        if not self._wait_redraw(i, moved):
-            self.report.add(i, f"typing {start_text} into slider {label!r} did not redraw the "
-                               f"figure within {WIDGET_S} s")
+        return self._redrew_cleanly(i, moved, f"moving slider {label!r} back to {start_text}")
+
+    def _redrew_cleanly(self, i, before, move):
+        """True when the figure of cell i changed since the images `before` and no widget
+        callback raised; otherwise one report line saying which, after `move` (what was done)."""
+        if not self._wait_redraw(i, before):
+            self.report.add(i, f"{move} did not change the figure within {WIDGET_S} s")
+            return False
+        errors = [o for o in self.read_cells()[i]["outputs"] if o["in_widget"] and is_traceback(o)]
+        if errors:
+            self.report.add(i, f"{move} raised in the widget callback: "
+                               f"{_last_line(errors[0]['text'])}")
             return False
         return True
 
@@ -717,15 +713,7 @@ class _NotebookUI:
         for name in [n for n in names if n != start] + [start]:
             before = self._images(i)
             buttons.nth(names.index(name)).click()
-            move = f"choosing {name!r} in {label!r}"
-            if not self._wait_redraw(i, before):
-                self.report.add(i, f"{move} did not change the figure within {WIDGET_S} s")
-                return False
-            errors = [o for o in self.read_cells()[i]["outputs"]
-                      if o["in_widget"] and is_traceback(o)]
-            if errors:
-                self.report.add(i, f"{move} raised in the callback: "
-                                   f"{_last_line(errors[0]['text'])}")
+            if not self._redrew_cleanly(i, before, f"choosing {name!r} in {label!r}"):
                 return False
             self.report.sliders_moved += name != start
         return True
@@ -783,6 +771,19 @@ class _NotebookUI:
 def course_notebooks(kind):
     """Paths like 'solutions/03_backward.ipynb', relative to the repository (and the lab root)."""
     return [p.relative_to(REPO).as_posix() for p in sorted((REPO / kind).glob("[0-9]*.ipynb"))]
+
+
+def notebook_test(kind):
+    """A test that opens each notebook of `kind` (solutions or notebooks) in the real JupyterLab
+    UI, runs it with Run > Run All Cells and moves every slider of every demo (a screenshot lands
+    in screenshots/). The two kinds live in two test files so that pytest -n 2 --dist loadfile
+    runs them at once."""
+    import pytest  # here: the harness itself also serves the benchmark scripts
+
+    @pytest.mark.parametrize("path", course_notebooks(kind))
+    def test(lab, path):
+        assert_runs_cleanly(lab, path)
+    return test
 
 
 def copy_course(repo, dest):

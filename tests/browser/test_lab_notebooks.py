@@ -1,16 +1,9 @@
-"""Student notebooks: only the expected "not implemented yet" messages, every demo redraws.
-
-Each notebook is opened in the real JupyterLab UI (headless Chromium), run with Run > Run All
-Cells, and every slider of every demo is moved; a screenshot lands in screenshots/.
-"""
+"""Student notebooks: only the expected "not implemented yet" messages, every demo redraws
+(lab_harness.notebook_test says how)."""
 
 import pytest
-from lab_harness import assert_runs_cleanly, course_notebooks
+from lab_harness import notebook_test
 
 pytestmark = pytest.mark.browser
 
-
-# solutions/ and notebooks/ live in two files so that pytest -n 2 --dist loadfile runs them at once.
-@pytest.mark.parametrize("path", course_notebooks("notebooks"))
-def test_student_notebook_in_jupyterlab(lab, path):
-    assert_runs_cleanly(lab, path)
+test_student_notebook_in_jupyterlab = notebook_test("notebooks")
