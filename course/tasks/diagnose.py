@@ -46,6 +46,14 @@ class Gradient:
     scale_hints: dict = field(default_factory=dict)  # factor label of all of dx -> hint
 
 
+def term_names(mean, var, g="dout", direct="the N·dout term"):
+    """Gradient.names in the closed form dx = γ/(N·σ)·(N·dout − Σdout − x̂·Σ(dout·x̂)): each sum
+    term named by what it is and, in brackets, `mean` or `var` (where it comes from in this
+    exercise); g is what the sums run over (dout, or dx̂ = dout·γ when γ varies inside a sum)."""
+    return {"mean": f"the −Σ{g} term ({mean})", "var": f"the −x̂·Σ({g}·x̂) term ({var})",
+            "direct": direct}
+
+
 def _fmt(v):
     return f"{v:.3g}"
 
@@ -505,9 +513,7 @@ STAGED = dict(
                  "1/σ": "one factor inv_std too many"})
 
 CLOSED = dict(
-    names={"mean": "the −Σdout term (the path through the mean)",
-           "var": "the −x̂·Σ(dout·x̂) term (the path through the variance)",
-           "direct": "the N·dout term"},
+    names=term_names("the path through the mean", "the path through the variance"),
     hints={("var", "2"): "dx = γ/(N·σ)·(N·dout − Σdout − x̂·Σ(dout·x̂)) has no factor 2",
            ("var", "N/(N − 1)"): "every sum here divides by N (the biased variance), not N − 1",
            ("mean", "−1"): "the Σdout term is subtracted: N·dout − Σdout − x̂·Σ(dout·x̂)",

@@ -10,7 +10,7 @@ from course.norms import (
     spatial_batchnorm_forward,
 )
 from course.tasks.base import Case, Mistake, Task
-from course.tasks.diagnose import Gradient, Normalised
+from course.tasks.diagnose import Gradient, Normalised, term_names
 
 NOTEBOOK = "05_cnn_and_layernorm"
 
@@ -201,9 +201,8 @@ def _spatial_view(stats):
 
 _SPATIAL_GRADIENT = Gradient(
     terms=_spatial_terms, rows=_to_rows,
-    names={"mean": "the path through the channel mean (the −Σdout term, summed over N, H, W)",
-           "var": "the path through the channel variance (the −x̂·Σ(dout·x̂) term)",
-           "direct": "the direct term dout·γ/σ"},
+    names=term_names("the path through the channel mean, summed over N, H and W",
+                     "the path through the channel variance", direct="the direct term dout·γ/σ"),
     scale_hints={"1/γ": "γ is missing: dx_hat = dout * gamma (per channel)",
                  "N": "the count is N·H·W: one division by it is missing"})
 
@@ -234,9 +233,9 @@ _LN_VIEW = Normalised(
 
 _LN_GRADIENT = Gradient(
     terms=_ln_terms, rows=_transpose,
-    names={"mean": "the path through each example's mean (the −Σ over the features term)",
-           "var": "the path through each example's variance (the −x̂·Σ(dx̂·x̂) term)",
-           "direct": "the direct term dout·γ/σ"},
+    names=term_names("the path through each example's mean, summed over its features",
+                     "the path through each example's variance", g="dx̂",
+                     direct="the direct term dout·γ/σ"),
     scale_hints={"1/γ": "γ is missing: dx_hat = dout * gamma before the row backward"})
 
 

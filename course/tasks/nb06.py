@@ -10,7 +10,7 @@ from course.sync_bn import (
     sync_batchnorm_forward,
 )
 from course.tasks.base import Case, Mistake, Task
-from course.tasks.diagnose import Gradient, Normalised
+from course.tasks.diagnose import Gradient, Normalised, term_names
 
 NOTEBOOK = "06_in_practice"
 
@@ -319,9 +319,8 @@ def _sync_terms(inputs):
 
 _SYNC_GRADIENT = Gradient(
     terms=_sync_terms,
-    names={"mean": "the −Σdout term (Σdout all-reduced over every device, over the global N)",
-           "var": "the −x̂·Σ(dout·x̂) term (Σ(dout·x̂) all-reduced over every device)",
-           "direct": "the N·dout term"},
+    names=term_names("Σdout all-reduced over every device, over the global N",
+                     "Σ(dout·x̂) all-reduced over every device"),
     scale_hints={"1/γ": "γ is missing from the prefactor γ/(N·σ)",
                  "N": "the prefactor is γ/(N·σ) with the global N = cache['count']"})
 
