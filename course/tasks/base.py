@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from course.batchnorm import DEFAULT_EPS
+from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM
 from course.tasks import diagnose
 
 PUBLIC_SEED = 0
@@ -23,6 +23,12 @@ def random_gamma_beta(rng, D, beta_mean=0.0):
     gamma = rng.uniform(0.5, 2.0, D) * rng.choice([-1.0, 1.0], D)  # (D,)
     beta = rng.normal(beta_mean, 1.0, D)  # (D,)
     return gamma, beta
+
+
+def explicit_bn_param(mode="train", **buffers):
+    """A case's bn_param that states eps and momentum (the course defaults) instead of relying
+    on the defaults a student's code falls back to, plus any running buffers."""
+    return {"mode": mode, "eps": DEFAULT_EPS, "momentum": DEFAULT_MOMENTUM, **buffers}
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from course.batchnorm import DEFAULT_EPS, batchnorm_forward
-from course.tasks.base import Case, Mistake, Task, random_gamma_beta
+from course.tasks.base import Case, Mistake, Task, explicit_bn_param, random_gamma_beta
 from course.tasks.diagnose import batchnorm_view
 
 NOTEBOOK = "02_forward_pass"
@@ -98,8 +98,8 @@ def _cases(rng):
     gamma, beta = random_gamma_beta(rng, 5)
     cases.append(Case("features on very different scales (16, 5)",
                       {"x": x, "gamma": gamma, "beta": beta,
-                       "bn_param": {"mode": "train", "eps": 1e-5, "momentum": 0.9,
-                                    "running_mean": np.zeros(5), "running_var": np.ones(5)}}))
+                       "bn_param": explicit_bn_param(running_mean=np.zeros(5),
+                                                     running_var=np.ones(5))}))
     # (3, 8): more features than examples, so per-example statistics cannot pass by accident.
     x = rng.normal(0.0, 2.0, (3, 8)) + rng.normal(0.0, 5.0, 8)  # (N, D)
     x[:, 5] = -1.0 + 2e-3 * rng.normal(size=3)

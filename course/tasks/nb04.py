@@ -6,7 +6,7 @@ import numpy as np
 
 from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM, batchnorm_forward
 from course.running_stats import pytorch_running_update
-from course.tasks.base import Case, Mistake, Task, random_gamma_beta
+from course.tasks.base import Case, Mistake, Task, explicit_bn_param, random_gamma_beta
 from course.tasks.diagnose import batchnorm_view
 
 NOTEBOOK = "04_running_stats"
@@ -60,9 +60,8 @@ def _modes_cases(rng):
     gamma, beta = random_gamma_beta(rng, D, beta_mean=1.0)
     cases.append(Case("one train step on a batch (8, 4) updates the running statistics", {
         "xs": [_features(rng, 8, D)], "x_test": None, "gamma": gamma, "beta": beta,
-        "bn_param": {"mode": "train", "eps": 1e-5, "momentum": 0.9,
-                     "running_mean": rng.normal(0.0, 1.0, D),
-                     "running_var": rng.uniform(0.5, 2.0, D)}}))
+        "bn_param": explicit_bn_param(running_mean=rng.normal(0.0, 1.0, D),
+                                      running_var=rng.uniform(0.5, 2.0, D))}))
     D = 3
     gamma, beta = random_gamma_beta(rng, D, beta_mean=1.0)
     cases.append(Case("test mode on a fresh layer (5, 3): no running statistics in bn_param yet", {

@@ -9,7 +9,7 @@ from course.norms import (
     spatial_batchnorm_backward,
     spatial_batchnorm_forward,
 )
-from course.tasks.base import Case, Mistake, Task
+from course.tasks.base import Case, Mistake, Task, explicit_bn_param
 from course.tasks.diagnose import Gradient, Normalised, term_names
 
 NOTEBOOK = "05_cnn_and_layernorm"
@@ -89,7 +89,7 @@ def _spatial_cases(rng):
         scale = np.asarray(scales).reshape(1, C, 1, 1)
         x = rng.normal(0.0, 1.0, shape) * scale + rng.normal(0.0, 3.0, (1, C, 1, 1))
         # No running statistics yet: the layer starts them (zeros and ones) on its first call.
-        bn_param = {"mode": "train", "eps": 1e-5, "momentum": 0.9}
+        bn_param = explicit_bn_param()
         return Case(label, {"x": x, "gamma": rng.normal(1.0, 0.5, C),
                             "beta": rng.normal(0.0, 1.0, C), "bn_param": bn_param,
                             "dout": rng.normal(size=shape)})

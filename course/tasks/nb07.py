@@ -3,7 +3,13 @@
 import numpy as np
 
 from course.batch_renorm import D_MAX, R_MAX, batch_renorm_forward
-from course.batchnorm import DEFAULT_EPS, batchnorm_backward, batchnorm_forward, ema_update
+from course.batchnorm import (
+    DEFAULT_EPS,
+    DEFAULT_MOMENTUM,
+    batchnorm_backward,
+    batchnorm_forward,
+    ema_update,
+)
 from course.bn_net import bn_net_loss
 from course.layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
 from course.rmsnorm import rmsnorm_backward, rmsnorm_forward
@@ -207,7 +213,7 @@ def _brn_cases(rng):
         x = rng.normal(0.0, 1.0, (N, D))
         mu, var = x.mean(axis=0), x.var(axis=0)
         # Running statistics placed relative to the batch's, so that clipping does (not) happen.
-        bn_param = {"mode": mode, "r_max": r_max, "d_max": d_max, "momentum": 0.9,
+        bn_param = {"mode": mode, "r_max": r_max, "d_max": d_max, "momentum": DEFAULT_MOMENTUM,
                     "running_mean": mu - shift * np.sqrt(var) * rng.choice([-1.0, 1.0], D),
                     "running_var": var * var_ratio * rng.uniform(0.8, 1.25, D)}
         return Case(label, {"x": x, "gamma": gamma, "beta": beta, "bn_param": bn_param})
