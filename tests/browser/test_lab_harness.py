@@ -102,7 +102,7 @@ def test_a_broken_slider_callback_fails_naming_notebook_and_cell_and_nothing_is_
     assert "solutions/broken_widget.ipynb" in message
     assert "cell 3 of 4" in message and "tagged demo" in message
     assert "moving slider 'shift'" in message
-    assert "raised in the slider callback: ValueError: boom in the slider callback" in message
+    assert "raised in the widget callback: ValueError: boom in the slider callback" in message
     assert "cell 4 of 4" in message and "RuntimeError: deliberate top-level error" in message
     # The test failed inside the `with`; the server, kernels and Chromium are gone all the same.
     assert not _alive(pids), f"processes left behind: {_alive(pids)}"
