@@ -23,18 +23,17 @@ def _student_pins(tmp):
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("installed")
-    pins = _student_pins(tmp)
+def installed(module_tmp):
+    pins = _student_pins(module_tmp)
 
     def build(py, env):
         run([py, "-m", "pip", "install", "-q", "-r", pins, "psutil"], env)
     py, env = cached_venv("installed", ["requirements.txt"], build)
-    wheels = tmp / "wheels"
+    wheels = module_tmp / "wheels"
     run([py, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, ROOT], env)
     (wheel,) = wheels.glob("bn_course-*.whl")
     run([py, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", wheel], env)
-    elsewhere = tmp / "elsewhere"
+    elsewhere = module_tmp / "elsewhere"
     elsewhere.mkdir()
     return py, env, elsewhere
 

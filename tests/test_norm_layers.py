@@ -22,6 +22,15 @@ def _layer(D=3, seed=1):
     return bn
 
 
+def _after_training_forward():
+    """The default batch, its upstream gradient, and the default layer after a forward pass on
+    that batch in training mode (its caches and running statistics set)."""
+    x, dout = _batch()
+    bn = _layer()
+    bn.forward(x)
+    return x, dout, bn
+
+
 def test_initial_state():
     bn = BatchNorm1d(4)
     np.testing.assert_array_equal(bn.gamma, np.ones(4))
@@ -64,9 +73,7 @@ def test_running_statistics_converge_to_the_population_values():
 
 
 def test_eval_mode_uses_running_statistics_and_leaves_them_alone():
-    x, _ = _batch()
-    bn = _layer()
-    bn.forward(x)
+    x, _, bn = _after_training_forward()
     mean, var = bn.running_mean.copy(), bn.running_var.copy()
     bn.training = False
     single = x[:1] + 10.0  # one example: no batch statistics exist
@@ -78,9 +85,7 @@ def test_eval_mode_uses_running_statistics_and_leaves_them_alone():
 
 
 def test_eval_output_of_an_example_does_not_depend_on_its_batch_mates():
-    x, _ = _batch()
-    bn = _layer()
-    bn.forward(x)
+    x, _, bn = _after_training_forward()
     bn.training = False
     np.testing.assert_allclose(bn(x)[:2], bn(x[:2]), rtol=1e-12)
 
@@ -91,9 +96,7 @@ def test_train_mode_refuses_a_single_example():
 
 
 def test_backward_matches_the_reference_and_stores_parameter_gradients():
-    x, dout = _batch()
-    bn = _layer()
-    bn.forward(x)
+    x, dout, bn = _after_training_forward()
     dx = bn.backward(dout)
     _, cache = batchnorm_forward(x, bn.gamma, bn.beta, {"mode": "train"})
     ref_dx, ref_dgamma, ref_dbeta = batchnorm_backward(dout, cache)
@@ -118,9 +121,7 @@ def test_backward_passes_a_numerical_gradient_check():
 
 
 def test_params_share_memory_with_the_layer_so_updates_stick():
-    x, dout = _batch()
-    bn = _layer()
-    bn.forward(x)
+    x, dout, bn = _after_training_forward()
     bn.backward(dout)
     gamma0, beta0 = bn.gamma.copy(), bn.beta.copy()
     for _, value, grad in bn.params():
@@ -131,9 +132,7 @@ def test_params_share_memory_with_the_layer_so_updates_stick():
 
 
 def test_backward_after_eval_forward_is_the_affine_gradient():
-    x, dout = _batch()
-    bn = _layer()
-    bn.forward(x)
+    x, dout, bn = _after_training_forward()
     bn.training = False
     bn.forward(x)
     dx = bn.backward(dout)

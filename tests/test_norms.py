@@ -65,30 +65,30 @@ def test_groupnorm_gradients(G):
                  x, gamma, beta)
 
 
-feature_maps = st.tuples(st.integers(2, 5), st.integers(1, 4), st.integers(1, 4),
-                         st.integers(1, 4), st.integers(0, 2**32 - 1))
-
-
 def _maps(N, C, H, W, seed):
     rng = np.random.default_rng(seed)
     return (rng.normal(0.0, 1.0, (N, C, H, W)) * rng.uniform(0.1, 10.0, (1, C, 1, 1))
             + rng.normal(0.0, 5.0, (1, C, 1, 1)))
 
 
+seeds = st.integers(0, 2**32 - 1)
+# (N, C, H, W) feature maps, each channel with its own scale and offset
+feature_maps = st.tuples(st.integers(2, 5), st.integers(1, 4), st.integers(1, 4),
+                         st.integers(1, 4), seeds).map(lambda dims: _maps(*dims))
+
+
 @given(feature_maps)
-def test_spatial_bn_standardises_each_channel(dims):
-    x = _maps(*dims)
+def test_spatial_bn_standardises_each_channel(x):
     C = x.shape[1]
     out, _ = spatial_batchnorm_forward(x, np.ones(C), np.zeros(C), {"mode": "train", "eps": 1e-12})
     np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0.0, atol=1e-8)
     np.testing.assert_allclose(out.var(axis=(0, 2, 3)), 1.0, atol=1e-6)
 
 
-@given(feature_maps)
-def test_spatial_bn_is_vanilla_bn_on_transposed_rows(dims):
-    x = _maps(*dims)
+@given(feature_maps, seeds)
+def test_spatial_bn_is_vanilla_bn_on_transposed_rows(x, seed):
     N, C, H, W = x.shape
-    rng = np.random.default_rng(dims[-1])
+    rng = np.random.default_rng(seed)
     gamma, beta = _params(rng, C)
     p1 = {"mode": "train", "running_mean": rng.normal(size=C), "running_var": np.full(C, 2.0)}
     p2 = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in p1.items()}
@@ -131,30 +131,31 @@ def test_layernorm_standardises_each_example(N, D, seed):
     np.testing.assert_allclose(alone, out)
 
 
-@given(feature_maps)
-def test_groupnorm_one_group_is_layernorm_over_chw(dims):
-    x = _maps(*dims)
+def _layernorm_over_chw(x, gamma, beta):
     N, C, H, W = x.shape
-    if C * H * W < 2:
-        return
-    gamma, beta = _params(np.random.default_rng(dims[-1]), C)
-    out, _ = groupnorm_forward(x, gamma, beta, 1, {})
     ln, _ = layernorm_forward(x.reshape(N, -1), np.repeat(gamma, H * W), np.repeat(beta, H * W),
                               {})
-    np.testing.assert_allclose(out, ln.reshape(x.shape), atol=1e-12)
+    return ln.reshape(x.shape)
 
 
-@given(feature_maps)
-def test_groupnorm_c_groups_is_instance_norm(dims):
-    x = _maps(*dims)
-    N, C, H, W = x.shape
-    if H * W < 2:
-        return
-    gamma, beta = _params(np.random.default_rng(dims[-1]), C)
-    out, _ = groupnorm_forward(x, gamma, beta, C, {})
+def _instance_norm(x, gamma, beta):
+    C = x.shape[1]
     mu, var = x.mean(axis=(2, 3), keepdims=True), x.var(axis=(2, 3), keepdims=True)
-    inst = gamma.reshape(1, C, 1, 1) * (x - mu) / np.sqrt(var + 1e-5) + beta.reshape(1, C, 1, 1)
-    np.testing.assert_allclose(out, inst, atol=1e-10)
+    return gamma.reshape(1, C, 1, 1) * (x - mu) / np.sqrt(var + 1e-5) + beta.reshape(1, C, 1, 1)
+
+
+@pytest.mark.parametrize("groups, group_axes, reference, atol", [
+    (lambda C: 1, (1, 2, 3), _layernorm_over_chw, 1e-12),
+    (lambda C: C, (2, 3), _instance_norm, 1e-10),
+], ids=["one_group_is_layernorm_over_chw", "c_groups_is_instance_norm"])
+@given(feature_maps, seeds)
+def test_groupnorm_at_its_extremes(groups, group_axes, reference, atol, x, seed):
+    if np.prod([x.shape[a] for a in group_axes]) < 2:  # a group of one value has no variance
+        return
+    C = x.shape[1]
+    gamma, beta = _params(np.random.default_rng(seed), C)
+    out, _ = groupnorm_forward(x, gamma, beta, groups(C), {})
+    np.testing.assert_allclose(out, reference(x, gamma, beta), atol=atol)
 
 
 def test_layernorm_with_two_features_keeps_only_their_order():

@@ -1,3 +1,5 @@
+"""course.residual: the residual MLP's gradients, and blocks that start as the identity (γ = 0)."""
+
 import numpy as np
 
 from course.gradcheck import numerical_gradient, rel_error

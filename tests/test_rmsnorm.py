@@ -8,8 +8,6 @@ from course.gradcheck import numerical_gradient_array, rel_error
 from course.norms import layernorm_forward
 from course.rmsnorm import rmsnorm_backward, rmsnorm_forward
 
-batches = st.tuples(st.integers(1, 6), st.integers(2, 7), st.integers(0, 10**6))
-
 
 def _batch(N, D, seed, mean=1.0):
     rng = np.random.default_rng(seed)
@@ -17,10 +15,19 @@ def _batch(N, D, seed, mean=1.0):
     return rng.normal(mean, 2.0, (N, D)), gamma, rng.normal(size=(N, D))
 
 
-@settings(max_examples=25, deadline=None)
-@given(batches)
-def test_backward_matches_numerical_gradients(shape):
-    x, gamma, dout = _batch(*shape)
+# (x, gamma, dout) of N in [1, 6] examples with D in [2, 7] features
+batches = st.tuples(st.integers(1, 6), st.integers(2, 7), st.integers(0, 10**6)).map(
+    lambda dims: _batch(*dims))
+
+
+def _over_batches(*strategies):
+    """A property of random batches (then of `strategies`), on fewer examples than the default."""
+    return lambda test: settings(max_examples=25, deadline=None)(given(batches, *strategies)(test))
+
+
+@_over_batches()
+def test_backward_matches_numerical_gradients(batch):
+    x, gamma, dout = batch
     out, cache = rmsnorm_forward(x, gamma, {})
     dx, dgamma = rmsnorm_backward(dout, cache)
     num_dx = numerical_gradient_array(lambda v: rmsnorm_forward(v, gamma, {})[0], x.copy(), dout)
@@ -28,20 +35,18 @@ def test_backward_matches_numerical_gradients(shape):
     assert rel_error(dx, num_dx) < 1e-7 and rel_error(dgamma, num_dg) < 1e-7
 
 
-@settings(max_examples=25, deadline=None)
-@given(batches, st.floats(0.01, 100.0))
-def test_scale_invariant_per_example_without_eps(shape, c):
-    x, gamma, _ = _batch(*shape)
+@_over_batches(st.floats(0.01, 100.0))
+def test_scale_invariant_per_example_without_eps(batch, c):
+    x, gamma, _ = batch
     scales = c * np.arange(1, len(x) + 1)[:, None]  # (N, 1) a different positive scale per row
     a, _ = rmsnorm_forward(x, gamma, {"eps": 0.0})
     b, _ = rmsnorm_forward(scales * x, gamma, {"eps": 0.0})
     np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
-@settings(max_examples=25, deadline=None)
-@given(batches)
-def test_equals_layernorm_without_beta_on_zero_mean_rows_only(shape):
-    x, gamma, _ = _batch(*shape)
+@_over_batches()
+def test_equals_layernorm_without_beta_on_zero_mean_rows_only(batch):
+    x, gamma, _ = batch
     centred = x - x.mean(axis=1, keepdims=True)  # (N, D) every example has mean zero
     ln, _ = layernorm_forward(centred, gamma, np.zeros_like(gamma), {})
     rms, _ = rmsnorm_forward(centred, gamma, {})

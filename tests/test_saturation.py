@@ -6,22 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from course import saturation as sat
 from course.batchnorm import batchnorm_forward
 from course.gradcheck import numerical_gradient, rel_error
 from course.layers import sigmoid, sigmoid_grad
-from course.saturation import (
-    SATURATION_THRESHOLD,
-    demo_data,
-    init_weights,
-    layer_spread,
-    linear_r2,
-    mlp_forward_backward,
-    saturation,
-    saturation_fraction,
-    standardize,
-    standardized_sample,
-    train_recording,
-)
 
 
 def test_sigmoid_slope_peaks_at_a_quarter_at_zero_and_is_small_beyond_the_threshold():
@@ -29,41 +17,41 @@ def test_sigmoid_slope_peaks_at_a_quarter_at_zero_and_is_small_beyond_the_thresh
     g = sigmoid_grad(z)
     assert sigmoid_grad(np.array(0.0)) == 0.25
     assert g.max() == 0.25 and z[g.argmax()] == 0.0
-    assert np.all(g[np.abs(z) > SATURATION_THRESHOLD] < 0.018)
+    assert np.all(g[np.abs(z) > sat.SATURATION_THRESHOLD] < 0.018)
     assert sigmoid_grad(np.array(4.0)) == pytest.approx(0.0176627, rel=1e-5)
     assert sigmoid_grad(np.array(5.0)) == pytest.approx(0.0066481, rel=1e-4)
 
 
 def test_saturation_fraction_on_a_hand_made_array():
     z = np.array([[-5.0, 0.0, 4.0], [4.5, -3.0, 10.0]])
-    assert saturation_fraction(z) == 0.5  # -5, 4.5 and 10; exactly 4 is not beyond
-    assert saturation_fraction(z, threshold=6.0) == pytest.approx(1 / 6)
-    assert saturation_fraction(z, threshold=2.0) == pytest.approx(5 / 6)  # all but 0
-    assert saturation_fraction(np.zeros((3, 3))) == 0.0
-    assert isinstance(saturation_fraction(z), float)
+    assert sat.saturation_fraction(z) == 0.5  # -5, 4.5 and 10; exactly 4 is not beyond
+    assert sat.saturation_fraction(z, threshold=6.0) == pytest.approx(1 / 6)
+    assert sat.saturation_fraction(z, threshold=2.0) == pytest.approx(5 / 6)  # all but 0
+    assert sat.saturation_fraction(np.zeros((3, 3))) == 0.0
+    assert isinstance(sat.saturation_fraction(z), float)
 
 
 @given(arrays(np.float64, st.tuples(st.integers(1, 8), st.integers(1, 8)),
               elements=st.floats(-50, 50)), st.floats(0, 20))
 def test_saturation_fraction_is_symmetric_and_in_unit_interval(z, t):
-    f = saturation_fraction(z, t)
+    f = sat.saturation_fraction(z, t)
     assert 0.0 <= f <= 1.0
-    assert f == saturation_fraction(-z, t)
-    assert saturation_fraction(z, t + 1) <= f
+    assert f == sat.saturation_fraction(-z, t)
+    assert sat.saturation_fraction(z, t + 1) <= f
 
 
 def test_standardize_hand_made_and_equal_to_batchnorm_with_unit_gamma():
     x = np.array([[1.0], [3.0]])  # mean 2, biased variance 1
-    np.testing.assert_allclose(standardize(x), np.array([[-1.0], [1.0]]) / np.sqrt(1 + 1e-5))
+    np.testing.assert_allclose(sat.standardize(x), np.array([[-1.0], [1.0]]) / np.sqrt(1 + 1e-5))
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(10, 4))
     bn, _ = batchnorm_forward(x, np.ones(4), np.zeros(4), {"mode": "train"})
-    np.testing.assert_allclose(standardize(x), bn, rtol=1e-12)
+    np.testing.assert_allclose(sat.standardize(x), bn, rtol=1e-12)
 
 
 @given(arrays(np.float64, st.tuples(st.integers(2, 12), st.integers(1, 6)),
               elements=st.floats(-1e3, 1e3)))
 def test_standardize_gives_zero_mean_and_variance_below_one(x):
-    out = standardize(x)
+    out = sat.standardize(x)
     var = x.var(axis=0)
     np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-8)
     np.testing.assert_allclose(out.var(axis=0), var / (var + 1e-5), rtol=1e-6, atol=1e-10)
@@ -72,26 +60,26 @@ def test_standardize_gives_zero_mean_and_variance_below_one(x):
 def _small_net(seed=0):
     rng = np.random.default_rng(seed)
     X, y = rng.normal(size=(6, 5)), rng.integers(0, 3, size=6)
-    return X, y, init_weights([5, 4, 4, 3], seed=seed)
+    return X, y, sat.init_weights([5, 4, 4, 3], seed=seed)
 
 
 @pytest.mark.parametrize("normalize", [False, True])
 def test_mlp_gradients_match_numerical_gradients(normalize):
     X, y, weights = _small_net()
     scale, shift = 1.7, 0.3
-    grads = mlp_forward_backward(X, y, weights, scale, shift, normalize)["grads"]
+    grads = sat.mlp_forward_backward(X, y, weights, scale, shift, normalize)["grads"]
     assert len(grads) == len(weights)
     for W, g in zip(weights, grads, strict=True):
         def loss(_):
-            return mlp_forward_backward(X, y, weights, scale, shift, normalize)["loss"]
+            return sat.mlp_forward_backward(X, y, weights, scale, shift, normalize)["loss"]
         num = numerical_gradient(loss, W)  # perturbs W in place, which `weights` holds
         assert rel_error(g, num) < 1e-8
 
 
 def test_gradient_vanishes_towards_the_input_in_the_plain_net_but_not_when_standardised():
-    X, y, weights = demo_data()
-    plain = mlp_forward_backward(X, y, weights, scale=1.0)["grad_norms"]
-    normed = mlp_forward_backward(X, y, weights, scale=1.0, normalize=True)["grad_norms"]
+    X, y, weights = sat.demo_data()
+    plain = sat.mlp_forward_backward(X, y, weights, scale=1.0)["grad_norms"]
+    normed = sat.mlp_forward_backward(X, y, weights, scale=1.0, normalize=True)["grad_norms"]
     assert np.all(np.diff(plain) > 0)  # each layer nearer the input gets a smaller gradient
     assert plain[0] < 1e-3 * plain[-1]
     hidden = normed[:-1]
@@ -99,14 +87,14 @@ def test_gradient_vanishes_towards_the_input_in_the_plain_net_but_not_when_stand
 
 
 def test_large_weights_saturate_and_standardising_removes_it_and_ignores_the_shift():
-    X, y, weights = demo_data()
-    small = mlp_forward_backward(X, y, weights, scale=1.0)["z"]
-    big = mlp_forward_backward(X, y, weights, scale=8.0)["z"]
-    normed = mlp_forward_backward(X, y, weights, scale=8.0, normalize=True)["z"]
-    shifted = mlp_forward_backward(X, y, weights, scale=8.0, shift=3.0, normalize=True)["z"]
+    X, y, weights = sat.demo_data()
+    small = sat.mlp_forward_backward(X, y, weights, scale=1.0)["z"]
+    big = sat.mlp_forward_backward(X, y, weights, scale=8.0)["z"]
+    normed = sat.mlp_forward_backward(X, y, weights, scale=8.0, normalize=True)["z"]
+    shifted = sat.mlp_forward_backward(X, y, weights, scale=8.0, shift=3.0, normalize=True)["z"]
     for zs, zb, zn, zsh in zip(small, big, normed, shifted, strict=True):
-        assert saturation_fraction(zb) > 0.3 > saturation_fraction(zs)
-        assert saturation_fraction(zn) < 0.01
+        assert sat.saturation_fraction(zb) > 0.3 > sat.saturation_fraction(zs)
+        assert sat.saturation_fraction(zn) < 0.01
         np.testing.assert_allclose(zn.mean(axis=0), 0, atol=1e-10)
         np.testing.assert_allclose(zn, zsh, atol=1e-8)  # BN cancels any bias
 
@@ -115,9 +103,10 @@ def test_train_recording_records_every_step_on_a_fixed_batch_without_touching_in
     X, y, weights = _small_net(1)
     X, y = np.tile(X, (4, 1)), np.tile(y, 4)  # 24 examples
     before = [W.copy() for W in weights]
-    new, record = train_recording(X, y, weights, steps=3, lr=0.5, layer=1, batch=8)
+    new, record = sat.train_recording(X, y, weights, steps=3, lr=0.5, layer=1, batch=8)
     assert len(record) == 4 and record[0].shape == (8, 4)
-    np.testing.assert_array_equal(record[0], mlp_forward_backward(X[:8], y[:8], weights)["z"][1])
+    np.testing.assert_array_equal(record[0],
+                                  sat.mlp_forward_backward(X[:8], y[:8], weights)["z"][1])
     for W, b in zip(weights, before, strict=True):
         np.testing.assert_array_equal(W, b)
     assert not np.allclose(record[0], record[-1])
@@ -126,30 +115,30 @@ def test_train_recording_records_every_step_on_a_fixed_batch_without_touching_in
 
 def test_linear_r2_exact_cases():
     x = np.linspace(-1, 1, 11)[:, None]  # (11, 1)
-    np.testing.assert_allclose(linear_r2(x, 3 * x - 2), [1.0])
-    np.testing.assert_allclose(linear_r2(x, x**2), [0.0], atol=1e-12)  # symmetric: no slope
+    np.testing.assert_allclose(sat.linear_r2(x, 3 * x - 2), [1.0])
+    np.testing.assert_allclose(sat.linear_r2(x, x**2), [0.0], atol=1e-12)  # symmetric: no slope
 
 
 # --- notebook 02: gamma and beta over a sigmoid ---------------------------------------------------
 
 def test_saturation_counts_units_beyond_the_course_threshold():
     z = np.array([-4.5, -2.0, 0.0, 3.9, 6.0])  # the threshold is |z| > 4, as in notebook 01
-    frac, slope = saturation(z)
+    frac, slope = sat.saturation(z)
     assert frac == pytest.approx(2 / 5)
     assert slope == pytest.approx(np.mean(sigmoid(z) * (1 - sigmoid(z))))
-    assert saturation(np.zeros(3)) == (0.0, 0.25)
+    assert sat.saturation(np.zeros(3)) == (0.0, 0.25)
 
 
 def test_sample_is_standardised_and_bimodal():
-    x_hat = standardized_sample()
+    x_hat = sat.standardized_sample()
     assert abs(x_hat.mean()) < 1e-12 and x_hat.std() == pytest.approx(1.0)
     counts, _ = np.histogram(x_hat, bins=[-3, -0.3, 0.3, 3])
     assert counts[1] < 0.05 * counts.sum()  # few units between the two groups
 
 
 def test_larger_gamma_saturates_more_and_lowers_the_mean_slope():
-    x_hat = standardized_sample()
-    stats = [saturation(g * x_hat) for g in (0.5, 1.0, 2.0, 4.0)]
+    x_hat = sat.standardized_sample()
+    stats = [sat.saturation(g * x_hat) for g in (0.5, 1.0, 2.0, 4.0)]
     fracs, slopes = zip(*stats, strict=True)
     assert list(fracs) == sorted(fracs) and list(slopes) == sorted(slopes, reverse=True)
     assert fracs[1] == 0.0 and fracs[3] > 0.3
@@ -158,22 +147,22 @@ def test_larger_gamma_saturates_more_and_lowers_the_mean_slope():
 def test_two_failure_modes_signal_collapse_at_small_scale_saturation_at_large():
     # Notebook 01's story: small weights, nothing saturated, the spread collapses layer by layer
     # and layer 1's gradient is smallest; large weights keep the spread but saturate.
-    X, y, weights = demo_data()
-    small, large = (mlp_forward_backward(X, y, weights, scale=s) for s in (1.0, 8.0))
-    spread = layer_spread(small["z"])
+    X, y, weights = sat.demo_data()
+    small, large = (sat.mlp_forward_backward(X, y, weights, scale=s) for s in (1.0, 8.0))
+    spread = sat.layer_spread(small["z"])
     assert np.all(np.diff(spread) < 0) and spread[0] > 0.5 and spread[-1] < 0.01
-    assert max(saturation_fraction(z) for z in small["z"]) < 0.01
-    assert min(saturation_fraction(z) for z in large["z"]) > 0.3
-    assert layer_spread(large["z"]).min() > 1
+    assert max(sat.saturation_fraction(z) for z in small["z"]) < 0.01
+    assert min(sat.saturation_fraction(z) for z in large["z"]) > 0.3
+    assert sat.layer_spread(large["z"]).min() > 1
     ratio = [r["grad_norms"][0] / r["grad_norms"][-1] for r in (small, large)]
     assert ratio[0] < ratio[1] / 100  # the worst vanishing gradient is where nothing saturates
 
 
 def test_standardised_relative_gradients_are_equal_across_layers_and_scales():
-    X, y, weights = demo_data()
-    rel = np.array([mlp_forward_backward(X, y, weights, scale=s, normalize=True)
+    X, y, weights = sat.demo_data()
+    rel = np.array([sat.mlp_forward_backward(X, y, weights, scale=s, normalize=True)
                     ["rel_grad_norms"][:-1] for s in (0.5, 1.0, 4.0, 10.0)])  # (4, 6) hidden
     assert rel.max() / rel.min() < 1.3
-    plain = mlp_forward_backward(X, y, weights, scale=3.0)
+    plain = sat.mlp_forward_backward(X, y, weights, scale=3.0)
     W_norms = [np.linalg.norm(3.0 * W) for W in weights]
     np.testing.assert_allclose(plain["rel_grad_norms"], plain["grad_norms"] / W_norms)

@@ -1,3 +1,5 @@
+"""course.shift: shifted digits, AdaBN recalibration, fine-tuning with statistics moving or not."""
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st

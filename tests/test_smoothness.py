@@ -1,3 +1,5 @@
+"""course.smoothness: the probe along the gradient leaves the model alone; BN's smoother loss."""
+
 import numpy as np
 
 from course.mlp import MLP

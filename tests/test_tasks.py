@@ -1,21 +1,18 @@
 """The course.tasks package: every graded task in the registry (the reference passes, each planted
 mistake is named), the harness, and what is particular to some notebooks' tasks."""
 
+import inspect
+
 import numpy as np
 import pytest
 
+from course import norms
 from course.batch_renorm import batch_renorm_forward
 from course.batchnorm import batchnorm_backward_alt, batchnorm_forward
 from course.bn_net import bn_net_loss
 from course.checks import Passed, check, use_or_reference
 from course.folding import fold_batchnorm
 from course.gradcheck import rel_error
-from course.norms import (
-    layernorm_backward,
-    layernorm_forward,
-    spatial_batchnorm_backward,
-    spatial_batchnorm_forward,
-)
 from course.rmsnorm import rmsnorm_backward, rmsnorm_forward
 from course.running_stats import pytorch_running_update
 from course.saturation import saturation_fraction
@@ -181,22 +178,23 @@ def _nodes(cache):
     return (cache[k] for k in ("x_hat", "gamma", "xmu", "var", "eps", "inv_std"))
 
 
-def staged_dstd_sign(dout, cache):
+def _staged(dout, cache, dvar_sign=-1.0, dmu_over_N=True):
+    """The staged backward pass, with the sign of dvar and the 1/N of dmu as knobs."""
     x_hat, gamma, xmu, var, eps, inv_std = _nodes(cache)
     N = dout.shape[0]
     dx_hat = dout * gamma
-    dvar = (dx_hat * xmu).sum(0) / (var + eps) * 0.5 / np.sqrt(var + eps)  # sign flipped
+    dvar = dvar_sign * (dx_hat * xmu).sum(0) / (var + eps) * 0.5 / np.sqrt(var + eps)
     dxmu = dx_hat * inv_std + 2 * xmu * dvar / N
-    return dxmu - dxmu.sum(0) / N, (dout * x_hat).sum(0), dout.sum(0)
+    dmu = dxmu.sum(0) / N if dmu_over_N else dxmu.sum(0)
+    return dxmu - dmu, (dout * x_hat).sum(0), dout.sum(0)
+
+
+def staged_dstd_sign(dout, cache):
+    return _staged(dout, cache, dvar_sign=1.0)  # sign flipped
 
 
 def staged_dmu_not_shared(dout, cache):
-    x_hat, gamma, xmu, var, eps, inv_std = _nodes(cache)
-    N = dout.shape[0]
-    dx_hat = dout * gamma
-    dvar = -(dx_hat * xmu).sum(0) / (var + eps) * 0.5 / np.sqrt(var + eps)
-    dxmu = dx_hat * inv_std + 2 * xmu * dvar / N
-    return dxmu - dxmu.sum(0), (dout * x_hat).sum(0), dout.sum(0)  # dmu not divided by N
+    return _staged(dout, cache, dmu_over_N=False)  # dmu not divided by N
 
 
 def staged_unpacks_cache(dout, cache):
@@ -267,35 +265,35 @@ def torch_float16(running_mean, running_var, x, momentum):
 
 # 05 spatial batch norm
 def spatial_beta_missing(x, gamma, beta, bn_param):
-    out, cache = spatial_batchnorm_forward(x, gamma, beta, bn_param)
+    out, cache = norms.spatial_batchnorm_forward(x, gamma, beta, bn_param)
     return out - beta.reshape(1, -1, 1, 1), cache
 
 
 def spatial_dx_no_gamma(dout, cache):
-    dx, dg, db = spatial_batchnorm_backward(dout, cache)
+    dx, dg, db = norms.spatial_batchnorm_backward(dout, cache)
     return dx / cache[0]["gamma"].reshape(1, -1, 1, 1), dg, db
 
 
 def spatial_dbeta_mean(dout, cache):
-    dx, dg, db = spatial_batchnorm_backward(dout, cache)
+    dx, dg, db = norms.spatial_batchnorm_backward(dout, cache)
     N, C, H, W = dout.shape
     return dx, dg, db / (N * H * W)
 
 
 # 05 layer norm
 def ln_ddof1_eps_outside(x, gamma, beta, ln_param):
-    out, cache = layernorm_forward(x, gamma, beta, ln_param)
+    out, cache = norms.layernorm_forward(x, gamma, beta, ln_param)
     xmu = x - x.mean(axis=1, keepdims=True)
     return gamma * xmu / (x.std(axis=1, ddof=1, keepdims=True) + _eps(ln_param)) + beta, cache
 
 
 def ln_dx_no_gamma(dout, cache):
-    dx, dg, db = layernorm_backward(dout, cache)
+    dx, dg, db = norms.layernorm_backward(dout, cache)
     return dx / cache["gamma"], dg, db
 
 
 def ln_dbeta_per_example(dout, cache):
-    dx, dg, db = layernorm_backward(dout, cache)
+    dx, dg, db = norms.layernorm_backward(dout, cache)
     return dx, dg, dout.sum(axis=1)
 
 
@@ -355,20 +353,22 @@ def sync_bwd_unpacks(douts, cache):
     return douts, 0, 0
 
 
-def net_loss_doubled(X, params, bn_params, y=None, reg=0.0):
+def _net_loss_changed(change, X, params, bn_params, y, reg):
+    """bn_net_loss, with `change(loss, grads)` applied where it computes a loss (y given)."""
     result = bn_net_loss(X, params, bn_params, y, reg)
-    if y is None:
-        return result
-    loss, grads = result  # a sum over two copies of the batch, say
-    return 2 * loss, {k: 2 * g for k, g in grads.items()}
+    return result if y is None else change(*result)
+
+
+def net_loss_doubled(X, params, bn_params, y=None, reg=0.0):
+    return _net_loss_changed(  # a sum over two copies of the batch, say
+        lambda loss, grads: (2 * loss, {k: 2 * g for k, g in grads.items()}),
+        X, params, bn_params, y, reg)
 
 
 def net_dbeta_sign(X, params, bn_params, y=None, reg=0.0):
-    result = bn_net_loss(X, params, bn_params, y, reg)
-    if y is None:
-        return result
-    loss, grads = result
-    return loss, {k: -g if k.startswith("beta") else g for k, g in grads.items()}
+    def flip_dbeta(loss, grads):
+        return loss, {k: -g if k.startswith("beta") else g for k, g in grads.items()}
+    return _net_loss_changed(flip_dbeta, X, params, bn_params, y, reg)
 
 
 def rms_forward_doubled(x, gamma, rms_param):
@@ -391,58 +391,66 @@ def brn_negated(x, gamma, beta, bn_param):
     return -out, cache
 
 
-UNLISTED = [
-    ("01_why_normalize", "saturation_fraction", (sat_percent,), "percentage"),
-    ("01_why_normalize", "saturation_fraction", (sat_per_example,), "a single number"),
-    ("01_why_normalize", "saturation_fraction", (sat_complement,), "complement"),
-    ("01_why_normalize", "standardize", (std_whole_eps_outside,), "whole array"),
-    ("01_why_normalize", "standardize", (std_not_divided,), "σ"),
-    ("01_why_normalize", "standardize", (std_ddof1_no_eps,), "N − 1"),
-    ("02_forward_pass", "batchnorm_forward", (fwd_beta_missing,), "β is missing"),
-    ("02_forward_pass", "batchnorm_forward", (fwd_by_variance,), "1/σ"),
-    ("02_forward_pass", "batchnorm_forward", (fwd_whole_eps_outside,), "mean of the whole array"),
-    ("02_forward_pass", "batchnorm_forward", (fwd_ddof1_no_eps,), "N − 1"),
-    ("03_backward_pass", "batchnorm_backward", (staged_dstd_sign,), "dstd"),
-    ("03_backward_pass", "batchnorm_backward", (staged_dmu_not_shared,), "dmu / N"),
-    ("03_backward_pass", "batchnorm_backward", (staged_unpacks_cache,), "cache is a dict"),
-    ("03_backward_pass", "batchnorm_backward_alt", (closed_no_over_N,), "γ/(N·σ)"),
-    ("03_backward_pass", "batchnorm_backward_alt", (closed_var_sign,), "−x̂·Σ(dout·x̂) term"),
-    ("03_backward_pass", "batchnorm_backward_alt", (closed_dbeta_mean,), "1/N"),
-    ("04_running_stats", "batchnorm_forward", (modes_test_batch_mean,), "batch's own"),
-    ("04_running_stats", "batchnorm_forward", (modes_test_minus_beta,), "− beta"),
-    ("04_running_stats", "batchnorm_forward", (modes_train_ddof1,), "N − 1"),
-    ("04_running_stats", "pytorch_running_update", (torch_swapped,), "holds what"),
-    ("04_running_stats", "pytorch_running_update", (torch_float16,), "float16"),
-    ("05_cnn_and_layernorm", "spatial_batchnorm_forward",
-     (spatial_beta_missing, spatial_batchnorm_backward), "β is missing"),
-    ("05_cnn_and_layernorm", "spatial_batchnorm_forward",
-     (spatial_batchnorm_forward, spatial_dx_no_gamma), "γ is missing"),
-    ("05_cnn_and_layernorm", "spatial_batchnorm_forward",
-     (spatial_batchnorm_forward, spatial_dbeta_mean), "1/N"),
-    ("05_cnn_and_layernorm", "layernorm_forward", (ln_ddof1_eps_outside, layernorm_backward),
-     "N − 1"),
-    ("05_cnn_and_layernorm", "layernorm_forward", (layernorm_forward, ln_dx_no_gamma),
-     "γ is missing"),
-    ("05_cnn_and_layernorm", "layernorm_forward", (layernorm_forward, ln_dbeta_per_example),
-     "one value per example"),
-    ("06_in_practice", "fold_batchnorm", (fold_gamma_missing,), "1/γ"),
-    ("06_in_practice", "fold_batchnorm", (fold_minus_beta,), "− beta"),
-    ("06_in_practice", "fold_batchnorm", (fold_beta_missing,), "β is missing"),
-    ("06_in_practice", "sync_batchnorm_forward", (sync_minus_beta,), "− beta"),
-    ("06_in_practice", "sync_batchnorm_forward", (sync_whole_array,), "whole array"),
-    ("06_in_practice", "sync_batchnorm_forward", (sync_ddof1_eps_outside,), "N − 1"),
-    ("06_in_practice", "sync_batchnorm_backward", (sync_bwd_no_gamma,), "γ is missing"),
-    ("06_in_practice", "sync_batchnorm_backward", (sync_bwd_mean_sign,), "wrong sign"),
-    ("06_in_practice", "sync_batchnorm_backward", (sync_bwd_unpacks,), "cache is a dict"),
-    ("07_why_bn_helps", "bn_net_loss", (net_loss_doubled,), "factor 2 too many"),
-    ("07_why_bn_helps", "bn_net_loss", (net_dbeta_sign,), "`dbeta1` has the opposite sign"),
-    ("07_why_bn_helps", "rmsnorm_forward", (rms_forward_doubled, rmsnorm_backward),
-     "factor 2 too many"),
-    ("07_why_bn_helps", "rmsnorm_forward", (rmsnorm_forward, rms_backward_negated),
-     "`dx` has the opposite sign"),
-    ("07_why_bn_helps", "batch_renorm_forward", (brn_beta_twice,), "β is added twice"),
-    ("07_why_bn_helps", "batch_renorm_forward", (brn_negated,), "sign is flipped"),
+# Mistakes no task lists: (notebook, task, the student's function, a word its hint must hold).
+UNLISTED_FUNCTIONS = [
+    ("01_why_normalize", "saturation_fraction", sat_percent, "percentage"),
+    ("01_why_normalize", "saturation_fraction", sat_per_example, "a single number"),
+    ("01_why_normalize", "saturation_fraction", sat_complement, "complement"),
+    ("01_why_normalize", "standardize", std_whole_eps_outside, "whole array"),
+    ("01_why_normalize", "standardize", std_not_divided, "σ"),
+    ("01_why_normalize", "standardize", std_ddof1_no_eps, "N − 1"),
+    ("02_forward_pass", "batchnorm_forward", fwd_beta_missing, "β is missing"),
+    ("02_forward_pass", "batchnorm_forward", fwd_by_variance, "1/σ"),
+    ("02_forward_pass", "batchnorm_forward", fwd_whole_eps_outside, "mean of the whole array"),
+    ("02_forward_pass", "batchnorm_forward", fwd_ddof1_no_eps, "N − 1"),
+    ("03_backward_pass", "batchnorm_backward", staged_dstd_sign, "dstd"),
+    ("03_backward_pass", "batchnorm_backward", staged_dmu_not_shared, "dmu / N"),
+    ("03_backward_pass", "batchnorm_backward", staged_unpacks_cache, "cache is a dict"),
+    ("03_backward_pass", "batchnorm_backward_alt", closed_no_over_N, "γ/(N·σ)"),
+    ("03_backward_pass", "batchnorm_backward_alt", closed_var_sign, "−x̂·Σ(dout·x̂) term"),
+    ("03_backward_pass", "batchnorm_backward_alt", closed_dbeta_mean, "1/N"),
+    ("04_running_stats", "batchnorm_forward", modes_test_batch_mean, "batch's own"),
+    ("04_running_stats", "batchnorm_forward", modes_test_minus_beta, "− beta"),
+    ("04_running_stats", "batchnorm_forward", modes_train_ddof1, "N − 1"),
+    ("04_running_stats", "pytorch_running_update", torch_swapped, "holds what"),
+    ("04_running_stats", "pytorch_running_update", torch_float16, "float16"),
+    ("05_cnn_and_layernorm", "spatial_batchnorm_forward", spatial_beta_missing, "β is missing"),
+    ("05_cnn_and_layernorm", "spatial_batchnorm_forward", spatial_dx_no_gamma, "γ is missing"),
+    ("05_cnn_and_layernorm", "spatial_batchnorm_forward", spatial_dbeta_mean, "1/N"),
+    ("05_cnn_and_layernorm", "layernorm_forward", ln_ddof1_eps_outside, "N − 1"),
+    ("05_cnn_and_layernorm", "layernorm_forward", ln_dx_no_gamma, "γ is missing"),
+    ("05_cnn_and_layernorm", "layernorm_forward", ln_dbeta_per_example, "one value per example"),
+    ("06_in_practice", "fold_batchnorm", fold_gamma_missing, "1/γ"),
+    ("06_in_practice", "fold_batchnorm", fold_minus_beta, "− beta"),
+    ("06_in_practice", "fold_batchnorm", fold_beta_missing, "β is missing"),
+    ("06_in_practice", "sync_batchnorm_forward", sync_minus_beta, "− beta"),
+    ("06_in_practice", "sync_batchnorm_forward", sync_whole_array, "whole array"),
+    ("06_in_practice", "sync_batchnorm_forward", sync_ddof1_eps_outside, "N − 1"),
+    ("06_in_practice", "sync_batchnorm_backward", sync_bwd_no_gamma, "γ is missing"),
+    ("06_in_practice", "sync_batchnorm_backward", sync_bwd_mean_sign, "wrong sign"),
+    ("06_in_practice", "sync_batchnorm_backward", sync_bwd_unpacks, "cache is a dict"),
+    ("07_why_bn_helps", "bn_net_loss", net_loss_doubled, "factor 2 too many"),
+    ("07_why_bn_helps", "bn_net_loss", net_dbeta_sign, "`dbeta1` has the opposite sign"),
+    ("07_why_bn_helps", "rmsnorm_forward", rms_forward_doubled, "factor 2 too many"),
+    ("07_why_bn_helps", "rmsnorm_forward", rms_backward_negated, "`dx` has the opposite sign"),
+    ("07_why_bn_helps", "batch_renorm_forward", brn_beta_twice, "β is added twice"),
+    ("07_why_bn_helps", "batch_renorm_forward", brn_negated, "sign is flipped"),
 ]
+
+
+def _in_place_of_its_reference(task, fn):
+    """The task's reference functions with `fn` in place of the one that has its parameters."""
+    if len(task.reference) == 1:
+        return (fn,)
+    params = list(inspect.signature(fn).parameters)
+    slots = [i for i, ref in enumerate(task.reference)
+             if list(inspect.signature(ref).parameters) == params]
+    assert len(slots) == 1, (fn.__name__, slots)
+    return tuple(fn if i == slots[0] else ref for i, ref in enumerate(task.reference))
+
+
+UNLISTED = [(nb, gid, _in_place_of_its_reference(get(gid, nb), fn), hint)
+            for nb, gid, fn, hint in UNLISTED_FUNCTIONS]
 
 
 @pytest.mark.parametrize("nb, gid, impl, hint", UNLISTED,

@@ -1,3 +1,5 @@
+"""course.whitening: PCA/ZCA whitening against per-feature standardisation."""
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -13,6 +13,7 @@ from grade_helpers import (
     grade,
     graded_questions,
     mistake_source,
+    stub_functions,
     with_answer,
     write,
 )
@@ -69,3 +70,29 @@ def course_batch(tmp_path_factory):
     rows, _ = grade(tmp / "out", *targets,
                     extra=["--timeout", "30", "--notebooks", ",".join(SOURCES)])
     return rows, planted, tmp / "out"
+
+
+@pytest.fixture
+def two_notebook_student(tmp_path):
+    """Grade one student of the first two graded notebooks, whose first notebook's first
+    auto-graded answer defines its functions with a given body and whose second is solved.
+
+    Returns (first, second, victim, grade_student): `grade_student(name, body, file_names, extra)`
+    returns the student's row, feedback in tmp_path / "out". Skips with fewer than two notebooks.
+    """
+    if len(SOURCES) < 2:
+        pytest.skip("needs two notebooks with graded tasks")
+    first, second = sorted(SOURCES)[:2]
+    victim = auto(first)[0]
+
+    def grade_student(name, body, file_names=None, extra=()):
+        file_names = file_names or (f"{first}.ipynb", f"{second}.ipynb")
+        folder = tmp_path / "subs" / name
+        write(folder / file_names[0], with_answer(SOURCES[first], victim.grade_id,
+                                                  stub_functions(victim.functions, body)))
+        write(folder / file_names[1], SOURCES[second])
+        rows, _ = grade(tmp_path / "out", folder,
+                        extra=["--notebooks", f"{first},{second}", *extra])
+        return rows[name]
+
+    return first, second, victim, grade_student

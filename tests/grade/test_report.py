@@ -45,11 +45,10 @@ def _outside_fences(markdown):
 
 
 @pytest.fixture(scope="module")
-def text_batch(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("text")
+def text_batch(module_tmp):
     sol = gh.SOURCES[gh.ZOO_NB]
     victim = gh.auto(gh.ZOO_NB)[0]
-    subs = tmp / "subs"
+    subs = module_tmp / "subs"
     for student in IDS.values():
         gh.write(subs / student / f"{gh.ZOO_NB}.ipynb", sol)
     # a 9 KB grade_id of escapes on a cell whose definition exits: the status uses the official id
@@ -65,10 +64,11 @@ def text_batch(tmp_path_factory):
         if q.manual:
             forge.cells[gh.answer_index(forge, q.grade_id)].source = FORGED
     gh.write(subs / "forger" / f"{gh.ZOO_NB}.ipynb", forge)
-    rows, proc = gh.grade(tmp / "out", *sorted(subs.iterdir()), extra=["--notebooks", gh.ZOO_NB])
-    with open(tmp / "out" / "grades.csv", newline="") as f:
+    out = module_tmp / "out"
+    rows, proc = gh.grade(out, *sorted(subs.iterdir()), extra=["--notebooks", gh.ZOO_NB])
+    with open(out / "grades.csv", newline="") as f:
         raw = f.read()
-    return {"rows": rows, "proc": proc, "out": tmp / "out", "raw": raw}
+    return {"rows": rows, "proc": proc, "out": out, "raw": raw}
 
 
 def test_statuses_are_grader_words_short_and_without_control_characters(text_batch):

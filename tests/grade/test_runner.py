@@ -78,18 +78,11 @@ def test_spawn_mode_grades_like_fork_mode(zoo, tmp_path):
         assert spawned == forked, name
 
 
-@pytest.mark.skipif(len(gh.SOURCES) < 2, reason="needs two notebooks with graded tasks")
-def test_whole_submission_timeout_covers_all_of_a_students_notebooks(tmp_path):
-    first, second = sorted(gh.SOURCES)[:2]
-    victim = gh.auto(first)[0]
-    stuck = gh.with_answer(gh.SOURCES[first], victim.grade_id,
-                        gh.stub_functions(victim.functions, "while True:\n    pass"))
-    folder = tmp_path / "subs" / "slow_student"
-    gh.write(folder / "a.ipynb", stuck)
-    gh.write(folder / "b.ipynb", gh.SOURCES[second])
-    rows, _ = gh.grade(tmp_path / "out", folder,
-                    extra=["--notebooks", f"{first},{second}", "--submission-timeout", "3"])
-    row = rows["slow_student"]
+def test_whole_submission_timeout_covers_all_of_a_students_notebooks(two_notebook_student,
+                                                                     tmp_path):
+    _, second, _, grade_student = two_notebook_student
+    row = grade_student("slow_student", "while True:\n    pass", ("a.ipynb", "b.ipynb"),
+                        extra=["--submission-timeout", "3"])
     assert "timeout" in row["status"] and f"{second}: " in row["status"], row["status"]
     assert "timeout (whole submission)" in row["status"]
     for q in gh.auto(second):  # never reached: the student's time was used up in the first one
