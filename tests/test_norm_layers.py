@@ -6,6 +6,7 @@ import pytest
 from course.batchnorm import batchnorm_backward, batchnorm_forward
 from course.gradcheck import numerical_gradient_array, rel_error
 from course.norm_layers import BatchNorm1d
+from course.tasks.base import random_gamma_beta
 
 
 def _batch(N=8, D=3, seed=0):
@@ -17,8 +18,7 @@ def _layer(D=3, seed=1):
     """A layer with non-trivial gamma and beta (the defaults 1 and 0 would hide mix-ups)."""
     rng = np.random.default_rng(seed)
     bn = BatchNorm1d(D)
-    bn.gamma = rng.uniform(0.5, 2.0, D) * rng.choice([-1.0, 1.0], D)
-    bn.beta = rng.normal(size=D)
+    bn.gamma, bn.beta = random_gamma_beta(rng, D)
     return bn
 
 

@@ -7,11 +7,12 @@ from hypothesis import strategies as st
 from course.gradcheck import numerical_gradient_array, rel_error
 from course.norms import layernorm_forward
 from course.rmsnorm import rmsnorm_backward, rmsnorm_forward
+from course.tasks.base import random_gamma_beta
 
 
 def _batch(N, D, seed, mean=1.0):
     rng = np.random.default_rng(seed)
-    gamma = rng.uniform(0.5, 2.0, D) * rng.choice([-1.0, 1.0], D)  # (D,)
+    gamma, _ = random_gamma_beta(rng, D)  # (D,)
     return rng.normal(mean, 2.0, (N, D)), gamma, rng.normal(size=(N, D))
 
 
