@@ -137,7 +137,7 @@ def draw_saturation(fig, scale=1.0, shift=0.0):
 
 
 SATURATION_DEMO = Demo(
-    "01 sigmoid saturation", draw_saturation,
+    "sigmoid_saturation", draw_saturation,
     sliders={"scale": Slider(0.25, 10.0, 0.25, 1.0, "weight scale"),
              "shift": Slider(-4.0, 4.0, 0.5, 0.0, "input shift (every bias)")},
     question="Move the weight scale from 0.25 to 10: where is the plain net's layer-1 gradient "
