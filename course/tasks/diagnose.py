@@ -46,6 +46,11 @@ class Gradient:
     scale_hints: dict = field(default_factory=dict)  # factor label of all of dx -> hint
 
 
+def eps_of(key):
+    """inputs -> the ε that the case's param dict inputs[key] states, or the course default."""
+    return lambda inputs: (inputs.get(key) or {}).get("eps", DEFAULT_EPS)
+
+
 def term_names(mean, var, g="dout", direct="the N·dout term"):
     """Gradient.names in the closed form dx = γ/(N·σ)·(N·dout − Σdout − x̂·Σ(dout·x̂)): each sum
     term named by what it is and, in brackets, `mean` or `var` (where it comes from in this
@@ -489,8 +494,7 @@ def batchnorm_view(x_of=lambda inputs: inputs["x"], stats="batch", params="bn_pa
         if affine:
             return x_of(inputs), inputs["gamma"], inputs["beta"]
         return x_of(inputs), 1.0, 0.0
-    return Normalised(source=source, eps=lambda inputs: (inputs.get(params) or {}).get(
-        "eps", DEFAULT_EPS), stats=stats)
+    return Normalised(source=source, eps=eps_of(params), stats=stats)
 
 
 STAGED = dict(

@@ -10,7 +10,7 @@ from course.norms import (
     spatial_batchnorm_forward,
 )
 from course.tasks.base import Case, Mistake, Task, explicit_bn_param
-from course.tasks.diagnose import Gradient, Normalised, term_names
+from course.tasks.diagnose import Gradient, Normalised, eps_of, term_names
 
 NOTEBOOK = "05_cnn_and_layernorm"
 
@@ -179,7 +179,7 @@ def _to_rows(a):
 def _spatial_symbols(inputs):
     x = inputs["x"]
     N, C, H, W = x.shape
-    eps = inputs["bn_param"].get("eps", DEFAULT_EPS)
+    eps = eps_of("bn_param")(inputs)
     return {"N": N * H * W, "γ": _channels(inputs["gamma"]), "β": _channels(inputs["beta"]),
             "σ": np.sqrt(x.var(axis=(0, 2, 3), keepdims=True) + eps)}  # (1, C, 1, 1)
 
@@ -194,7 +194,7 @@ def _spatial_view(stats):
     return Normalised(
         source=lambda inputs: (inputs["x"], _channels(inputs["gamma"]),
                                _channels(inputs["beta"])),
-        eps=lambda inputs: inputs["bn_param"].get("eps", DEFAULT_EPS), rows=_to_rows,
+        eps=eps_of("bn_param"), rows=_to_rows,
         over="per channel over N, H and W (axis=(0, 2, 3))",
         across="across the channels at each position", stats=stats, group="channel")
 
@@ -209,7 +209,7 @@ _SPATIAL_GRADIENT = Gradient(
 
 def _ln_symbols(inputs):
     x = inputs["x"]
-    eps = inputs["ln_param"].get("eps", DEFAULT_EPS)
+    eps = eps_of("ln_param")(inputs)
     return {"N": x.shape[1], "γ": inputs["gamma"], "β": inputs["beta"],
             "σ": np.sqrt(x.var(axis=1, keepdims=True) + eps)}  # (N, 1)
 
@@ -226,7 +226,7 @@ def _transpose(a):
 
 _LN_VIEW = Normalised(
     source=lambda inputs: (inputs["x"], inputs["gamma"], inputs["beta"]),
-    eps=lambda inputs: inputs["ln_param"].get("eps", DEFAULT_EPS), rows=_transpose,
+    eps=eps_of("ln_param"), rows=_transpose,
     over="per example over its D features (axis=1, keepdims=True)",
     across="over the batch (axis=0), which is batch norm", group="example",
     has_running=False)

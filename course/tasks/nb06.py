@@ -10,7 +10,7 @@ from course.sync_bn import (
     sync_batchnorm_forward,
 )
 from course.tasks.base import Case, Mistake, Task
-from course.tasks.diagnose import Gradient, Normalised, term_names
+from course.tasks.diagnose import Gradient, Normalised, eps_of, term_names
 
 NOTEBOOK = "06_in_practice"
 
@@ -211,7 +211,7 @@ def _forward_run(fns, inputs):
 def _sync_symbols(inputs):
     """N, γ, β and σ of the whole (concatenated) batch."""
     x = np.concatenate(_as_list(inputs["shards"]))  # (N, D)
-    eps = (inputs.get("bn_param") or {}).get("eps", DEFAULT_EPS)
+    eps = eps_of("bn_param")(inputs)
     return {"N": x.shape[0], "γ": inputs["gamma"], "β": inputs["beta"],
             "σ": np.sqrt(x.var(axis=0) + eps)}
 
@@ -219,7 +219,7 @@ def _sync_symbols(inputs):
 _SYNC_VIEW = Normalised(
     source=lambda inputs: (np.concatenate(_as_list(inputs["shards"])), inputs["gamma"],
                            inputs["beta"]),
-    eps=lambda inputs: inputs["bn_param"].get("eps", DEFAULT_EPS),
+    eps=eps_of("bn_param"),
     over="per feature over the whole batch, all devices together")
 
 FORWARD_TASK = Task(
