@@ -5,6 +5,7 @@ import pytest
 
 from course.gradcheck import numerical_gradient, rel_error
 from course.layers import softmax_loss
+from course.mlp import MLP
 from course.placement import PLACEMENTS, PlacementMLP, variance_shift
 
 
@@ -52,3 +53,10 @@ def test_variance_shift_appears_when_dropout_feeds_bn():
 def test_wrong_number_of_blocks_is_refused():
     with pytest.raises(ValueError):
         PlacementMLP([4, 3, 2], PLACEMENTS["BN -> ReLU"](2))
+
+
+def test_an_unknown_op_or_activation_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown ops \\['gelu'\\]"):
+        PlacementMLP([4, 3, 2], [("bn", "gelu")])
+    with pytest.raises(ValueError, match="activation must be one of .*'tanh'"):
+        MLP([4, 3, 2], activation="tanh")
