@@ -37,18 +37,19 @@ install-dev: $(DEV_STAMP)
 
 torch-deps: $(TORCH_STAMP)
 
-# apt_dep(command, Debian package, target, what skips without it): install a Debian package the
-# tests need when it is missing and we can (root + apt-get); where we cannot, say so in one line
-# (the tests that need it then skip with one line of their own).
+# apt_dep(command, Debian package, target, what needs it): install a Debian package the tests
+# need when it is missing and we can (root + apt-get); where we cannot, say so in one line. Under
+# `make test` the tests that need it then fail with that reason (COURSE_NO_SKIP); under plain
+# pytest they skip with one line.
 define apt_dep
 	@command -v $(1) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "$(3): installing Debian's $(2)"; \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	        --no-install-recommends $(2) >/dev/null; } \
-	      || echo "$(3): could not install $(2); $(4) will be skipped"; \
+	      || echo "$(3): could not install $(2); $(4) cannot run"; \
 	  else \
-	    echo "$(3): no $(1) and no root apt-get; $(4) will be skipped"; \
+	    echo "$(3): no $(1) and no root apt-get; $(4) cannot run"; \
 	  fi; }
 endef
 
@@ -65,9 +66,12 @@ sandbox-deps:
 lab: install
 	$(ONE_THREAD) $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_why_normalize.ipynb
 
-# COURSE_REQUIRE_TORCH: PyTorch was installed on purpose, so a framework cell that would skip fails.
+# Everything the tests need was installed on purpose, so nothing may skip: COURSE_REQUIRE_TORCH
+# makes a framework cell that would skip fail, COURSE_NO_SKIP does the same for any test.
+# Each notebook copy is executed once, by the browser suite (tests/browser).
 test: install-dev torch-deps browser-deps sandbox-deps
-	$(ONE_THREAD) COURSE_REQUIRE_TORCH=1 $(BIN)/python -m pytest -n 2 --dist loadfile -rs
+	$(ONE_THREAD) COURSE_REQUIRE_TORCH=1 COURSE_NO_SKIP=1 $(BIN)/python -m pytest -n 2 \
+	  --dist loadfile -rs
 
 # Unit tests only, no notebook execution: the inner loop while editing course/.
 test-fast: install-dev

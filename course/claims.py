@@ -1,4 +1,4 @@
-"""Claims: what an experiment's numbers support, stated once, printed by notebooks, asserted by tests.
+"""Claims: what an experiment's numbers support, printed by notebooks and asserted by tests.
 
 An experiment module returns its measured evidence; a `claims(result)` function beside it turns that
 evidence into `Claim`s. The notebook prints them with `show`, the tests assert them with

@@ -135,3 +135,20 @@ def test_the_readme_module_map_names_every_module():
         return f"`{stem}.py`" in readme or f"`{stem}`" in readme or f"{stem}.py" in readme
     missing = [str(p.relative_to(ROOT)) for p in modules if not named(p)]
     assert not missing, missing
+
+
+def test_the_readme_counts_what_the_course_has():
+    """Numbers the README states about the course are the course's: notebooks and points."""
+    from course.notebook import solution_paths
+    from course.tasks import all_tasks
+
+    readme = " ".join((ROOT / "README.md").read_text().split())  # line breaks folded
+    words = {6: "six", 7: "seven", 8: "eight", 9: "nine"}
+    n = len(solution_paths())
+    assert f"{words.get(n, n)} Jupyter notebooks" in readme
+    total = sum(t.points for t in all_tasks().values())
+    # notebook 02's classic slip, ddof=1, loses that exercise's points
+    ddof_lost = all_tasks()[("02_forward_pass", "batchnorm_forward")].points
+    assert f"holds the {total} auto-graded points" in readme
+    assert f"a perfect student {total}," in readme
+    assert f"`ddof=1` in notebook 02 {total - ddof_lost})" in readme

@@ -8,8 +8,6 @@ import grade_helpers as gh
 import nbformat
 import pytest
 
-pytestmark = pytest.mark.skipif(not gh.SOURCES, reason="no solution notebook with graded tasks yet")
-
 
 def test_solution_gets_full_marks(zoo):
     for name in ("full", "renamed", "renamed_no_metadata", "folder_student", "moved_cell",
@@ -134,10 +132,6 @@ def files_batch(tmp_path_factory):
     return {"rows": rows, "proc": proc, "out": tmp / "out", "device": dev}
 
 
-pytestmark_two = pytest.mark.skipif(len(gh.SOURCES) < 2, reason="needs two graded notebooks")
-
-
-@pytestmark_two
 def test_symlinks_to_solutions_or_another_student_earn_nothing(files_batch):
     rows = files_batch["rows"]
     row = rows["links_only"]
@@ -149,7 +143,6 @@ def test_symlinks_to_solutions_or_another_student_earn_nothing(files_batch):
     assert _all_points(rows["honest"], TWO[0]) and rows["honest"]["status"] == "ok"
 
 
-@pytestmark_two
 @pytest.mark.parametrize("name, status, first_scores", [
     ("fifo", "{first}: not read (not a regular file)", False),
     ("to_dev_zero", "{first}: not read (symbolic link)", False),
@@ -171,7 +164,6 @@ def test_a_hostile_file_costs_at_most_its_own_notebook(files_batch, name, status
     assert _all_points(row, TWO[1])
 
 
-@pytestmark_two
 def test_a_notebook_claiming_another_notebooks_id_is_graded_by_its_answers(files_batch):
     row = files_batch["rows"]["wrong_id"]
     first, second = TWO
@@ -181,7 +173,6 @@ def test_a_notebook_claiming_another_notebooks_id_is_graded_by_its_answers(files
     assert _all_points(row, first) and _no_points(row, second)
 
 
-@pytestmark_two
 def test_deeply_nested_folders_are_not_walked_to_the_bottom(files_batch):
     # the student's status and points: in test_a_hostile_file_costs_at_most_its_own_notebook
     text = (files_batch["out"] / "feedback" / "nested.md").read_text()
