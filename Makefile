@@ -73,9 +73,10 @@ test: install-dev torch-deps browser-deps sandbox-deps
 	$(ONE_THREAD) COURSE_REQUIRE_TORCH=1 COURSE_NO_SKIP=1 $(BIN)/python -m pytest -n 2 \
 	  --dist loadfile -rs
 
-# Unit tests only, no notebook execution: the inner loop while editing course/.
+# Unit tests only, no notebook execution and no throwaway venvs (nbgrader, Binder, the wheel):
+# the inner loop while editing course/.
 test-fast: install-dev
-	$(ONE_THREAD) $(BIN)/python -m pytest tests -q -n 2 -m "not browser"
+	$(ONE_THREAD) $(BIN)/python -m pytest tests -q -n 2 -m "not browser and not slow"
 
 lint: install-dev
 	$(BIN)/ruff check course tests benchmarks

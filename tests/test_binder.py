@@ -9,7 +9,8 @@ from cached_venv import cached_venv, run
 REPO2DOCKER_BASE = ["notebook==7.4.7", "jupyterlab==4.4.9"]
 INPUTS = ["binder/requirements.txt", "binder/postBuild", "pyproject.toml"]
 
-pytestmark = pytest.mark.slow
+# The first test builds a throwaway venv (pip, minutes on a loaded machine): a larger limit.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def _run(cmd, env=None):

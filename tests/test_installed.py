@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from cached_venv import ROOT, cached_venv, run
 
-pytestmark = pytest.mark.slow
+# The first test builds a throwaway venv (pip, minutes on a loaded machine): a larger limit.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def _student_pins(tmp):

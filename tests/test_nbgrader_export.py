@@ -83,6 +83,11 @@ def _submit(course, student, replace, notebooks="*"):
         nbformat.write(nb, target / path.name)
 
 
+# The first of these builds nbgrader's venv and runs autograde (minutes): a larger limit.
+def SLOW(test):  # noqa: N802 - reads as a marker
+    return pytest.mark.slow(pytest.mark.timeout(1800)(test))
+
+
 @pytest.fixture(scope="module")
 def graded(nbgrader_env, tmp_path_factory):
     """The course folder after autograde, and {student: (code score, max code score)}."""
@@ -118,7 +123,7 @@ def graded(nbgrader_env, tmp_path_factory):
     return course, {s: tuple(v) for s, v in scores.items()}
 
 
-@pytest.mark.slow
+@SLOW
 def test_autograde_awards_every_point_to_the_perfect_student_and_none_to_the_blank(graded):
     _, scores = graded
     assert TOTAL == 41  # notebooks 02-07; a change here is a change of the gradebook
@@ -126,7 +131,7 @@ def test_autograde_awards_every_point_to_the_perfect_student_and_none_to_the_bla
     assert scores["blank"] == (0, TOTAL)
 
 
-@pytest.mark.slow
+@SLOW
 def test_autograde_takes_off_exactly_the_wrong_exercise_with_the_course_message(graded):
     course, scores = graded
     lost = all_tasks()[WRONG[:2]].points
@@ -138,7 +143,7 @@ def test_autograde_takes_off_exactly_the_wrong_exercise_with_the_course_message(
     assert error.ename == "AssertionError" and "ddof=1" in error.evalue
 
 
-@pytest.mark.slow
+@SLOW
 def test_the_hidden_cases_ran_at_autograde(graded):
     course, _ = graded
     nb = nbformat.read(course / "autograded" / "perfect" / ASSIGNMENT / f"{WRONG[0]}.ipynb", 4)
@@ -148,13 +153,13 @@ def test_the_hidden_cases_ran_at_autograde(graded):
     assert "all 3 public cases pass" in printed and "all 3 hidden cases pass" in printed
 
 
-@pytest.mark.slow
+@SLOW
 def test_student_code_can_tamper_with_the_tests_as_the_readme_warns(graded):
     _, scores = graded
     assert scores["tamper"] == (all_tasks()[WRONG[:2]].points, TOTAL)  # nothing solved
 
 
-@pytest.mark.slow
+@SLOW
 def test_validate_fails_for_the_wrong_student_with_the_course_message(graded, nbgrader_env):
     course, _ = graded
     py, env = nbgrader_env

@@ -40,7 +40,7 @@ OPEN_S = 60              # notebook rendered with all its cells
 KERNEL_S = 60            # kernel idle before we run anything
 RUN_S = 240              # Run All Cells finished (course notebooks take <= 20 s under nbval)
 WIDGET_S = 30            # a demo's widgets rendered, a slider move redrawn the figure
-TIMED_PRESSES = 5        # slider key presses timed per demo (Lab.run_notebook's default)
+TIMED_PRESSES = 0        # slider key presses timed per demo: none in tests (make bench times 9)
 # A demo's figure: an <img> in an Output widget (plt.show) or an ipywidgets.Image.
 DEMO_IMG = ".widget-output img, img.widget-image"
 

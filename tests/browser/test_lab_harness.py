@@ -16,7 +16,7 @@ import pytest
 from lab_harness import Lab
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]  # starts JupyterLab and Chromium
 
 # A course.figures.demo.Demo with two sliders; `broken=True` raises inside the slider callback as
 # soon as a slider leaves its starting value (the first draw works, as in a real regression).
@@ -76,8 +76,10 @@ def test_a_working_demo_passes_and_every_slider_redraws(scratch):
         _check("print('All 2 cases pass. Well done!')"),
         _demo(),
     ])
-    report = scratch.run_notebook(path)
+    report = scratch.run_notebook(path, presses=2)  # the timing make bench relies on works
     assert not report.problems, report.failure_message()
+    (times,) = report.latency_ms.values()
+    assert len(times) == 2 and all(0 < ms < 30_000 for ms in times), times
     assert report.sliders_moved == 2
     assert "hello" in report.cells[1]["text"]
     assert report.screenshot.endswith("solutions-working_demo.png")

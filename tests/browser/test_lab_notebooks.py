@@ -4,6 +4,8 @@
 import pytest
 from lab_harness import notebook_test
 
-pytestmark = pytest.mark.browser
+# Opening JupyterLab (the first test) and running a notebook through the UI on a loaded machine:
+# more than the suite's default limit, less than CI's whole budget.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 test_student_notebook_in_jupyterlab = notebook_test("notebooks")
