@@ -59,11 +59,6 @@ def setup_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code" and "setup" in tags(c)]
 
 
-def answer_cells(nb):
-    """Cells tagged `answer` (code and written ones), in notebook order."""
-    return [c for c in nb.cells if "answer" in tags(c)]
-
-
 def solution_paths():
     """The instructor notebooks, sorted by number; only a clone of the repository has them."""
     paths = sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))

@@ -10,7 +10,6 @@ import pytest
 from course import release
 from course.notebook import (
     NOTEBOOKS,
-    answer_cells,
     grade_id,
     notebook_id,
     read,
@@ -23,6 +22,11 @@ from course.tasks import all_tasks, evaluate, for_notebook, get, run_case
 SOLUTIONS = solution_paths()
 ALL_NOTEBOOKS = SOLUTIONS + [NOTEBOOKS / p.name for p in SOLUTIONS]
 ids = [p.stem for p in SOLUTIONS]
+
+
+def answer_cells(nb):
+    """Cells tagged `answer` (code and written ones), in notebook order."""
+    return [c for c in nb.cells if "answer" in tags(c)]
 
 
 def _namespace(nb):
