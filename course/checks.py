@@ -5,7 +5,7 @@ import re
 import sys
 import warnings
 
-from course.tasks import evaluate, get, run_case
+from course.tasks import evaluate_all, get, run_case
 from course.tasks.base import PUBLIC_SEED
 
 _NUMBER = re.compile(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?")
@@ -17,7 +17,15 @@ def _gist(message):
 
 
 def _verdicts(task, fns, seed=PUBLIC_SEED):
-    return [(case, evaluate(task, case, run_case(task, fns, case))) for case in task.cases(seed)]
+    cases = task.cases(seed)
+    results = [run_case(task, fns, case) for case in cases]
+    return list(zip(cases, evaluate_all(task, cases, results), strict=True))
+
+
+def _unanswered(task, results):
+    """The functions that raised NotImplementedError, in the task's order."""
+    said = " ".join(v.message for _, v in results if v.mistake == "not_implemented")
+    return [n for n in task.functions if f"`{n}`" in said]
 
 
 class Passed:
@@ -48,7 +56,8 @@ def check(grade_id, *fns, notebook=None):
     names = ", ".join(f"{n}()" for n in task.functions)
     results = _verdicts(task, fns)
     if any(v.mistake == "not_implemented" for _, v in results):
-        print(f"… {names}: not implemented yet. "
+        todo = ", ".join(f"{n}()" for n in _unanswered(task, results)) or names
+        print(f"… {todo}: not implemented yet. "
               "Fill in the cell above, run it, then run this check.")
         return Passed(False)
     print(f"Checking {names}: {task.checks}")

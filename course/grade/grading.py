@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from course.grade import submission, text
 from course.grade.sandbox import runner
 from course.grade.sandbox.failures import Failure, from_error
-from course.tasks.base import PUBLIC_SEED, evaluate, score
+from course.tasks.base import PUBLIC_SEED, evaluate_all, score
 
 
 @dataclass
@@ -104,7 +104,8 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
                            " in place; compute on new arrays (e.g. x - mu, not x -= mu)")
         results = list(results[:len(cases)])
         results += [runner.Result(error="RuntimeError: no result")] * (len(cases) - len(results))
-        g.verdicts = [(c.label, evaluate(task, c, r)) for c, r in zip(cases, results, strict=True)]
+        g.verdicts = list(zip([c.label for c in cases], evaluate_all(task, cases, results),
+                              strict=True))
         g.points = score(task, [v for _, v in g.verdicts])
         g.status = g.status or _case_status(q, g.verdicts)
     nbg = NotebookGrade(nb_id, None, grades)

@@ -18,13 +18,14 @@ from course.tasks.base import (
     Task,
     Verdict,
     evaluate,
+    evaluate_all,
     random_gamma_beta,
     run_case,
     score,
 )
 
-__all__ = ["Case", "Mistake", "Result", "Task", "Verdict", "evaluate", "random_gamma_beta",
-           "run_case", "score", "all_tasks", "get", "for_notebook"]
+__all__ = ["Case", "Mistake", "Result", "Task", "Verdict", "evaluate", "evaluate_all",
+           "random_gamma_beta", "run_case", "score", "all_tasks", "get", "for_notebook"]
 
 
 @cache

@@ -6,6 +6,7 @@ computed there, so a student process can only hand over outputs, never a verdict
 """
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -55,7 +56,6 @@ class Result:
     outputs: dict = field(default_factory=dict)  # name -> np.ndarray
     mutated: tuple = ()  # names of inputs changed in place that should not have been
     error: str | None = None  # "NotImplementedError: ..." etc.
-    dtypes: dict = field(default_factory=dict)  # name -> dtype name, when it was not float64
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class Verdict:
     passed: bool
     message: str
     mistake: str | None = None  # Mistake.name, or "not_implemented", "exception", ...
+    cause: str | None = None  # the id of the diagnose.Cause named, if one was
 
 
 def default_symbols(inputs):
@@ -124,35 +125,78 @@ def _same(a, b):
         return np.array_equal(np.asarray(a), np.asarray(b))
 
 
+class _Unanswered(Exception):
+    """A function of the task raised NotImplementedError: which one, whatever its text said."""
+
+
+def _named(fn, name):
+    """fn, with a NotImplementedError it raises reported under its own name (a backward stub
+    whose text names the forward still reads as the backward)."""
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NotImplementedError as exc:
+            raise _Unanswered(name) from exc
+    return call
+
+
+# dtype kinds that are never a right answer here, named in the student's words
+_REFUSED_KINDS = {"c": "complex numbers", "O": "Python objects", "U": "text", "S": "bytes",
+                  "V": "structured records", "M": "dates", "m": "time spans"}
+OUTPUT_TYPE = "OutputTypeError"
+
+
+class _OutputType(Exception):
+    pass
+
+
+def _as_array(name, value):
+    """One returned value as a float64 array; _OutputType naming what it is when it is not
+    real numbers in at least double precision."""
+    try:
+        a = np.asarray(value)
+    except ValueError as exc:  # ragged nested lists
+        raise _OutputType(f"`{name}` is not an array of numbers ({exc})") from None
+    kind = a.dtype.kind
+    if kind in _REFUSED_KINDS:
+        raise _OutputType(f"`{name}` holds {_REFUSED_KINDS[kind]} (dtype {a.dtype}); the "
+                          "expected values are real float64 numbers")
+    if kind == "f" and a.dtype.itemsize < 8:
+        digits = 7 if a.dtype.itemsize == 4 else 3
+        raise _OutputType(f"`{name}` is {a.dtype}, which keeps only about {digits} digits: "
+                          f"return float64 values (no cast to np.{a.dtype})")
+    return np.array(a, dtype=float)
+
+
+def _outputs(raw):
+    """Name -> float64 array; a list or tuple of arrays (one per device, say) becomes one entry
+    per element, `out[0]`, `out[1]`, ..., so each element is compared on its own."""
+    out = {}
+    for k, v in raw.items():
+        if isinstance(v, (list, tuple)) and v and all(isinstance(e, np.ndarray) and e.ndim
+                                                      for e in v):
+            out.update({f"{k}[{i}]": _as_array(f"{k}[{i}]", e) for i, e in enumerate(v)})
+        else:
+            out[k] = _as_array(k, v)
+    return out
+
+
 def run_case(task, fns, case):
     """Call fns on a private copy of the case's inputs and collect outputs as float arrays."""
     inputs = copy.deepcopy(case.inputs)
+    named = tuple(_named(f, n) for f, n in zip(fns, task.functions, strict=False))
     try:
-        raw = task.run(tuple(fns), inputs)
-        outputs = {k: np.array(v, dtype=float) for k, v in raw.items()}
+        raw = task.run(named, inputs)
+        outputs = _outputs(raw)
+    except _Unanswered as exc:
+        return Result(error=f"NotImplementedError: {exc}")
+    except _OutputType as exc:
+        return Result(error=f"{OUTPUT_TYPE}: {exc}")
     except Exception as exc:  # noqa: BLE001 - any failure of student code is a verdict
         return Result(error=f"{type(exc).__name__}: {exc}")
     mutated = tuple(k for k in case.inputs
                     if k not in task.mutable and not _same(case.inputs[k], inputs[k]))
-    dtypes = {k: str(np.asarray(v).dtype) for k, v in raw.items()
-              if np.asarray(v).dtype.kind == "f" and np.asarray(v).dtype != np.float64}
-    return Result(outputs=outputs, mutated=mutated, dtypes=dtypes)
-
-
-def _close(task, got, want):
-    """(ok, reason) comparing the outputs a student produced with the expected ones."""
-    for key, w in want.items():
-        if key not in got:
-            return False, f"no `{key}` was returned"
-        g = got[key]
-        if g.shape != w.shape:
-            return False, f"`{key}` has shape {g.shape}, expected {w.shape}"
-        if not np.all(np.isfinite(g)) and np.all(np.isfinite(w)):
-            return False, f"`{key}` contains NaN or infinity"
-        if not np.allclose(g, w, rtol=task.rtol, atol=task.atol):
-            err = float(np.max(np.abs(g - w)))
-            return False, f"`{key}` differs from the expected values (max abs error {err:.2e})"
-    return True, ""
+    return Result(outputs=outputs, mutated=mutated)
 
 
 def _one_close(task, g, w):
@@ -160,57 +204,181 @@ def _one_close(task, g, w):
             and np.allclose(g, w, rtol=task.rtol, atol=task.atol))
 
 
-def _explain(task, case, key, got, want, dtype):
-    """The property diagnosis of one output; never an error, whatever the student returned."""
-    try:
-        return diagnose.explain_output(task, case.inputs, key, got, want[key], want, dtype)
-    except Exception:  # noqa: BLE001 - a hint must never break a verdict (or the grader)
-        if got.shape != want[key].shape:
-            return f"`{key}` has shape {got.shape}, expected {want[key].shape}"
-        err = float(np.max(np.abs(got - want[key]))) if got.size else 0.0
-        return f"`{key}` differs from the expected values (max abs error {err:.2e})"
+def _close(task, got, want):
+    """Every expected output returned and within tolerance."""
+    return all(k in got and _one_close(task, got[k], w) for k, w in want.items())
 
 
-def _diagnosis(task, case, result, expected):
-    """Which outputs are right, and for each wrong one what its properties point at."""
-    got, want = result.outputs, expected
-    missing = [k for k in want if k not in got]
-    right = [k for k in want if k in got and _one_close(task, got[k], want[k])]
-    wrong = [k for k in want if k in got and k not in right]
-    parts = [f"no `{k}` was returned" for k in missing]
-    parts += [_explain(task, case, k, got[k], want, result.dtypes.get(k)) for k in wrong]
-    summary = diagnose.right_and_wrong(right, missing + wrong)
-    return (f"{summary}. " if summary else "") + "; ".join(parts)
+_ELEMENT = re.compile(r"^(.*)\[(\d+)\]$")
 
 
-def evaluate(task, case, result):
-    """Judge one case: compare with the reference and, if wrong, name a known mistake or say
-    what the wrong outputs' properties point at (the wording never changes the verdict)."""
+def _sequences(outputs):
+    """{base: [element arrays in order]} for outputs returned as a list (`out[0]`, ...)."""
+    found = {}
+    for k in outputs:
+        m = _ELEMENT.match(k)
+        if m:
+            found.setdefault(m.group(1), {})[int(m.group(2))] = outputs[k]
+    return {b: [els[i] for i in sorted(els)] for b, els in found.items()}
+
+
+def _structure(key, got, want_parts):
+    """A sentence when a list output has another structure than expected; None if it has the
+    same (then it is judged as the concatenation of its elements)."""
+    K = len(want_parts)
+    parts = _sequences(got).get(key)
+    if parts is None:
+        if key in got:
+            return (f"`{key}` is one array of shape {got[key].shape}; expected a list of {K} "
+                    "arrays, one per device, in device order")
+        return f"no `{key}` was returned"
+    if len(parts) != K:
+        return f"`{key}` is a list of {len(parts)} arrays; expected {K}, one per device"
+    for i, (g, w) in enumerate(zip(parts, want_parts, strict=True)):
+        if g.shape != w.shape:
+            text = f"`{key}[{i}]` (device {i}) has shape {g.shape}, expected {w.shape}"
+            if (sum(len(p) for p in parts) == sum(len(p) for p in want_parts)
+                    and g.shape[1:] == w.shape[1:]):
+                text += (": the rows are split at the wrong places; device k's output holds the "
+                         "rows of device k's shard")
+            return text
+    return None
+
+
+@dataclass
+class _Pending:
+    """A failed case whose words wait for the other cases (see evaluate_all)."""
+
+    summary: str
+    facts: list  # sentences that need no agreement: missing outputs, structure
+    readings: dict  # output name -> diagnose.Reading
+
+
+def _regroup(task, got, want):
+    """(got, want, facts): list outputs concatenated where their structure matches, a sentence
+    for each where it does not."""
+    got, want, facts = dict(got), dict(want), []
+    for base, parts in _sequences(want).items():
+        text = _structure(base, got, parts)
+        for i in range(len(parts)):
+            want.pop(f"{base}[{i}]")
+        got_parts = _sequences(got).get(base, [])
+        for i in range(len(got_parts)):
+            got.pop(f"{base}[{i}]", None)
+        if text is None:
+            got[base], want[base] = np.concatenate(got_parts), np.concatenate(parts)
+        else:
+            got.pop(base, None)
+            facts.append((base, text))
+    return got, want, facts
+
+
+def _judge(task, case, result):
+    """(Verdict, None) when the case is decided alone; (None, _Pending) when its words wait."""
     if result.error is not None:
         if result.error.startswith("NotImplementedError"):
-            return Verdict(False, "not implemented yet", "not_implemented")
-        return Verdict(False, f"raised {diagnose.explain_error(task, result.error)}", "exception")
+            name = result.error.partition(": ")[2] or ", ".join(task.functions)
+            return Verdict(False, f"`{name}` is not implemented yet", "not_implemented"), None
+        if result.error.startswith(f"{OUTPUT_TYPE}: "):
+            return Verdict(False, result.error.partition(": ")[2], "output_type"), None
+        return Verdict(False, f"raised {diagnose.explain_error(task, result.error)}",
+                       "exception"), None
     expected = run_case(task, task.reference, case)
     if expected.error is not None:  # a broken reference is our bug, never the student's
         raise RuntimeError(f"reference for {task.grade_id} failed: {expected.error}")
-    ok, _ = _close(task, result.outputs, expected.outputs)
+    ok = _close(task, result.outputs, expected.outputs)
     if ok and not result.mutated:
-        return Verdict(True, "correct")
-    if not ok:
-        right = [k for k, w in expected.outputs.items()
-                 if k in result.outputs and _one_close(task, result.outputs[k], w)]
-        wrong = [k for k in expected.outputs if k not in right]
-        summary = diagnose.right_and_wrong(right, wrong)
+        return Verdict(True, "correct"), None
+    got, want, facts = _regroup(task, result.outputs, expected.outputs)
+    structural = {k for k, _ in facts}
+    right = [k for k, w in want.items() if k in got and _one_close(task, got[k], w)]
+    wrong = [k for k in want if k not in right] + sorted(structural)
+    summary = diagnose.right_and_wrong(right, wrong) if not ok else ""
     for m in task.mistakes:
         wrong_out = run_case(task, m.impl, case)
-        if wrong_out.error is None and _close(task, result.outputs, wrong_out.outputs)[0]:
-            return Verdict(False, (f"{summary}. " if not ok and summary else "") + m.message,
-                           m.name)
+        if wrong_out.error is None and _close(task, result.outputs, wrong_out.outputs):
+            return Verdict(False, (f"{summary}. " if summary else "") + m.message, m.name), None
     if result.mutated:
         names = ", ".join(f"`{k}`" for k in result.mutated)
         return Verdict(False, f"changed its input {names} in place; compute on new arrays "
-                              "(e.g. x - mu, not x -= mu)", "mutates_input")
-    return Verdict(False, _diagnosis(task, case, result, expected.outputs), "wrong_output")
+                              "(e.g. x - mu, not x -= mu)", "mutates_input"), None
+    missing = [k for k in want if k not in got]
+    facts = [f"no `{k}` was returned" for k in missing] + [t for _, t in facts]
+    readings = {k: _read(task, case, k, got, want) for k in want
+                if k in got and k not in right}
+    return None, _Pending(summary, facts, readings)
+
+
+def _read(task, case, key, got, want):
+    """The diagnose.Reading of one output; never an error, whatever the student returned."""
+    try:
+        return diagnose.explain_output(task, case.inputs, key, got[key], want[key], want)
+    except Exception:  # noqa: BLE001 - a hint must never break a verdict (or the grader)
+        g, w = got[key], want[key]
+        if g.shape != w.shape:
+            return diagnose.Reading((), f"`{key}` has shape {g.shape}, expected {w.shape}")
+        err = float(np.max(np.abs(g - w))) if g.size else 0.0
+        return diagnose.Reading((), f"`{key}` differs from the expected values (max abs error "
+                                    f"{err:.2e})")
+
+
+def _agreed(pendings):
+    """Output name -> the slips (diagnose.Cause components) that every explanation fitting the
+    output in every case it failed has in common; absent when there are none. A cause that
+    fits some cases only never counts; when two causes fit everywhere, only what they share is
+    named (a whole-array mean, whichever way ε went, which the case cannot tell). A plain factor
+    or offset of the output (diagnose.RESTATEMENTS) that fits alongside a specific cause is that
+    cause seen from outside (x̂/σ is "times 1/σ"), not a rival."""
+    ids, parts = {}, {}
+    for p in pendings:
+        for key, reading in p.readings.items():
+            found = {c.id for c in reading.causes}
+            ids[key] = found if key not in ids else ids[key] & found
+            for c in reading.causes:
+                parts.setdefault(key, {})[c.id] = {q.id for q in c.components}
+    agreed = {}
+    for key, found in ids.items():
+        specific = {i for i in found if not i.startswith(diagnose.RESTATEMENTS)}
+        top = specific or found
+        if top:
+            shared = set.intersection(*(parts[key][i] for i in top))
+            if shared:
+                agreed[key] = shared
+    return agreed
+
+
+def _words(pending, agreed):
+    parts, named = list(pending.facts), []
+    for key, reading in pending.readings.items():
+        shared = agreed.get(key, set())
+        pieces = {}
+        for c in reading.causes:  # this case's words for the shared slips, in cause order
+            for q in c.components:
+                if q.id in shared:
+                    pieces.setdefault(q.id, q.text)
+        if len(pieces) == 1 and any(c.id in pieces for c in reading.causes):
+            parts.append(next(c.text for c in reading.causes if c.id in pieces))
+        elif pieces:
+            parts.append(f"`{key}`: " + "; ".join(pieces.values()))
+        else:
+            parts.append(reading.located or f"`{key}` differs from the expected values")
+        named += sorted(pieces)
+    message = (f"{pending.summary}. " if pending.summary else "") + "; ".join(parts)
+    return Verdict(False, message, "wrong_output", "; ".join(named) or None)
+
+
+def evaluate_all(task, cases, results):
+    """Judge every case of one check: compare with the reference and, if wrong, name a known
+    mistake, or the one explanation that fits every case the output failed, or else say which
+    outputs and properties are off (the wording never changes the verdicts)."""
+    judged = [_judge(task, c, r) for c, r in zip(cases, results, strict=True)]
+    agreed = _agreed([p for _, p in judged if p is not None])
+    return [v if p is None else _words(p, agreed) for v, p in judged]
+
+
+def evaluate(task, case, result):
+    """Judge one case on its own (a cause is named only if it alone fits this case)."""
+    return evaluate_all(task, [case], [result])[0]
 
 
 def score(task, verdicts):

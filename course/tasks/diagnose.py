@@ -1,20 +1,80 @@
 """Diagnose a wrong output from its properties, so a mistake nobody listed still gets a hint.
 
-A catalogued Mistake names a wrong answer only when the answer equals its planted version; the
-checks here compare properties instead: shape, dtype, sign, an offset of ±β, a scale factor to the
-expected (N, 1/N, √(N/(N−1)), 2, ½, γ, σ, ...), the statistics of the normalised output, and the
-paths of a normalisation's gradient. A task describes what its outputs are with `views`
-(Normalised, Gradient) and names its inputs' quantities with `symbols`; the words come from the
-exercise (a staged backward pass hears of dmu and dvar, the closed form of its terms).
-Diagnoses only ever word the message; whether a case passes is decided before, in `evaluate`.
+A catalogued Mistake names a wrong answer only when the answer equals its planted version. For
+any other wrong output, each detector below tries the explanations it knows (a named factor, an
+offset of ±β, statistics taken another way, one path of a gradient off, ...) and returns every
+one that reproduces the output of this case: a `Cause` with a case-independent id and the words.
+Nothing here picks among them. `base.evaluate_all` keeps a cause only when the same id explains
+the output in every case it failed and no other id does; otherwise the check prints the
+`Reading.located` sentence, which says which outputs and which properties are off and names no
+cause. Diagnoses only ever word the message; whether a case passes is decided before.
+
+A task describes its outputs with `views` (one view or a tuple per output name) and names its
+inputs' quantities with `symbols`; the words come from the exercise. To extend: write one
+detector `(ctx) -> [Cause, ...]`, add it to DETECTORS, and test it in tests/test_diagnose.py.
 """
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from course.batchnorm import DEFAULT_EPS
+
+# ---------------------------------------------------------------------------------------------
+# Tolerances, each in one place with the reason for its size.
+
+# A candidate reproduces an output when every entry is within FIT of the output's largest entry
+# (relative). Float64 rounding over the few operations of these layers stays below 1e-12 of it,
+# while every slip the detectors tell apart moves some entry of the task's cases by more than
+# 1e-4 of it: 1e-6 sits between the two with two decades of margin on each side.
+FIT = 1e-6
+# A ratio of two fitted coefficients (a term of a gradient, a per-feature r) equals a named
+# factor within FACTOR: each coefficient carries the fit's error, about 1e-9 on these cases, and
+# divided by a small reference term it grows; the closest pair of named factors (N/(N−1) at the
+# largest N of any case, 33/32) differs by 3e-2, far above.
+FACTOR = 1e-4
+# Below SMALL of an output's largest entry a value is printed as "≈ 0": rounding (1e-15) and ε's
+# effect on scale invariance (ε/var, at most 1e-3 on the cases where "≈ 0" is claimed) are below.
+SMALL = 1e-3
+# "Close but not within tolerance" is said (as a property, not a cause) below CLOSE relative error.
+CLOSE = 1e-3
+# Digits printed for a value: at least SHOWN; more when needed to show two values differ.
+SHOWN, MOST_DIGITS = 3, 12
+
+
+# ---------------------------------------------------------------------------------------------
+# What a detector returns, and what it reads.
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One explanation of a wrong output: `id` is the same in every case, `text` is the hint.
+    A cause made of several slips lists them as `parts` (each a Cause), so that when two causes
+    tie, the slips they share can still be named."""
+
+    id: str
+    text: str
+    parts: tuple = ()
+
+    @property
+    def components(self):
+        return self.parts or (self,)
+
+
+def compound(key, parts):
+    """One Cause of several slips: its id and words are its parts'."""
+    return Cause("+".join(p.id for p in parts), f"`{key}`: " + "; ".join(p.text for p in parts),
+                 tuple(parts))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Everything the detectors found for one wrong output in one case."""
+
+    causes: tuple = ()  # every Cause that reproduces the output in this case
+    located: str = ""  # which properties are off, with no cause named
 
 
 def _identity(a):
@@ -23,27 +83,76 @@ def _identity(a):
 
 @dataclass(frozen=True)
 class Normalised:
-    """An output that should be gamma * x_hat + beta, with x standardised per column of `rows`."""
+    """An output gamma * x_hat + beta, with x standardised per column of `rows` (each column is
+    one group of statistics: a feature, a channel, an example)."""
 
     source: Callable  # inputs -> (x, gamma, beta), each broadcastable to the output's shape
     eps: Callable  # inputs -> eps
-    rows: Callable = _identity  # output-shaped array -> (M, F): one column per group of stats
+    rows: Callable = _identity  # output-shaped array -> (M, F)
     over: str = "per feature over the batch (axis=0)"  # where the statistics belong
     across: str = "per example (axis=1)"  # statistics along the other axis of `rows`
-    stats: str = "batch"  # "batch": the batch's own statistics; "running": bn_param's
+    stats: str = "batch"  # "batch": the batch's own statistics; "running": the buffers'
     group: str = "feature"  # what one column of `rows` is: feature, channel, example
     has_running: bool = True  # the layer keeps running statistics (batch norm, not layer norm)
+    centred: bool = True  # False for RMSNorm: x divided by its root mean square, not centred
+    running: Callable | None = None  # inputs -> (mean, var) the test mode should use, (F,)
 
 
 @dataclass(frozen=True)
 class Gradient:
-    """A dx of a standardising layer: direct term + mean term + variance term per column."""
+    """A dx of a normalising layer written as a sum of named terms (each (M, F) in rows)."""
 
-    terms: Callable  # inputs -> (x_hat, g, inv_std) in the rows layout; g = dout * gamma there
+    terms: Callable  # inputs -> ({term: (M, F) array}, x_hat (M, F)); the terms sum to dx
     rows: Callable = _identity  # output-shaped array -> (M, F)
-    names: dict = field(default_factory=dict)  # term ("direct", "mean", "var") -> words
+    names: dict = field(default_factory=dict)  # term -> words
     hints: dict = field(default_factory=dict)  # (term, factor label) -> what to look at
     scale_hints: dict = field(default_factory=dict)  # factor label of all of dx -> hint
+    sums: str = "over the batch, per feature"  # what a column sum of `rows` is, in words
+    group: str = "feature"
+    invariant: bool = True  # Σ over a group of dx and of dx·x̂ vanish (up to ε) for this layer
+
+
+@dataclass(frozen=True)
+class Running:
+    """A running statistic after the case's train steps: the old value moved towards each
+    batch's statistic by a moving average."""
+
+    start: Callable  # inputs -> the buffer before the first step, (F,)
+    batches: Callable  # inputs -> list of (M, F) batches, one per train step
+    keep: Callable  # inputs -> weight of the OLD value in the right update
+    stat: str = "mean"  # "mean" or "var"
+    unbiased: bool = False  # the right update feeds the unbiased (N − 1) variance
+
+
+@dataclass(frozen=True)
+class Renorm:
+    """Batch Renormalization's train output gamma * (x_hat_B * r + d) + beta."""
+
+    parts: Callable  # inputs -> {x, gamma, beta, eps, running_mean, running_var, r_max, d_max}
+
+
+@dataclass(frozen=True)
+class Regularised:
+    """An output of a loss with an L2 term 0.5 * reg * Σ W² over `penalised` parameters."""
+
+    params: Callable  # inputs -> (params dict, reg, N)
+    penalised: Callable  # params dict -> names of the parameters the L2 term covers
+
+
+@dataclass(frozen=True)
+class Alternatives:
+    """Named other ways to compute an output that a student may take (a count where a fraction
+    belongs, ≥ where > belongs): each is a cause when it reproduces the output."""
+
+    forms: Callable  # inputs -> {id: (value, hint)}
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """An output that overflows in a naive implementation on the cases `applies` marks."""
+
+    applies: Callable  # inputs -> bool
+    text: str
 
 
 def eps_of(key):
@@ -59,53 +168,100 @@ def term_names(mean, var, g="dout", direct="the N·dout term"):
             "direct": direct}
 
 
-def _fmt(v):
-    return f"{v:.3g}"
+def bn_terms(x_hat, g, inv_std):
+    """The three terms of a standardisation's dx in rows layout, from x̂, g = dout·γ and 1/σ."""
+    return {"direct": g * inv_std,
+            "mean": -inv_std * g.mean(axis=0) * np.ones_like(g),
+            "var": -inv_std * x_hat * (g * x_hat).mean(axis=0)}, x_hat
 
 
-def _fmt_vec(v, n=4):
+@dataclass(frozen=True)
+class Ctx:
+    """One wrong output of one case, and what the detectors may read about it."""
+
+    key: str
+    got: np.ndarray
+    want: np.ndarray
+    expected: dict
+    inputs: dict
+    views: tuple
+    symbols: dict
+
+    @property
+    def N(self):
+        return self.symbols.get("N")
+
+    @property
+    def count(self):
+        return self.symbols.get("count", "N")
+
+    def view(self, kind):
+        return next((v for v in self.views if isinstance(v, kind)), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers in words.
+
+
+def _fmt(v, digits=SHOWN):
+    return f"{v:.{digits}g}"
+
+
+def _digits(a, b):
+    """The fewest digits (at least SHOWN) at which every entry of a that differs from b's prints
+    differently from it, so a message never reads "[1, 0.239] instead of [1, 0.239]"."""
+    a, b = np.ravel(a), np.ravel(b)
+    for digits in range(SHOWN, MOST_DIGITS + 1):
+        if all(_fmt(x, digits) != _fmt(y, digits) for x, y in zip(a, b, strict=True) if x != y):
+            return digits
+    return MOST_DIGITS
+
+
+def _vec(v, digits=SHOWN, n=4):
     v = np.ravel(v)
-    body = ", ".join(_fmt(x) for x in v[:n])
+    body = ", ".join(_fmt(x, digits) for x in v[:n])
     return f"[{body}{', …' if v.size > n else ''}]"
 
 
-def _near(a, b, rtol=1e-4):
-    """a ≈ b entry by entry, relative to the size of b as a whole."""
+def _pair(got, want, n=4):
+    """'[a, …] instead of [b, …]' with enough digits to show each difference."""
+    got, want = np.ravel(got), np.ravel(want)
+    digits = _digits(got[:n], want[:n])
+    return f"{_vec(got, digits, n)} instead of {_vec(want, digits, n)}"
+
+
+def _scale(a):
+    a = np.asarray(a, dtype=float)
+    return max(float(np.max(np.abs(a))) if a.size else 0.0, 1e-300)
+
+
+def near(a, b, rtol=FIT):
+    """a ≈ b entry by entry, within rtol of the larger of the two arrays' largest entries."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         return False
-    scale = max(float(np.max(np.abs(b))) if b.size else 0.0, 1e-12)
-    return bool(np.all(np.abs(a - b) <= rtol * scale + 1e-12))
+    with np.errstate(all="ignore"):
+        return bool(np.all(np.abs(a - b) <= rtol * max(_scale(a), _scale(b))))
 
 
-def scalar_factors(N):
-    """Named scale factors a slip typically leaves: (label, value), most telling first."""
+def scalar_factors(N, name="N"):
+    """Named scale factors a slip typically leaves: (label, value); `name` is the exercise's
+    symbol for the count (N, D, N·H·W)."""
     out = []
     if N and N > 1:
-        out += [("N", N), ("1/N", 1 / N), ("N/(N − 1)", N / (N - 1)), ("(N − 1)/N", (N - 1) / N),
-                ("√(N/(N − 1))", np.sqrt(N / (N - 1))), ("√((N − 1)/N)", np.sqrt((N - 1) / N)),
-                ("N − 1", N - 1), ("1/(N − 1)", 1 / (N - 1))]
+        n = name if len(name) == 1 else f"({name})"
+        out += [(name, N), (f"1/{n}", 1 / N), (f"{n}/({name} − 1)", N / (N - 1)),
+                (f"({name} − 1)/{n}", (N - 1) / N),
+                (f"√({n}/({name} − 1))", np.sqrt(N / (N - 1))),
+                (f"√(({name} − 1)/{n})", np.sqrt((N - 1) / N)),
+                (f"{name} − 1", N - 1), (f"1/({name} − 1)", 1 / (N - 1))]
     out += [("2", 2.0), ("½", 0.5), ("−1", -1.0), ("100", 100.0), ("0", 0.0)]
     return out
 
 
-def _vector_factors(symbols, shape):
-    """Named per-feature factors (γ, 1/γ, σ, 1/σ, σ², 1/σ²) that broadcast to `shape`."""
-    out = []
-    for name in ("γ", "σ"):
-        v = symbols.get(name)
-        if v is None or np.any(v == 0):
-            continue
-        v = np.asarray(v, dtype=float)
-        try:
-            if np.broadcast_shapes(v.shape, shape) != tuple(shape):
-                continue
-        except ValueError:
-            continue
-        out += [(name, v), (f"1/{name}", 1 / v)]
-        if name == "σ":
-            out += [("σ²", v**2), ("1/σ²", 1 / v**2)]
-    return out
+def _generic(label, name):
+    """The label with the exercise's count symbol replaced by N, to look up GENERIC words."""
+    return label.replace(f"({name})", "N").replace(name, "N") if name != "N" else label
 
 
 GENERIC_FACTOR_HINTS = {
@@ -113,8 +269,8 @@ GENERIC_FACTOR_HINTS = {
     "1/N": "a mean where a sum belongs (or one division by N too many)",
     "N − 1": "a sum where a mean belongs, divided by N − 1",
     "1/(N − 1)": "a division by N − 1",
-    "N/(N − 1)": "an N − 1 where N belongs (ddof=1); batch statistics divide by N",
-    "(N − 1)/N": "an N − 1 where N belongs (ddof=1); batch statistics divide by N",
+    "N/(N − 1)": "an N − 1 where N belongs (ddof=1); these statistics divide by N",
+    "(N − 1)/N": "an N where N − 1 belongs",
     "√(N/(N − 1))": "a variance divided by N − 1 (ddof=1); normalise with the biased variance "
                     "(divide by N)",
     "√((N − 1)/N)": "a variance divided by N − 1 (ddof=1); normalise with the biased variance "
@@ -128,332 +284,799 @@ GENERIC_FACTOR_HINTS = {
 }
 
 
-def _match_scale(got, want, N, symbols):
-    """The named factor k with got ≈ k·want, if any: (label, value)."""
-    if not np.any(want):
-        return None
-    for label, k in scalar_factors(N):
-        if label != "0" and _near(got, k * want):
-            return label, k
-    for label, v in _vector_factors(symbols, want.shape):
-        if _near(got, v * want):
-            return label, v
-    return None
-
-
-def show_factor(label, value, N):
+def show_factor(label, value, N, name="N"):
     """'N = 4', '1/N = 0.25 (N = 4)', '2', 'γ per feature'."""
     if np.ndim(value) > 0:
         return f"{label} per feature"
-    if label == "N":
-        return f"N = {N}"
-    if "N" in label:
-        return f"{label} = {_fmt(value)} (N = {N})"
+    if label == name:
+        return f"{name} = {N}"
+    if name in label:
+        return f"{label} = {_fmt(value)} ({name} = {N})"
     return label
 
 
-def _scale_sentence(key, label, value, N, hints):
-    hint = hints.get(label) or GENERIC_FACTOR_HINTS.get(label, "")
-    return (f"`{key}` is the expected values times {show_factor(label, value, N)}"
-            + (f": {hint}" if hint else ""))
+def _factor_words(label, name, hints):
+    words = hints.get(label) or GENERIC_FACTOR_HINTS.get(_generic(label, name), "")
+    return words.replace("N", name) if name != "N" else words
 
 
-def _offset(key, got, want, symbols):
-    """A shift by a multiple of β."""
-    beta = symbols.get("β")
+def _vector_factors(symbols, shape):
+    """Named per-feature factors (γ, 1/γ, σ, 1/σ, σ², 1/σ²) that broadcast to `shape`."""
+    out = []
+    for name in ("γ", "σ"):
+        v = symbols.get(name)
+        if v is None or np.any(np.asarray(v) == 0):
+            continue
+        v = np.asarray(v, dtype=float)
+        try:
+            if np.broadcast_shapes(v.shape, shape) != tuple(shape):
+                continue
+        except ValueError:
+            continue
+        if np.allclose(v, v.flat[0]):
+            continue  # a constant is not a per-feature factor
+        out += [(name, v), (f"1/{name}", 1 / v)]
+        if name == "σ":
+            out += [("σ²", v**2), ("1/σ²", 1 / v**2)]
+    return out
+
+
+def _factors_matching(ratio, N, name):
+    """Every named scalar factor a per-column ratio equals (in every column)."""
+    return [(label, k) for label, k in scalar_factors(N, name)
+            if np.allclose(ratio, k, rtol=FACTOR, atol=FACTOR * 1e-2)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Detectors: each returns every Cause that reproduces ctx.got in this case.
+
+
+def detect_other_output(ctx):
+    """The output holds what another output should be (dgamma ↔ dbeta, mean ↔ var)."""
+    return [Cause(f"holds:{other}", f"`{ctx.key}` holds what `{other}` should be")
+            for other, w in ctx.expected.items()
+            if other != ctx.key and w.shape == ctx.got.shape and np.any(w) and near(ctx.got, w)]
+
+
+def detect_complement(ctx):
+    """A fraction counted the other way round: 1 − p."""
+    w = ctx.want
+    if w.ndim == 0 and 0 <= w <= 1 and near(ctx.got, 1 - w):
+        return [Cause("complement", f"`{ctx.key}` is 1 − the expected value: the complement "
+                                    "was counted")]
+    return []
+
+
+def detect_rounded(ctx):
+    """The right values rounded (for printing?) to a number of decimals."""
+    for decimals in range(0, 9):
+        r = np.round(ctx.want, decimals)
+        if not np.array_equal(r, ctx.want) and np.array_equal(ctx.got, r):
+            return [Cause("rounded", f"`{ctx.key}` is the expected values rounded to {decimals} "
+                                     "decimals: return them unrounded (round only when "
+                                     "printing)")]
+    return []
+
+
+def detect_float32(ctx):
+    """Every value a float32 although the right ones are not: single precision inside."""
+    flat, wflat = np.ravel(ctx.got), np.ravel(ctx.want)
+    if flat.size < 4 or np.all(flat == np.round(flat)):
+        return []
+    if np.all(flat.astype(np.float32) == flat) and not np.all(wflat.astype(np.float32) == wflat):
+        return [Cause("float32", f"`{ctx.key}` has float32 precision (every value is a float32): "
+                                 "compute in float64; float32 keeps only about 7 digits")]
+    return []
+
+
+def _beta_symbol(ctx):
+    beta = ctx.symbols.get("β")
     if beta is None or not np.any(beta):
         return None
     try:
-        b = np.broadcast_to(beta, want.shape)
+        return np.broadcast_to(beta, ctx.want.shape)
     except ValueError:
         return None
-    if np.shape(beta) != want.shape and np.ndim(beta) > want.ndim:
-        return None
-    diff = got - want
-    for k, text in ((-1, "β is missing: add beta"),
-                    (-2, "β is subtracted (− beta): add it"),
+
+
+def detect_offset(ctx):
+    """A shift by a multiple of β."""
+    b = _beta_symbol(ctx)
+    if b is None or np.ndim(ctx.symbols["β"]) > ctx.want.ndim:
+        return []
+    out = []
+    for k, text in ((-1, "β is missing: add beta"), (-2, "β is subtracted (− beta): add it"),
                     (1, "β is added twice")):
-        if _near(diff, k * b, rtol=1e-6 if want.size else 1e-4) or (
-                np.allclose(diff, k * b, rtol=1e-5, atol=1e-8)):
+        if near(ctx.got, ctx.want + k * b):
             sign = "−" if k < 0 else "+"
-            return (f"`{key}` equals the expected values {sign} {abs(k) if abs(k) > 1 else ''}β: "
-                    f"{text}")
-    return None
+            out.append(Cause(f"offset:{k}β", f"`{ctx.key}` equals the expected values {sign} "
+                                             f"{abs(k) if abs(k) > 1 else ''}β: {text}"))
+    return out
 
 
-def _float32(key, got, want, dtype):
-    """Computed in single precision: dtype known (check cells) or every value a float32."""
-    if dtype is not None and dtype in ("float32", "float16"):
-        return (f"`{key}` is {dtype}: compute in float64 (do not cast to np.{dtype}); "
-                f"{dtype} keeps only about {7 if dtype == 'float32' else 3} digits")
-    flat, wflat = np.ravel(got), np.ravel(want)
-    if flat.size < 4 or np.all(flat == np.round(flat)):
-        return None
-    if np.all(flat.astype(np.float32) == flat) and not np.all(wflat.astype(np.float32) == wflat):
-        return (f"`{key}` has float32 precision (every value is a float32): compute in float64; "
-                "float32 keeps only about 7 digits")
-    return None
+def _scale_causes(ctx, got, want, where, idp, hints):
+    if not np.any(want):
+        return []
+    out = []
+    name = ctx.count
+    for label, k in scalar_factors(ctx.N, name):
+        if label != "0" and near(got, k * want):
+            if label == "−1":
+                out.append(Cause(f"{idp}:−1", f"{where} has the opposite sign of the expected "
+                                              "values: a sign is flipped"))
+                continue
+            words = _factor_words(label, name, hints)
+            out.append(Cause(f"{idp}:{_generic(label, name)}",
+                             f"{where} is the expected values times "
+                             f"{show_factor(label, k, ctx.N, name)}" + (f": {words}" if words
+                                                                       else "")))
+    for label, v in _vector_factors(ctx.symbols, want.shape):
+        if near(got, v * want):
+            words = _factor_words(label, name, hints)
+            out.append(Cause(f"{idp}:{label}", f"{where} is the expected values times {label} "
+                                               f"per {_group(ctx)}" + (f": {words}" if words
+                                                                       else "")))
+    return out
 
 
-def _shape(key, got, want, inputs):
-    g, w = got.shape, want.shape
-    text = f"`{key}` has shape {g}, expected {w}"
-    batches = [np.shape(v) for v in inputs.values() if np.ndim(v) == 2]  # (N, D) inputs
-    if want.ndim == 0:
-        return text + ": return a single number over all entries (no axis)"
-    if len(w) == 1 and len(g) == 1 and (g[0], w[0]) in batches:
-        return text + ": one value per example — reduce over the batch (axis=0), not the " \
-                      "features"
-    if got.size == 1 and want.size > 1:
-        return text + ": a single number — statistics or sums over the whole array (no axis)?"
-    if len(w) == 1 and len(g) == 2 and g[1:] == w:
-        return text + ": one value per entry — sum (or average) over the batch, axis=0"
-    if len(w) == 2 and g == w[::-1]:
-        return text + ": transposed"
-    if len(g) == len(w) + 1 or (len(g) > len(w) and g[-len(w):] == w):
-        return text + ": an axis too many — is a sum over the batch missing?"
-    return text
+def _group(ctx):
+    for v in ctx.views:
+        if isinstance(v, (Normalised, Gradient)):
+            return v.group
+    return "feature"
 
 
-def _nonfinite(key, got, normalises):
-    what = "NaN" if np.any(np.isnan(got)) else "infinity"
-    return (f"`{key}` contains {what}: a division by zero or by a negative number?"
-            + (" (ε belongs inside the square root: sqrt(var + eps))" if normalises else ""))
+def detect_scale(ctx):
+    """The whole output times a named factor (N, 1/N, 2, −1, γ, σ, ...)."""
+    grad = ctx.view(Gradient)
+    return _scale_causes(ctx, ctx.got, ctx.want, f"`{ctx.key}`", "scale",
+                         grad.scale_hints if grad else {})
 
 
-def _column_stats(z):
-    return z.mean(axis=0), z.std(axis=0)  # (F,), (F,)
+def detect_scale_without_beta(ctx):
+    """out − β times a named factor (for an output that adds β last)."""
+    b = _beta_symbol(ctx)
+    if b is None:
+        return []
+    causes = _scale_causes(ctx, ctx.got - b, ctx.want - b, f"`{ctx.key}` − β", "scale-β", {})
+    return [c for c in causes if c.id != "scale-β:−1"]
 
 
-def _implied_centre(xr, z):
-    """The c of z = (x − c)/s that each column of z implies, when z is such a map of x."""
-    centres = []
-    for j in range(z.shape[1]):
-        if np.std(z[:, j]) == 0:
-            return None
-        A = np.stack([np.ones_like(z[:, j]), z[:, j]], axis=1)  # (M, 2)
-        (c, s), *_ = np.linalg.lstsq(A, xr[:, j], rcond=None)
-        if s == 0 or np.max(np.abs(A @ [c, s] - xr[:, j])) > 1e-6 * np.max(np.abs(xr[:, j])):
-            return None
-        centres.append(c)
-    return np.array(centres)  # (F,)
+def detect_layout(ctx):
+    """The right numbers in another axis order: an array put back with the wrong reshape."""
+    w, g = ctx.want, ctx.got
+    if w.ndim < 2 or g.size != w.size or near(g, w):
+        return []
+    for perm in itertools.permutations(range(w.ndim)):
+        if perm == tuple(range(w.ndim)):
+            continue
+        if near(g, w.transpose(perm).reshape(g.shape)):
+            return [Cause("layout", f"`{ctx.key}` holds the right values in the wrong places: "
+                                    "an array was put back in the wrong axis order (a reshape "
+                                    "without the transpose that undoes the one before)")]
+    return []
 
 
-def _normalised(key, got, want, inputs, view, N):
-    """Hints from the statistics of (out − β)/γ compared with those of the expected."""
-    x, gamma, beta = view.source(inputs)
+# --- Normalised: the output as statistics taken one way or another -----------------------------
+
+_AXES = {"group": 0, "across": 1, "whole": None}
+
+
+def _scales(xc, axis, eps, M):
+    """Named ways to compute the spread of centred xc along an axis: (name, s)."""
     with np.errstate(all="ignore"):
-        shape = want.shape
-        g = np.broadcast_to(gamma, shape)
-        if np.any(g == 0):
-            return None
-        b = np.broadcast_to(beta, shape)
-        z = view.rows((got - b) / g)  # (M, F)
-        z0 = view.rows((want - b) / g)  # (M, F)
-        xr = view.rows(np.broadcast_to(x, shape))  # (M, F)
-    if not np.all(np.isfinite(z)):
-        return None
-    eps = view.eps(inputs)
-    mean, std = _column_stats(z)
-    mean0, std0 = _column_stats(z0)
-    what = "(out − β)/γ" if np.any(np.asarray(beta)) or np.any(np.asarray(gamma) != 1) else key
-    where = f"`{key}`" if what == key else f"{what} of `{key}`"
-    tol = 1e-4 * max(1.0, float(np.max(np.abs(z0))))
-    centred = np.max(np.abs(mean)) <= tol
-    if view.stats == "running":
-        if centred and np.max(np.abs(mean0)) > 10 * tol:
-            return (f"{where} has mean 0 per {view.group} over this batch: test mode "
-                    "normalised with "
-                    "the batch's own statistics; use the running statistics "
-                    "(running_mean, running_var) so an example's output does not depend on the "
-                    "rest of the batch")
-    elif not centred:
-        across = z.mean(axis=1)  # (M,)
-        if z.shape[1] > 1 and np.max(np.abs(across)) <= tol:
-            return (f"{where} is centred {view.across}, not {view.over}: take the statistics "
-                    f"{view.over}")
-        if abs(float(z.mean())) <= tol and np.max(np.abs(mean)) > 10 * tol:
-            return (f"{where} is centred over the whole array but not per column: the mean "
-                    f"(and variance) were taken without an axis; take them {view.over}")
-        centre = _implied_centre(xr, z)  # (F,) or None
-        if centre is not None:
-            size = max(float(np.max(np.abs(xr))), 1e-12)
-            if np.allclose(centre, xr.mean(), rtol=0, atol=1e-6 * size):
-                return (f"{where} was centred with the mean of the whole array (no axis): "
-                        f"subtract the mean taken {view.over}")
-            if np.allclose(centre, 0.0, rtol=0, atol=1e-6 * size):
-                return f"{where} was not centred: subtract the mean taken {view.over}"
-        tail = (" (in train mode the batch's statistics, not the running ones)"
-                if view.has_running else "")
-        return (f"{where} has per-{view.group} means {_fmt_vec(mean)} instead of 0: subtract "
-                f"the mean taken {view.over}{tail}")
+        v = np.mean(xc**2, axis=axis, keepdims=True)
+        v1 = v * M / (M - 1) if M > 1 else np.full_like(v, np.nan)
+        return [("sqrt(v+eps)", np.sqrt(v + eps)), ("sqrt(v1+eps)", np.sqrt(v1 + eps)),
+                ("sqrt(v)+eps", np.sqrt(v) + eps), ("sqrt(v)", np.sqrt(v)),
+                ("sqrt(v)+sqrt(eps)", np.sqrt(v) + np.sqrt(eps)), ("v+eps", v + eps),
+                ("sqrt(v1)+eps", np.sqrt(v1) + eps), ("sqrt(v1)", np.sqrt(v1)), ("1", 1.0),
+                ("sqrt(sum+eps)", np.sqrt(v * M + eps))]
+
+
+# The slips a spread can carry (each one component of a cause) and the spreads they make.
+_SLIP_WORDS = {
+    "ddof1": "the variance was divided by {n} − 1 (ddof=1): normalise with the biased variance, "
+             "dividing by {n}",
+    "eps_outside": "ε was added outside the square root (std + eps): use sqrt(var + eps)",
+    "eps_missing": "ε is missing: divide by sqrt(var + eps)",
+    "sqrt_eps": "ε was given its own square root (sqrt(var) + sqrt(eps)): use sqrt(var + eps), "
+                "one root of the sum",
+    "by_var": "x − μ was divided by the variance, not by its square root: divide by "
+              "sqrt(var + eps)",
+    "not_divided": "x − μ was never divided by sqrt(var + eps)",
+    "sum": "the spread was a sum of squares where the mean square belongs: divide by {n} inside "
+           "the root",
+}
+_SCALE_SLIPS = {"sqrt(v+eps)": (), "sqrt(v1+eps)": ("ddof1",), "sqrt(v)+eps": ("eps_outside",),
+                "sqrt(v)": ("eps_missing",), "sqrt(v)+sqrt(eps)": ("sqrt_eps",),
+                "v+eps": ("by_var",), "sqrt(v1)+eps": ("ddof1", "eps_outside"),
+                "sqrt(v1)": ("ddof1", "eps_missing"), "1": ("not_divided",),
+                "sqrt(sum+eps)": ("sum",)}
+
+
+def _rms_words(words):
+    return words.replace("var + eps", "mean(x²) + eps").replace("variance", "mean square") \
+        .replace("x − μ", "x").replace("standard deviation", "root mean square")
+
+
+def _stat_candidates(view, xr, eps):
+    """Named standardisations of xr (M, F): {(centre axis, centred, scale axis, scale): z}. The
+    spread is taken about the mean along its own axis (np.var(x, axis)), whatever was
+    subtracted."""
+    out = {}
+    for scale_axis_name, scale_axis in _AXES.items():
+        count = xr.size if scale_axis is None else xr.shape[scale_axis]
+        for centred in ((True, False) if view.centred else (False, True)):
+            xc = xr - xr.mean(axis=scale_axis, keepdims=True) if centred else xr
+            for scale_name, s in _scales(xc, scale_axis, eps, count):
+                for axis_name, axis in _AXES.items():
+                    top = xr - xr.mean(axis=axis, keepdims=True) if centred else xr
+                    if not centred and axis_name != scale_axis_name:
+                        continue
+                    with np.errstate(all="ignore"):
+                        out[axis_name, centred, scale_axis_name, scale_name] = top / s
+    return out
+
+
+def _stat_parts(view, axis_name, centred, scale_axis_name, scale_name, n):
+    """The slips of statistics taken (axes, centred, scale) instead of the right way."""
+    parts = []
+    where = {"across": f"taken {view.across}", "whole": "taken over the whole array (no axis)"}
+    if axis_name == scale_axis_name and axis_name != "group":
+        parts.append(Cause(f"axes:{axis_name}", f"the mean and the variance were "
+                                                f"{where[axis_name]}: take them {view.over}"))
+    else:
+        if axis_name != "group" and centred:
+            parts.append(Cause(f"centre:{axis_name}", f"the mean was {where[axis_name]}: take "
+                                                      f"it {view.over}"))
+        if scale_axis_name != "group":
+            parts.append(Cause(f"spread:{scale_axis_name}", f"the spread was "
+                                                            f"{where[scale_axis_name]}: take it "
+                                                            f"{view.over}"))
+    if centred != view.centred:
+        parts.append(Cause("centred" if centred else "not_centred",
+                           "the mean was not subtracted" if view.centred else
+                           "the mean was subtracted, which RMSNorm does not do (that is layer "
+                           "norm)"))
+    for slip in _SCALE_SLIPS[scale_name]:
+        words = _SLIP_WORDS[slip].format(n=n)
+        parts.append(Cause(slip, _rms_words(words) if not view.centred else words))
+    return parts
+
+
+def _running_candidates(view, inputs, xr, eps):
+    rm, rv = view.running(inputs)
+    bm, bv = xr.mean(axis=0), xr.var(axis=0)
+    with np.errstate(all="ignore"):
+        return {
+            "batch_stats": ((xr - bm) / np.sqrt(bv + eps),
+                            "test mode normalised with the batch's own statistics: use the "
+                            "running statistics (running_mean, running_var), so an example's "
+                            "output does not depend on the rest of the batch"),
+            "batch_mean": ((xr - bm) / np.sqrt(rv + eps),
+                           "test mode subtracted the batch's own mean: subtract running_mean"),
+            "batch_var": ((xr - rm) / np.sqrt(bv + eps),
+                          "test mode divided by the batch's own spread: use running_var"),
+            "no_eps": ((xr - rm) / np.sqrt(rv),
+                       "ε is missing in test mode: divide by sqrt(running_var + eps)"),
+            "eps_outside": ((xr - rm) / (np.sqrt(rv) + eps),
+                            "ε was added outside the square root in test mode: use "
+                            "sqrt(running_var + eps)"),
+            "by_var": ((xr - rm) / (rv + eps), "test mode divided by running_var, not by its "
+                                               "square root"),
+            "std_as_var": ((xr - rm) / np.sqrt(np.sqrt(rv) + eps),
+                           "running_var was treated as a standard deviation"),
+        }
+
+
+def detect_normalised(ctx):
+    """Statistics taken over another axis, another spread, γ and β misapplied."""
+    view = ctx.view(Normalised)
+    if view is None:
+        return []
+    x, gamma, beta = view.source(ctx.inputs)
+    shape = ctx.want.shape
+    G = view.rows(np.broadcast_to(gamma, shape))  # (M, F)
+    B = view.rows(np.broadcast_to(beta, shape))  # (M, F)
+    xr = view.rows(np.broadcast_to(x, shape)).astype(float)  # (M, F)
+    got = view.rows(ctx.got)  # (M, F)
+    z0 = view.rows(ctx.want)  # (M, F) γ x̂ + β; x̂ below
+    eps = view.eps(ctx.inputs)
+    out = []
+    with np.errstate(all="ignore"):
+        x_hat = (z0 - B) / G if np.all(G != 0) else None
+    if x_hat is not None:
+        forms = {
+            "affine:swapped": (B * x_hat + G, "γ and β are swapped: out = gamma * x_hat + beta "
+                                              "(scale first, then shift)"),
+            "affine:divided": (x_hat / G + B, "x_hat was divided by γ: multiply, out = gamma * "
+                                              "x_hat + beta"),
+            "affine:gamma_missing": (x_hat + B, "γ is missing: out = gamma * x_hat + beta"),
+            "affine:none": (x_hat, "γ and β are missing: out = gamma * x_hat + beta"),
+            "affine:undone": (np.sign(G) * x_hat, "γ and β do not show in the output: "
+                                                  "standardise first, then scale and shift"),
+        }
+        for cid, (cand, text) in forms.items():
+            if near(got, cand):
+                out.append(Cause(cid, f"`{ctx.key}`: {text}"))
+    if view.stats == "running" and view.running is not None:
+        for name, (z, text) in _running_candidates(view, ctx.inputs, xr, eps).items():
+            if near(got, G * z + B):
+                out.append(Cause(f"running:{name}", f"`{ctx.key}`: {text}"))
+        return out
     if view.stats != "batch":
-        return None
-    # Centred right: is the spread right?
-    var_x = xr.var(axis=0)  # (F,)
-    ratio = std / np.where(std0 > 0, std0, 1)  # (F,)
-    bad = ~np.isclose(ratio, 1.0, rtol=1e-5)
-    if not np.any(bad):
-        return None
-    big = var_x > 1e3 * eps
-    if np.all(bad <= ~big) and np.any(big):
-        v = var_x[bad]
-        start = (f"{where} has the right spread except in features whose variance is comparable "
-                 f"to ε = {eps:g}: ")
-        if np.allclose(std[bad], np.sqrt(v) / (np.sqrt(v) + eps), rtol=1e-3):
-            return start + "ε was added outside the square root; use sqrt(var + eps)"
-        if np.allclose(std[bad], 1.0, rtol=1e-3):
-            return start + "ε is missing; divide by sqrt(var + eps)"
-        return start + ("check where ε goes (sqrt(var + eps)) and that the variance is computed "
-                        "in float64")
-    # Away from ε a slip in the variance leaves a clean factor on the spread.
-    clear = var_x > 30 * eps
-    if np.any(clear):
-        for label, k in scalar_factors(N):
-            if label not in ("0", "−1") and np.allclose(ratio[clear], k, rtol=2e-2):
-                return (f"{where} has per-{view.group} std {_fmt(float(np.median(std[clear])))} "
-                        f"instead of {_fmt(float(np.median(std0[clear])))} (× "
-                        f"{show_factor(label, k, N)}): "
-                        + GENERIC_FACTOR_HINTS.get(label, "the spread is wrong"))
-    return (f"{where} has per-{view.group} std {_fmt_vec(std)} instead of {_fmt_vec(std0)}: "
-            "check the "
-            "variance and where ε goes (x_hat = (x − μ) / sqrt(var + eps))")
+        return out
+    if view.running is not None:
+        rm, rv = view.running(ctx.inputs)
+        if near(got, G * (xr - rm) / np.sqrt(rv + eps) + B):
+            out.append(Cause("train:running", f"`{ctx.key}`: train mode normalised with the "
+                                              "running statistics: in train mode use the "
+                                              "batch's own mean and variance"))
+    n = ctx.count
+    for form, z in _stat_candidates(view, xr, eps).items():
+        if form == ("group", view.centred, "group", "sqrt(v+eps)"):
+            continue
+        if near(got, G * z + B):
+            out.append(compound(ctx.key, _stat_parts(view, *form, n)))
+    return out
 
 
-def _term_sentence(view, term, label, k, N):
-    name = view.names.get(term, term)
+def _located_normalised(ctx, view):
+    """Which statistics of (out − β)/γ are off, per group; no cause."""
+    x, gamma, beta = view.source(ctx.inputs)
+    shape = ctx.want.shape
+    G = view.rows(np.broadcast_to(gamma, shape))
+    B = view.rows(np.broadcast_to(beta, shape))
+    if np.any(G == 0):
+        return ""
+    z, z0 = (view.rows(ctx.got) - B) / G, (view.rows(ctx.want) - B) / G  # (M, F)
+    what = (f"(out − β)/γ of `{ctx.key}`" if np.any(np.asarray(beta)) or
+            np.any(np.asarray(gamma) != 1) else f"`{ctx.key}`")
+    parts = []
+    if view.centred:
+        m, m0 = z.mean(axis=0), z0.mean(axis=0)
+        if not near(m, m0, rtol=FIT) and np.max(np.abs(m - m0)) > FIT * _scale(z0):
+            parts.append(f"its mean per {view.group} is {_pair(m, m0)}")
+        s, s0 = z.std(axis=0), z0.std(axis=0)
+        label = "std"
+    else:
+        s, s0 = np.sqrt((z**2).mean(axis=0)), np.sqrt((z0**2).mean(axis=0))
+        label = "root mean square"
+    if not near(s, s0, rtol=FIT):
+        parts.append(f"its {label} per {view.group} is {_pair(s, s0)}")
+    if not parts:
+        return ""
+    where = (f"statistics belong {view.over}" if view.stats == "batch" else
+             "test mode uses running_mean and running_var")
+    return f"{what}: " + "; ".join(parts) + f" ({where})"
+
+
+# --- Gradient: which term of dx is off -------------------------------------------------------
+
+
+def _term_fit(ctx, view):
+    """Per column, the coefficients c_t with got − want = Σ c_t·term_t; None if that does not
+    reproduce the error (or the terms are not independent on this case)."""
+    terms, _ = view.terms(ctx.inputs)
+    d, d0 = view.rows(ctx.got), view.rows(ctx.want)  # (M, F)
+    M = d.shape[0]
+    names = [t for t in terms if M > len(terms) or t != "direct"]
+    if M <= len(names):
+        return None
+    r = d - d0
+    coeffs = []
+    for j in range(d.shape[1]):
+        A = np.stack([terms[t][:, j] for t in names], axis=1)  # (M, T)
+        if np.linalg.matrix_rank(A) < len(names):
+            return None
+        sol, *_ = np.linalg.lstsq(A, r[:, j], rcond=None)
+        if np.max(np.abs(A @ sol - r[:, j])) > FIT * _scale(d0):
+            return None
+        coeffs.append(sol)
+    coeffs = np.array(coeffs)  # (F, T)
+    out = {}
+    for i, t in enumerate(names):
+        keep = np.max(np.abs(terms[t]), axis=0) > FIT * _scale(d0)  # (F,) where the term shows
+        if np.any(keep):
+            out[t] = 1 + coeffs[keep, i]  # ratio to what it should be
+    return out
+
+
+def _term_state(view, term, label, k, N, name):
     if label == "0":
         state = "is missing"
     elif label == "−1":
         state = "has the wrong sign"
     else:
-        state = f"is {show_factor(label, k, N)} times what it should be"
-    hint = view.hints.get((term, label), "")
-    return f"{name} {state}" + (f": {hint}" if hint else "")
+        state = f"is {show_factor(label, k, N, name)} times what it should be"
+    hint = view.hints.get((term, _generic(label, name)), "")
+    return f"{view.names.get(term, term)} {state}" + (f": {hint}" if hint else "")
 
 
-def _gradient(key, got, want, inputs, view, N, symbols):
-    """Which path of a normalisation's gradient is off: direct, through μ, through σ²."""
-    x_hat, g, inv_std = view.terms(inputs)  # (M, F) layout
-    d, d0 = view.rows(got), view.rows(want)  # (M, F)
-    M = d.shape[0]
-    direct = g * inv_std  # (M, F)
-    coef = {"mean": -inv_std * g.mean(axis=0), "var": -inv_std * (g * x_hat).mean(axis=0)}
-    r = d - d0  # (M, F)
-    scale = max(float(np.max(np.abs(d0))), 1e-12)
-    sentences = []
-    # The error as (a·direct +) b + c·x_hat per column, least squares.
-    basis = [np.ones_like(x_hat), x_hat] + ([direct] if M > 3 else [])
-    fit_ok, coeffs = True, []
-    for j in range(d.shape[1]):
-        A = np.stack([bb[:, j] for bb in basis], axis=1)  # (M, 2 or 3)
-        sol, *_ = np.linalg.lstsq(A, r[:, j], rcond=None)
-        if np.max(np.abs(A @ sol - r[:, j])) > 1e-6 * scale:
-            fit_ok = False
-            break
-        coeffs.append(sol)
-    if fit_ok and coeffs:
-        coeffs = np.array(coeffs)  # (F, 2 or 3)
-        parts = [("mean", coeffs[:, 0]), ("var", coeffs[:, 1])]
-        if coeffs.shape[1] == 3:
-            parts.append(("direct", coeffs[:, 2]))
-        for term, c in parts:
-            if term == "direct":
-                ratio, ref = 1 + c, np.ones_like(c)
-            else:
-                ref = coef[term]
-                keep = np.abs(ref) > 1e-9 * scale
-                if not np.any(keep) or np.all(np.abs(c) <= 1e-6 * scale):
-                    continue
-                ratio, ref = 1 + c[keep] / ref[keep], ref[keep]
-            if np.allclose(ratio, 1.0, rtol=1e-5, atol=1e-8):
-                continue
-            found = None
-            for label, k in scalar_factors(N):
-                if np.allclose(ratio, k, rtol=1e-4, atol=1e-6):
-                    found = (label, k)
-                    break
-            if found:
-                sentences.append(_term_sentence(view, term, *found, N))
-            else:
-                sentences.append(f"{view.names.get(term, term)} is wrong (it is "
-                                 f"{_fmt_vec(ratio)} times what it should be per feature)")
-        if sentences:
-            return f"`{key}`: " + "; ".join(sentences)
-    # Properties of the right gradient: shifting x, or scaling x - μ, leaves x_hat unchanged.
-    s1, s1_0 = d.sum(axis=0), d0.sum(axis=0)
-    s2, s2_0 = (d * x_hat).sum(axis=0), (d0 * x_hat).sum(axis=0)
-    tol = 1e-6 * scale * M
+def detect_gradient_terms(ctx):
+    """One or more terms of dx off by named factors (missing, sign, ½, N, ...)."""
+    view = ctx.view(Gradient)
+    if view is None:
+        return []
+    ratios = _term_fit(ctx, view)
+    if not ratios:
+        return []
+    off = {t: r for t, r in ratios.items() if not np.allclose(r, 1.0, rtol=FACTOR, atol=FACTOR)}
+    if not off:
+        return []
+    found_all = [_factors_matching(r, ctx.N, ctx.count) for r in ratios.values()]
+    if "direct" in ratios and len(off) == len(ratios) and set.intersection(
+            *[{lb for lb, _ in f} for f in found_all]):
+        return []  # every term off by one factor: all of dx is, which detect_scale says
+    options = []
+    for t, r in off.items():
+        found = _factors_matching(r, ctx.N, ctx.count)
+        if not found:
+            return []
+        options.append([(t, label, k) for label, k in found])
     out = []
-    if np.max(np.abs(s1 - s1_0)) > tol:
-        out.append(f"Σ over the batch of `{key}` is {_fmt_vec(s1)} per feature, but it must be 0 "
-                   "(shifting x leaves x_hat unchanged): "
-                   f"{view.names.get('mean', 'the path through μ')} is missing or wrong")
-    if np.max(np.abs(s2 - s2_0)) > tol:
-        out.append(f"Σ `{key}`·x̂ is {_fmt_vec(s2)} per feature instead of {_fmt_vec(s2_0)} "
-                   "(≈ 0: scaling x − μ leaves x_hat unchanged): "
-                   f"{view.names.get('var', 'the path through σ²')} is missing or wrong")
-    if out:
-        return "; ".join(out)
-    return None
+    for combo in itertools.product(*options):
+        cid = "terms:" + ",".join(f"{t}×{_generic(label, ctx.count)}" for t, label, _ in combo)
+        text = "; ".join(_term_state(view, t, label, k, ctx.N, ctx.count)
+                         for t, label, k in combo)
+        out.append(Cause(cid, f"`{ctx.key}`: {text}"))
+    return out
 
 
-def _swapped(key, got, expected):
-    for other, w in expected.items():
-        if other != key and w.shape == got.shape and np.allclose(got, w, rtol=1e-6, atol=1e-8):
-            return f"`{key}` holds what `{other}` should be"
-    return None
+def _located_gradient(ctx, view):
+    """Which terms (when they fit) or which sums of dx are off; no cause."""
+    ratios = _term_fit(ctx, view)
+    if ratios:
+        off = [(t, r) for t, r in ratios.items()
+               if not np.allclose(r, 1.0, rtol=FACTOR, atol=FACTOR)]
+        if off:
+            return f"`{ctx.key}`: " + "; ".join(
+                f"{view.names.get(t, t)} is {_vec(r)} times what it should be per {view.group}"
+                for t, r in off)
+    _, x_hat = view.terms(ctx.inputs)
+    d, d0 = view.rows(ctx.got), view.rows(ctx.want)
+    scale = _scale(d0) * d0.shape[0]
+    parts = []
+    for label, s, s0 in ((f"Σ `{ctx.key}`", d.sum(axis=0), d0.sum(axis=0)),
+                         (f"Σ `{ctx.key}`·x̂", (d * x_hat).sum(axis=0),
+                          (d0 * x_hat).sum(axis=0))):
+        if np.max(np.abs(s - s0)) > FIT * scale:
+            zero = " (≈ 0)" if view.invariant and np.max(np.abs(s0)) <= SMALL * scale else ""
+            parts.append(f"{label} {view.sums} is {_pair(s, s0)}{zero}")
+    return "; ".join(parts)
 
 
-def explain_output(task, inputs, key, got, want, expected, dtype=None):
-    """One sentence on what is wrong with one output, from its properties."""
+# --- Running statistics: the moving average ------------------------------------------------------
+
+def _ema(view, inputs, keep, feed):
+    value = np.asarray(view.start(inputs), dtype=float)
+    for xb in view.batches(inputs):
+        value = keep * value + (1 - keep) * feed(xb)
+    return value
+
+
+def detect_running(ctx):
+    """The moving average with the momentum reversed, not updated, fed another statistic."""
+    view = ctx.view(Running)
+    if view is None or not view.batches(ctx.inputs):
+        return []
+    m = view.keep(ctx.inputs)
+
+    def stat(unbiased):
+        def feed(xb):
+            if view.stat == "mean":
+                return xb.mean(axis=0)
+            return xb.var(axis=0, ddof=1 if unbiased else 0)
+        return feed
+
+    feeds = {"right": stat(view.unbiased)}
+    if view.stat == "var":
+        wrong = "biased" if view.unbiased else "unbiased"
+        feeds[wrong] = stat(not view.unbiased)
+        feeds["std"] = lambda xb: np.sqrt(stat(view.unbiased)(xb))
+    else:
+        feeds["var"] = stat(False)
+    keeps = {"right": m, "reversed": 1 - m, "replaced": 0.0}
+    words = {"reversed": "the momentum convention is reversed: the right update keeps "
+                         f"{_fmt(m)} of the OLD value, running = {_fmt(m)} * running + "
+                         f"{_fmt(1 - m)} * batch statistic",
+             "replaced": "the buffer was replaced by the batch statistic instead of moved "
+                         "towards it by the moving average",
+             "biased": "the batch variance fed to the average is the biased one (divide by "
+                       "N); this update feeds the unbiased variance (ddof=1)",
+             "unbiased": "the batch variance fed to the average divides by N − 1 (ddof=1); "
+                         "this course averages the biased variance it normalises with",
+             "std": "the standard deviation was averaged where the variance belongs",
+             "var": "the variance was averaged where the mean belongs"}
+    out = []
+    if near(ctx.got, view.start(ctx.inputs)):
+        out.append(Cause("running:not_updated", f"`{ctx.key}` still holds its old value: "
+                                                "train mode must update (and store) it"))
+    for (kname, k), (fname, feed) in itertools.product(keeps.items(), feeds.items()):
+        if (kname, fname) == ("right", "right"):
+            continue
+        if near(ctx.got, _ema(view, ctx.inputs, k, feed)):
+            text = "; ".join(words[w] for w in (kname, fname) if w != "right")
+            out.append(Cause(f"running:{kname}:{fname}", f"`{ctx.key}`: {text}"))
+    return out
+
+
+# --- Batch Renormalization: r and d ------------------------------------------------------------
+
+def _renorm_fit(ctx, view):
+    """(r, d) per feature with (out − β)/γ = x̂_B·r + d, and the parts; None if not that form."""
+    p = view.parts(ctx.inputs)
+    x, gamma, beta, eps = p["x"], p["gamma"], p["beta"], p["eps"]
+    if np.any(gamma == 0):
+        return None
+    z = (ctx.got - beta) / gamma  # (N, D)
+    x_b = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)  # (N, D)
+    r, d = [], []
+    for j in range(x.shape[1]):
+        A = np.stack([x_b[:, j], np.ones(len(x))], axis=1)
+        sol, *_ = np.linalg.lstsq(A, z[:, j], rcond=None)
+        if np.max(np.abs(A @ sol - z[:, j])) > FIT * max(_scale(z[:, j]), 1.0):
+            return None
+        r.append(sol[0])
+        d.append(sol[1])
+    return np.array(r), np.array(d), p
+
+
+def _renorm_options(p):
+    x, eps = p["x"], p["eps"]
+    mu, var = x.mean(axis=0), x.var(axis=0)
+    rm, rv, r_max, d_max = p["running_mean"], p["running_var"], p["r_max"], p["d_max"]
+    sb, sr = np.sqrt(var + eps), np.sqrt(rv + eps)
+    N = len(x)
+    sb1 = np.sqrt(var * N / (N - 1) + eps)
+    rr, dr = sb / sr, (mu - rm) / sr
+    r_opts = {"right": np.clip(rr, 1 / r_max, r_max),
+              "unclipped": rr, "inverted": np.clip(1 / rr, 1 / r_max, r_max),
+              "from_zero": np.clip(rr, 0, r_max), "missing": np.ones_like(rr),
+              "no_eps": np.clip(sb / np.sqrt(rv), 1 / r_max, r_max),
+              "ddof1": np.clip(sb1 / sr, 1 / r_max, r_max) * sb / sb1}
+    d_opts = {"right": np.clip(dr, -d_max, d_max), "unclipped": dr,
+              "sign": np.clip(-dr, -d_max, d_max), "not_scaled": np.clip(mu - rm, -d_max, d_max),
+              "missing": np.zeros_like(dr), "batch_sigma": np.clip((mu - rm) / sb, -d_max, d_max),
+              "no_eps": np.clip((mu - rm) / np.sqrt(rv), -d_max, d_max)}
+    return r_opts, d_opts
+
+
+_R_WORDS = {"unclipped": "r was not clipped: r = clip(σ_B/σ, 1/r_max, r_max)",
+            "inverted": "r is upside down: r = σ_B/σ (batch over running)",
+            "from_zero": "r was clipped to [0, r_max]: the lower limit is 1/r_max",
+            "missing": "r is missing: x̂ = (x − μ_B)/σ_B · r + d",
+            "no_eps": "σ = sqrt(running_var) lacks ε in r: use sqrt(running_var + eps)",
+            "ddof1": "the batch variance divides by N − 1 (ddof=1): BN's biased variance "
+                     "(divide by N) goes into σ_B"}
+_D_WORDS = {"unclipped": "d was not clipped: d = clip((μ_B − μ)/σ, −d_max, d_max)",
+            "sign": "d has the wrong sign: d = (μ_B − μ)/σ, batch mean minus running mean",
+            "not_scaled": "d was not divided by σ: d = (μ_B − μ)/σ with σ the running standard "
+                          "deviation",
+            "missing": "d is missing: x̂ = (x − μ_B)/σ_B · r + d",
+            "batch_sigma": "d was divided by the batch's σ_B: d = (μ_B − μ)/σ uses the running σ",
+            "no_eps": "σ = sqrt(running_var) lacks ε in d: use sqrt(running_var + eps)"}
+
+
+def detect_renorm(ctx):
+    """r and d of Batch Renormalization computed another way."""
+    view = ctx.view(Renorm)
+    if view is None:
+        return []
+    fit = _renorm_fit(ctx, view)
+    if fit is None:
+        return []
+    r, d, p = fit
+    r_opts, d_opts = _renorm_options(p)
+    out = []
+    for rn, dn in itertools.product(_matching(r, r_opts), _matching(d, d_opts)):
+        if (rn, dn) == ("right", "right"):
+            continue
+        words = ([_R_WORDS[rn]] if rn != "right" else []) + ([_D_WORDS[dn]] if dn != "right"
+                                                             else [])
+        out.append(Cause(f"renorm:r={rn}:d={dn}", f"`{ctx.key}`: " + "; ".join(words)))
+    return out
+
+
+def _matching(value, options):
+    """The names of the options value equals; a wrong option that equals the right one on this
+    case (r unclipped where no clipping happens) says nothing and is left out."""
+    def same(a, b):
+        return np.allclose(a, b, rtol=FACTOR, atol=FACTOR)
+    return [n for n, v in options.items()
+            if same(value, v) and (n == "right" or not same(v, options["right"]))]
+
+
+def _located_renorm(ctx, view):
+    fit = _renorm_fit(ctx, view)
+    if fit is None:
+        return ""
+    r, d, p = fit
+    r_opts, d_opts = _renorm_options(p)
+    parts = []
+    if not np.allclose(r, r_opts["right"], rtol=FACTOR, atol=FACTOR):
+        parts.append(f"r (the slope of (out − β)/γ on (x − μ_B)/σ_B) is {_pair(r, r_opts['right'])}"
+                     " per feature")
+    if not np.allclose(d, d_opts["right"], rtol=FACTOR, atol=FACTOR):
+        parts.append(f"d (its offset) is {_pair(d, d_opts['right'])} per feature")
+    return f"`{ctx.key}`: " + "; ".join(parts) if parts else ""
+
+
+# --- A loss with an L2 term: the regulariser and the averaging ---------------------------------
+
+def _penalty(params, names):
+    return 0.5 * sum(float(np.sum(params[k] ** 2)) for k in names)
+
+
+def detect_regularised(ctx):
+    """The L2 term missing, doubled, on the wrong parameters; the data term summed."""
+    view = ctx.view(Regularised)
+    if view is None:
+        return []
+    params, reg, N = view.params(ctx.inputs)
+    pen = list(view.penalised(params))
+    out = []
+    if ctx.key == "loss":
+        right = reg * _penalty(params, pen)
+        data = float(ctx.want) - right
+        weights = [k for k in pen]
+        others = [k for k in params if k not in pen]
+        cands = {"reg:missing": (data, "the loss lacks the L2 term 0.5·reg·ΣW²"),
+                 "reg:no_half": (data + 2 * right, "the L2 term is reg·ΣW²: it is 0.5·reg·ΣW²"),
+                 "data:N": (N * data + right, "the data loss is summed over the N examples: "
+                                              "average it (divide by N)"),
+                 "data:1/N": (data / N + right, "the data loss is divided by N twice")}
+        for k in others:
+            cands[f"reg:extra:{k.rstrip('0123456789')}"] = (
+                ctx.want + reg * _penalty(params, [q for q in others
+                                                   if q.rstrip("0123456789") ==
+                                                   k.rstrip("0123456789")]),
+                f"the L2 term also covers the {k.rstrip('0123456789')}'s: it covers the weight "
+                "matrices W only")
+        for k in weights:
+            cands[f"reg:left_out:{k}"] = (ctx.want - reg * _penalty(params, [k]),
+                                          f"the L2 term leaves out {k}: it covers every weight "
+                                          "matrix W1 … W(L+1)")
+        for cid, (value, text) in cands.items():
+            if reg == 0 and cid.startswith("reg"):
+                continue
+            if near(ctx.got, value):
+                out.append(Cause(cid, f"`loss`: {text}"))
+        return out
+    name = ctx.key[1:]  # dW1 -> W1
+    if name not in params:
+        return []
+    P = params[name]
+    in_pen = name in pen
+    reg_part = reg * P if in_pen else 0 * P
+    data = ctx.want - reg_part
+    kind = name.rstrip("0123456789")
+    cands = {"data:N": (N * data + reg_part, "the gradients are N times too large: the data "
+                                             "loss is summed over the N examples, average it")}
+    if reg:
+        if in_pen:
+            cands["reg:missing"] = (data, f"the L2 gradient reg·{name} is missing: "
+                                          f"d(0.5·reg·Σ{kind}²)/d{kind} = reg·{kind}")
+            cands["reg:doubled"] = (data + 2 * reg_part, f"the L2 gradient is 2·reg·{name}: the "
+                                                         f"derivative of 0.5·reg·Σ{kind}² is "
+                                                         f"reg·{kind}")
+            cands["reg:halved"] = (data + 0.5 * reg_part, f"the L2 gradient is reg·{name}/2: "
+                                                          f"the derivative of 0.5·reg·Σ{kind}² "
+                                                          f"is reg·{kind}")
+        elif np.any(P):
+            cands[f"reg:extra:{kind}"] = (ctx.want + reg * P, f"`{ctx.key}` carries reg·{name}: "
+                                                              "the L2 term covers the weight "
+                                                              "matrices W only")
+    for cid, (value, text) in cands.items():
+        if near(ctx.got, value):
+            key_id = cid if cid.startswith("data") else cid
+            out.append(Cause(key_id, f"`{ctx.key}`: {text}" if not text.startswith("`")
+                             else text))
+    return out
+
+
+def detect_alternatives(ctx):
+    """The output equals one of the view's named other computations."""
+    view = ctx.view(Alternatives)
+    if view is None:
+        return []
+    return [Cause(f"alt:{cid}", f"`{ctx.key}`: {text}")
+            for cid, (value, text) in view.forms(ctx.inputs).items()
+            if np.shape(value) == ctx.got.shape and near(ctx.got, value)
+            and not near(value, ctx.want)]
+
+
+# ---------------------------------------------------------------------------------------------
+
+# Cause ids of detectors that only relate the output to the expected one (a factor, an offset):
+# when one of these and one specific cause both fit every case, they describe the same output.
+RESTATEMENTS = ("scale:", "scale-β:", "offset:")
+
+DETECTORS = (detect_other_output, detect_complement, detect_rounded, detect_float32,
+             detect_offset, detect_scale, detect_scale_without_beta, detect_layout,
+             detect_normalised, detect_gradient_terms, detect_running, detect_renorm,
+             detect_regularised, detect_alternatives)
+
+
+def _shape_sentence(key, got, want, inputs):
+    """What a wrong shape is, in terms of the case's axes (a fact, no cause)."""
+    g, w = got.shape, want.shape
+    text = f"`{key}` has shape {g}, expected {w}"
+    batches = {np.shape(v) for v in inputs.values() if np.ndim(v) == 2}  # (N, D) inputs
+    if want.ndim == 0:
+        return text + ": return a single number over all entries (no axis)"
+    if len(w) == 1 and len(g) == 1 and (g[0], w[0]) in batches:
+        return text + ": one value per example where one per feature belongs — reduce over " \
+                      "the batch (axis=0)"
+    if got.size == 1 and want.size > 1:
+        return text + ": a single number where one per feature belongs"
+    if len(w) == 1 and len(g) == 2 and g[1:] == w:
+        return text + ": one value per entry where one per feature belongs — sum over the " \
+                      "batch, axis=0"
+    if len(w) == 2 and g == w[::-1]:
+        return text + ": transposed"
+    if got.size == want.size:
+        return text + ": the right number of values in another shape"
+    return text
+
+
+def _nonfinite(ctx):
+    what = "NaN" if np.any(np.isnan(ctx.got)) else "infinity"
+    causes = tuple(Cause("overflow", f"`{ctx.key}` contains {what}: {v.text}")
+                   for v in ctx.views if isinstance(v, Overflow) and v.applies(ctx.inputs))
+    return Reading(causes, f"`{ctx.key}` contains {what} where the expected values are finite")
+
+
+def _views(task, key):
+    v = task.views.get(key, ())
+    return v if isinstance(v, tuple) else (v,)
+
+
+def explain_output(task, inputs, key, got, want, expected):
+    """A Reading of one wrong output: every cause that fits this case, and the located words."""
     symbols = task.symbols(inputs) if task.symbols else {}
-    N = symbols.get("N")
+    views = _views(task, key)
     if got.shape != want.shape:
-        return _shape(key, got, want, inputs)
+        text = _shape_sentence(key, got, want, inputs)
+        return Reading((Cause("shape:" + text.split(": ", 1)[-1], text),), text)
+    ctx = Ctx(key, got, want, expected, inputs, views, symbols)
     if not np.all(np.isfinite(got)):
-        return _nonfinite(key, got, bool(task.views))
-    view = task.views.get(key)
-    for found in (_float32(key, got, want, dtype), _swapped(key, got, expected)):
-        if found:
-            return found
-    if want.ndim == 0 and 0 <= want <= 1 and np.isclose(got, 1 - want):
-        return f"`{key}` is 1 − the expected value: the complement was counted"
-    if np.any(want) and _near(got, -want, rtol=1e-6):
-        return f"`{key}` has the opposite sign of the expected values: a sign is flipped"
-    found = _offset(key, got, want, symbols)
-    if found:
-        return found
-    hints = view.scale_hints if isinstance(view, Gradient) else {}
-    if isinstance(view, Normalised):
-        x, gamma, beta = view.source(inputs)
-        match = _match_scale(got - np.broadcast_to(beta, want.shape),
-                             want - np.broadcast_to(beta, want.shape), N, symbols)
-        if match and match[0] not in ("γ", "1/γ"):
-            label, value = match
-            return (f"`{key}` − β is the expected times {show_factor(label, value, N)}: "
-                    + GENERIC_FACTOR_HINTS.get(label, "a scale is wrong"))
-        found = _normalised(key, got, want, inputs, view, N)
-        if found:
-            return found
-    match = _match_scale(got, want, N, symbols)
-    if match:
-        return _scale_sentence(key, *match, N, hints)
-    beta = symbols.get("β")
-    if view is None and beta is not None and np.shape(beta) == want.shape:
-        match = _match_scale(got - beta, want - beta, N, symbols)
-        if match:
-            return _scale_sentence(f"{key}` − `β", *match, N, hints)
-    if isinstance(view, Gradient):
-        found = _gradient(key, got, want, inputs, view, N, symbols)
-        if found:
-            return found
-    err = float(np.max(np.abs(got - want)))
-    rel = err / max(float(np.max(np.abs(want))), 1e-300)
-    if rel < 1e-3:
-        return (f"`{key}` is close but not within tolerance (max error {rel:.1e} of its size): a "
-                "loss of precision (float32?) or ε in a slightly different place")
-    return f"`{key}` differs from the expected values (max abs error {err:.2e})"
+        return _nonfinite(ctx)
+    causes = []
+    for detect in DETECTORS:
+        causes += detect(ctx)
+    seen, unique = set(), []
+    for c in causes:
+        if c.id not in seen:
+            seen.add(c.id)
+            unique.append(c)
+    return Reading(tuple(unique), located(ctx))
+
+
+def located(ctx):
+    """Which properties of one wrong output are off, naming no cause."""
+    parts = []
+    for view in ctx.views:
+        if isinstance(view, Normalised):
+            parts.append(_located_normalised(ctx, view))
+        elif isinstance(view, Gradient):
+            parts.append(_located_gradient(ctx, view))
+        elif isinstance(view, Renorm):
+            parts.append(_located_renorm(ctx, view))
+    parts = [p for p in parts if p]
+    if parts:
+        return "; ".join(parts)
+    err = float(np.max(np.abs(ctx.got - ctx.want)))
+    rel = err / _scale(ctx.want)
+    if rel < CLOSE:
+        return (f"`{ctx.key}` is close to the expected values but not within tolerance (max "
+                f"error {rel:.1e} of its size)")
+    if ctx.want.size > 1:
+        worst = np.unravel_index(np.argmax(np.abs(ctx.got - ctx.want)), ctx.want.shape)
+        return (f"`{ctx.key}` differs from the expected values (max abs error {err:.2e}, at "
+                f"index {tuple(int(i) for i in worst)})")
+    return (f"`{ctx.key}` is {_pair(ctx.got, ctx.want)}")
 
 
 def _join(names):
@@ -469,9 +1092,16 @@ def right_and_wrong(names_right, names_wrong):
             f"{_join(names_wrong)} {'is' if len(names_wrong) == 1 else 'are'} wrong")
 
 
+_BUFFERS = ("running_mean", "running_var")
+
+
 def explain_error(task, error):
     """A pointed hint for an exception, where the message alone is cryptic."""
     keys = task.cache_keys
+    if error.startswith("KeyError") and any(f"'{b}'" in error for b in _BUFFERS):
+        return (f"{error} — on a fresh layer bn_param has no running statistics yet: read them "
+                "with bn_param.get('running_mean', np.zeros(D)) and "
+                "bn_param.get('running_var', np.ones(D))")
     if keys and "values to unpack" in error:
         return (f"{error} — the cache is a dict, not a tuple: read its entries by name, e.g. "
                 f"x_hat = cache['x_hat'] (keys: {', '.join(keys)})")
@@ -488,13 +1118,13 @@ def explain_error(task, error):
 
 
 def batchnorm_view(x_of=lambda inputs: inputs["x"], stats="batch", params="bn_param",
-                   affine=True):
+                   affine=True, running=None):
     """The output of a (N, D) batch norm (or standardisation, affine=False) of x_of(inputs)."""
     def source(inputs):
         if affine:
             return x_of(inputs), inputs["gamma"], inputs["beta"]
         return x_of(inputs), 1.0, 0.0
-    return Normalised(source=source, eps=eps_of(params), stats=stats)
+    return Normalised(source=source, eps=eps_of(params), stats=stats, running=running)
 
 
 STAGED = dict(

@@ -60,13 +60,26 @@ def _minus_beta(x, gamma, beta, bn_param):
                          lambda xmu, eps: np.sqrt((xmu**2).mean(axis=0) + eps))
 
 
+def _gamma_beta_swapped(x, gamma, beta, bn_param):
+    # beta * x_hat + gamma (tf.nn.batch_normalization takes the offset before the scale)
+    out, cache = _forward_with(x, beta, gamma, bn_param, _col_mean,
+                               lambda xmu, eps: np.sqrt((xmu**2).mean(axis=0) + eps))
+    return out, cache
+
+
+def _divided_by_gamma(x, gamma, beta, bn_param):
+    return _forward_with(x, 1 / gamma, beta, bn_param, _col_mean,
+                         lambda xmu, eps: np.sqrt((xmu**2).mean(axis=0) + eps))
+
+
 def _float32(x, gamma, beta, bn_param):
-    # The whole computation in single precision (x.astype(np.float32) at the start).
+    # The whole computation in single precision (x.astype(np.float32) at the start), cast back
+    # at the end: a float32 output itself is refused by its dtype before any comparison.
     x32, g32, b32 = (np.asarray(a, dtype=np.float32) for a in (x, gamma, beta))
     eps = np.float32(bn_param.get("eps", DEFAULT_EPS))
     xmu = x32 - x32.mean(axis=0)  # (N, D) float32
     out = g32 * xmu / np.sqrt((xmu**2).mean(axis=0) + eps) + b32  # (N, D) float32
-    return out, {}
+    return out.astype(np.float64), {}
 
 
 def _running_in_train(x, gamma, beta, bn_param):
@@ -85,6 +98,12 @@ def _affine_first(x, gamma, beta, bn_param):
                          lambda zmu, eps: np.sqrt((zmu**2).mean(axis=0) + eps))
 
 
+def _buffers(inputs):
+    """The running (mean, var) in bn_param, or where a fresh layer starts them."""
+    p, D = inputs["bn_param"], len(inputs["gamma"])
+    return p.get("running_mean", np.zeros(D)), p.get("running_var", np.ones(D))
+
+
 def _cases(rng):
     cases = []
     # (4, 3): a tiny batch makes ddof=1 obvious; column 2 barely varies, so eps matters there.
@@ -95,8 +114,9 @@ def _cases(rng):
                       {"x": x, "gamma": gamma, "beta": beta, "bn_param": {"mode": "train"}}))
     # (16, 5): features on scales from 1e-3 to 1e3.
     x = rng.normal(1.0, 1.0, (16, 5)) * np.array([1e-3, 1.0, 10.0, 100.0, 1e3])  # (N, D)
+    x[:, 1] += 1e6  # far from zero: a one-pass E[x²] − E[x]² variance cancels there
     gamma, beta = random_gamma_beta(rng, 5)
-    cases.append(Case("features on very different scales (16, 5)",
+    cases.append(Case("features on very different scales (16, 5), one near 1e6",
                       {"x": x, "gamma": gamma, "beta": beta,
                        "bn_param": explicit_bn_param(running_mean=np.zeros(5),
                                                      running_var=np.ones(5))}))
@@ -122,7 +142,7 @@ TASKS = [
     Task(notebook=NOTEBOOK, points=3,
          checks="train-mode output `out` on random batches with random gamma and beta",
          reference=(batchnorm_forward,), make_cases=_cases, run=_run, mutable=("bn_param",),
-         views={"out": batchnorm_view()},
+         views={"out": batchnorm_view(running=_buffers)},
          mistakes=(
              Mistake("ddof1", "the variance was computed with ddof=1 (dividing by N - 1); "
                      "batch normalisation uses the biased variance: divide by N "
@@ -146,6 +166,11 @@ TASKS = [
                      "np.sqrt(x.var(axis=0) + eps).", (_ddof1_eps_outside,)),
              Mistake("minus_beta", "β is subtracted (gamma * x_hat - beta): the shift is added, "
                      "out = gamma * x_hat + beta.", (_minus_beta,)),
+             Mistake("gamma_beta_swapped", "γ and β are swapped (beta * x_hat + gamma): the "
+                     "scale multiplies, the shift is added, out = gamma * x_hat + beta.",
+                     (_gamma_beta_swapped,)),
+             Mistake("divided_by_gamma", "x_hat was divided by γ (x_hat / gamma + beta): γ "
+                     "scales by multiplying, out = gamma * x_hat + beta.", (_divided_by_gamma,)),
              Mistake("float32", "computed in float32 (single precision keeps only about 7 "
                      "digits, too few for a feature of tiny variance): keep the float64 inputs "
                      "as they are, without .astype(np.float32).", (_float32,)),

@@ -4,7 +4,7 @@ import numpy as np
 
 from course.batchnorm import batchnorm_backward, batchnorm_backward_alt, batchnorm_forward
 from course.tasks.base import Case, Mistake, Task, random_gamma_beta
-from course.tasks.diagnose import CLOSED, STAGED, Gradient
+from course.tasks.diagnose import CLOSED, STAGED, Gradient, bn_terms
 
 NOTEBOOK = "03_backward_pass"
 
@@ -52,7 +52,7 @@ def _all_wrong_axis(dout, cache):
     return dx, dgamma.ravel(), dbeta.ravel()
 
 
-def _staged(dout, cache, *, half=0.5, dsq_count=0, gamma_in_dx_hat=True, dmu_sign=-1.0):
+def _staged(dout, cache, *, half=0.5, dsq_count=0, gamma_in_dx_hat=True, dmu_sign=-1.0, two=2.0):
     """The staged backward pass with switches that plant one slip each (defaults = correct)."""
     x_hat, gamma, xmu, var = cache["x_hat"], cache["gamma"], cache["xmu"], cache["var"]
     eps, inv_std = cache["eps"], cache["inv_std"]
@@ -61,7 +61,7 @@ def _staged(dout, cache, *, half=0.5, dsq_count=0, gamma_in_dx_hat=True, dmu_sig
     dx_hat = dout * gamma if gamma_in_dx_hat else dout  # (N, D)
     dvar = -(dx_hat * xmu).sum(axis=0) / (var + eps) * half / np.sqrt(var + eps)  # (D,)
     dsq = dvar / (dsq_count or N)  # (D,)
-    dxmu = dx_hat * inv_std + 2 * xmu * dsq  # (N, D)
+    dxmu = dx_hat * inv_std + two * xmu * dsq  # (N, D)
     dmu = dmu_sign * dxmu.sum(axis=0)  # (D,)
     return dxmu + dmu / N, dgamma, dbeta
 
@@ -78,6 +78,10 @@ def _no_gamma_in_dx_hat(dout, cache):
     return _staged(dout, cache, gamma_in_dx_hat=False)
 
 
+def _no_two(dout, cache):
+    return _staged(dout, cache, two=1.0)
+
+
 def _dmu_sign(dout, cache):
     return _staged(dout, cache, dmu_sign=1.0)
 
@@ -86,7 +90,8 @@ def _cases(rng):
     shapes = [("small batch (4, 3)", (4, 3), 1.0),
               ("features on very different scales (16, 5)", (16, 5),
                np.array([1e-2, 1.0, 10.0, 100.0, 1e3])),
-              ("wide batch (3, 8): more features than examples", (3, 8), 2.0)]
+              ("wide batch (3, 8): more features than examples, one of spread 1e-3, where ε "
+               "matters", (3, 8), np.array([2.0] * 7 + [1e-3]))]
     cases = []
     for label, (N, D), scale in shapes:
         x = rng.normal(1.0, 1.0, (N, D)) * scale  # (N, D)
@@ -138,6 +143,11 @@ def _mistakes(staged):
             "dvar = dstd * 0.5 / np.sqrt(var + eps).",
             "the x̂·Σ(dout·x̂) term is twice too large (a stray factor 2, as from dropping the "
             "½ of d√v/dv): dx = γ/(N·σ)·(N·dout − Σdout − x̂·Σ(dout·x̂))."), (_no_half,)),
+        Mistake("no_two_in_dxmu", say(
+            "the path through σ² is half what it should be: the 2 of d(xmu²)/dxmu is missing, "
+            "dxmu += 2 * xmu * dsq.",
+            "the x̂·Σ(dout·x̂) term is half what it should be: dx = γ/(N·σ)·(N·dout − Σdout − "
+            "x̂·Σ(dout·x̂)) has it with coefficient 1."), (_no_two,)),
         Mistake("dsq_n_minus_1", say(
             "dsq divides by N - 1: var = sq.mean(axis=0) is the biased mean over N rows, so "
             "dsq = dvar / N.",
@@ -158,7 +168,7 @@ def _mistakes(staged):
 def _view_terms(inputs):
     """x_hat, dout·γ and 1/σ of the case, for the gradient diagnosis."""
     cache = inputs["cache"]
-    return cache["x_hat"], inputs["dout"] * inputs["gamma"], cache["inv_std"]
+    return bn_terms(cache["x_hat"], inputs["dout"] * inputs["gamma"], cache["inv_std"])
 
 
 # The keys of batchnorm_forward's train cache, for hints (tests check they match; a literal, so

@@ -1,5 +1,6 @@
 """Graded tasks of notebook 04: batchnorm_forward in train and test mode, and PyTorch's update."""
 
+import copy
 from functools import partial
 
 import numpy as np
@@ -7,7 +8,7 @@ import numpy as np
 from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM, batchnorm_forward
 from course.running_stats import pytorch_running_update
 from course.tasks.base import Case, Mistake, Task, explicit_bn_param, random_gamma_beta
-from course.tasks.diagnose import batchnorm_view
+from course.tasks.diagnose import Running, batchnorm_view
 
 NOTEBOOK = "04_running_stats"
 
@@ -58,8 +59,11 @@ def _modes_cases(rng):
     cases = []
     D = 4
     gamma, beta = random_gamma_beta(rng, D, beta_mean=1.0)
-    cases.append(Case("one train step on a batch (8, 4) updates the running statistics", {
-        "xs": [_features(rng, 8, D)], "x_test": None, "gamma": gamma, "beta": beta,
+    x = _features(rng, 8, D)
+    x[:, 0] += 1e6  # a feature far from zero: a one-pass E[x²] − E[x]² variance cancels there
+    cases.append(Case("one train step on a batch (8, 4), one feature near 1e6, updates the "
+                      "running statistics", {
+        "xs": [x], "x_test": None, "gamma": gamma, "beta": beta,
         "bn_param": explicit_bn_param(running_mean=rng.normal(0.0, 1.0, D),
                                       running_var=rng.uniform(0.5, 2.0, D))}))
     D = 3
@@ -147,6 +151,26 @@ def _modes_symbols(inputs):
         out["N"] = inputs["xs"][-1].shape[0]
     return out
 
+def _trained_buffers(inputs, steps=None):
+    """The running (mean, var) the reference leaves after the case's train steps (the first
+    `steps` of them)."""
+    bn_param = copy.deepcopy(inputs["bn_param"])
+    for x in inputs["xs"][:steps]:
+        bn_param["mode"] = "train"
+        batchnorm_forward(x, inputs["gamma"], inputs["beta"], bn_param)
+    D = len(inputs["gamma"])
+    return bn_param.get("running_mean", np.zeros(D)), bn_param.get("running_var", np.ones(D))
+
+
+def _modes_buffer(stat):
+    default = np.zeros if stat == "mean" else np.ones
+    return Running(
+        start=lambda inputs: inputs["bn_param"].get(f"running_{stat}",
+                                                    default(len(inputs["gamma"]))),
+        batches=lambda inputs: inputs["xs"],
+        keep=lambda inputs: inputs["bn_param"].get("momentum", DEFAULT_MOMENTUM), stat=stat)
+
+
 # ----------------------------------------------------------------------------------------------
 # pytorch_running_update: the same buffers in PyTorch's convention
 
@@ -160,10 +184,13 @@ def _torch_update(running_mean, running_var, x, momentum, *, weight_of_old=False
 
 def _torch_cases(rng):
     cases = []
-    for N, D, m in ((8, 3, 0.1), (4, 6, 0.3), (2, 2, 0.05)):
-        cases.append(Case(f"batch ({N}, {D}), PyTorch momentum {m}", {
+    for N, D, m, far in ((8, 3, 0.1, 0.0), (4, 6, 0.3, 1e6), (2, 2, 0.05, 0.0)):
+        x = _features(rng, N, D)
+        x[:, -1] += far  # far from zero: a one-pass E[x²] − E[x]² variance cancels there
+        where = ", last feature near 1e6" if far else ""
+        cases.append(Case(f"batch ({N}, {D}){where}, PyTorch momentum {m}", {
             "running_mean": rng.normal(0.0, 1.0, D), "running_var": rng.uniform(0.5, 2.0, D),
-            "x": _features(rng, N, D), "momentum": m}))
+            "x": x, "momentum": m}))
     return cases
 
 
@@ -196,10 +223,19 @@ TASKS = [
          checks="train steps that update the running statistics, then test-mode outputs",
          reference=(batchnorm_forward,), make_cases=_modes_cases, run=_modes_run,
          mistakes=_MODE_MISTAKES, mutable=("bn_param",), symbols=_modes_symbols,
-         views={"out_train": batchnorm_view(lambda inputs: inputs["xs"][-1]),
-                "out_test": batchnorm_view(lambda inputs: inputs["x_test"], stats="running")}),
+         views={"out_train": batchnorm_view(lambda inputs: inputs["xs"][-1],
+                                            running=lambda inputs: _trained_buffers(inputs, -1)),
+                "out_test": batchnorm_view(lambda inputs: inputs["x_test"], stats="running",
+                                           running=_trained_buffers),
+                "running_mean": _modes_buffer("mean"), "running_var": _modes_buffer("var")}),
     Task(notebook=NOTEBOOK, points=2,
          checks="one update of the running statistics in PyTorch's convention",
          reference=(pytorch_running_update,), make_cases=_torch_cases, run=_torch_run,
-         mistakes=_TORCH_MISTAKES),
+         mistakes=_TORCH_MISTAKES,
+         symbols=lambda inputs: {"N": inputs["x"].shape[0]},
+         views={k: Running(start=lambda inputs, k=k: inputs[k],
+                           batches=lambda inputs: [inputs["x"]],
+                           keep=lambda inputs: 1 - inputs["momentum"],  # PyTorch: weight of new
+                           stat=k[len("running_"):], unbiased=True)
+                for k in ("running_mean", "running_var")}),
 ]

@@ -2,7 +2,12 @@
 
 import numpy as np
 
-from course.batchnorm import DEFAULT_EPS, batchnorm_backward_alt, batchnorm_forward
+from course.batchnorm import (
+    DEFAULT_EPS,
+    DEFAULT_MOMENTUM,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+)
 from course.norms import (
     layernorm_backward,
     layernorm_forward,
@@ -10,7 +15,7 @@ from course.norms import (
     spatial_batchnorm_forward,
 )
 from course.tasks.base import Case, Mistake, Task, explicit_bn_param
-from course.tasks.diagnose import Gradient, Normalised, eps_of, term_names
+from course.tasks.diagnose import Gradient, Normalised, Running, bn_terms, eps_of, term_names
 
 NOTEBOOK = "05_cnn_and_layernorm"
 
@@ -57,6 +62,14 @@ def _channel_rows_backward(dout, cache):
     return dx.reshape(N, H, W, C).transpose(0, 3, 1, 2), dg, db
 
 
+def _backward_no_transpose(dout, cache):
+    """The forward is right; the backward reshapes dout to (N*H*W, C) without moving the
+    channels last first, so each row mixes channels (dx is transposed back as it should be)."""
+    bn_cache, (N, C, H, W) = cache
+    dx, dg, db = batchnorm_backward_alt(dout.reshape(-1, C), bn_cache)
+    return dx.reshape(N, H, W, C).transpose(0, 3, 1, 2), dg, db
+
+
 def _gamma_last_axis_forward(x, gamma, beta, bn_param):
     """Channel statistics right, but gamma (C,) broadcast against the last axis, W."""
     ones, zeros = np.ones_like(gamma), np.zeros_like(beta)
@@ -84,10 +97,11 @@ def _per_position_params_backward(dout, cache):
 
 
 def _spatial_cases(rng):
-    def case(label, shape, scales):
+    def case(label, shape, scales, far=0.0):
         N, C, H, W = shape
         scale = np.asarray(scales).reshape(1, C, 1, 1)
         x = rng.normal(0.0, 1.0, shape) * scale + rng.normal(0.0, 3.0, (1, C, 1, 1))
+        x[:, -1] += far  # a channel far from zero: a one-pass E[x²] − E[x]² variance cancels
         # No running statistics yet: the layer starts them (zeros and ones) on its first call.
         bn_param = explicit_bn_param()
         return Case(label, {"x": x, "gamma": rng.normal(1.0, 0.5, C),
@@ -97,7 +111,8 @@ def _spatial_cases(rng):
     return [case("3 channels on very different scales, x (4, 3, 5, 3)", (4, 3, 5, 3),
                  [0.1, 1.0, 10.0]),
             case("two images, 4 channels, x (2, 4, 3, 4)", (2, 4, 3, 4), [1.0, 2.0, 0.5, 4.0]),
-            case("a batch of 6 with 2 channels, x (6, 2, 4, 2)", (6, 2, 4, 2), [3.0, 0.3])]
+            case("a batch of 6 with 2 channels, the second near 1e6, x (6, 2, 4, 2)",
+                 (6, 2, 4, 2), [3.0, 0.3], far=1e6)]
 
 
 def _spatial_run(fns, inputs):
@@ -146,14 +161,25 @@ def _ln_variant(axis=1, ddof=0, eps_outside=False, through_stats=True):
     return forward, backward
 
 
+def _ln_backward_bn_axes(dout, cache):
+    """Batch norm's closed-form backward copied as it is: sums over the batch (axis 0) and N,
+    where layer norm's run over each example's D features (the forward is right)."""
+    x_hat, gamma, (_, s, *_) = cache
+    N = dout.shape[0]
+    dbeta, dgamma = dout.sum(axis=0), (dout * x_hat).sum(axis=0)  # (D,), (D,)
+    return gamma / (N * s) * (N * dout - dbeta - x_hat * dgamma), dgamma, dbeta
+
+
 def _ln_cases(rng):
-    def case(label, N, D, scale=1.0, eps=DEFAULT_EPS):
+    def case(label, N, D, scale=1.0, eps=DEFAULT_EPS, far=0.0):
         x = (rng.normal(0.0, 1.0, (N, D)) * rng.uniform(0.5, 3.0, (N, 1))
              + rng.normal(0.0, 2.0, (N, 1))) * scale
+        x[-1] += far  # an example far from zero: a one-pass E[x²] − E[x]² variance cancels
         return Case(label, {"x": x, "gamma": rng.normal(1.0, 0.5, D),
                             "beta": rng.normal(0.0, 1.0, D), "ln_param": {"eps": eps},
                             "dout": rng.normal(size=(N, D))})
-    return [case("examples with different offsets and scales, x (5, 6)", 5, 6),
+    return [case("examples with different offsets and scales, the last near 1e6, x (5, 6)", 5, 6,
+                 far=1e6),
             case("a single example, x (1, 4): layer norm needs no batch", 1, 4),
             case("tiny activations, where ε sits matters, x (4, 3)", 4, 3, scale=1e-2)]
 
@@ -180,14 +206,34 @@ def _spatial_symbols(inputs):
     x = inputs["x"]
     N, C, H, W = x.shape
     eps = eps_of("bn_param")(inputs)
-    return {"N": N * H * W, "γ": _channels(inputs["gamma"]), "β": _channels(inputs["beta"]),
+    return {"N": N * H * W, "count": "N·H·W", "γ": _channels(inputs["gamma"]),
+            "β": _channels(inputs["beta"]),
             "σ": np.sqrt(x.var(axis=(0, 2, 3), keepdims=True) + eps)}  # (1, C, 1, 1)
 
 
 def _spatial_terms(inputs):
     _, (bn_cache, _) = spatial_batchnorm_forward(inputs["x"], inputs["gamma"], inputs["beta"],
                                                  {"mode": "train"})
-    return bn_cache["x_hat"], _to_rows(inputs["dout"]) * inputs["gamma"], bn_cache["inv_std"]
+    return bn_terms(bn_cache["x_hat"], _to_rows(inputs["dout"]) * inputs["gamma"],
+                    bn_cache["inv_std"])
+
+
+def _spatial_running(inputs):
+    """The running (mean, var) per channel after the case's one train step."""
+    p = inputs["bn_param"]
+    rows = _to_rows(inputs["x"])  # (N*H*W, C)
+    m, C = p.get("momentum", DEFAULT_MOMENTUM), rows.shape[1]
+    return (m * p.get("running_mean", np.zeros(C)) + (1 - m) * rows.mean(axis=0),
+            m * p.get("running_var", np.ones(C)) + (1 - m) * rows.var(axis=0))
+
+
+def _spatial_buffer(stat):
+    default = np.zeros if stat == "mean" else np.ones
+    return Running(
+        start=lambda inputs: inputs["bn_param"].get(f"running_{stat}",
+                                                    default(inputs["x"].shape[1])),
+        batches=lambda inputs: [_to_rows(inputs["x"])],
+        keep=lambda inputs: inputs["bn_param"].get("momentum", DEFAULT_MOMENTUM), stat=stat)
 
 
 def _spatial_view(stats):
@@ -196,7 +242,8 @@ def _spatial_view(stats):
                                _channels(inputs["beta"])),
         eps=eps_of("bn_param"), rows=_to_rows,
         over="per channel over N, H and W (axis=(0, 2, 3))",
-        across="across the channels at each position", stats=stats, group="channel")
+        across="across the channels at each position", stats=stats, group="channel",
+        running=_spatial_running)
 
 
 _SPATIAL_GRADIENT = Gradient(
@@ -204,20 +251,22 @@ _SPATIAL_GRADIENT = Gradient(
     names=term_names("the path through the channel mean, summed over N, H and W",
                      "the path through the channel variance", direct="the direct term dout·γ/σ"),
     scale_hints={"1/γ": "γ is missing: dx_hat = dout * gamma (per channel)",
-                 "N": "the count is N·H·W: one division by it is missing"})
+                 "N·H·W": "the count is N·H·W: one division by it is missing"},
+    sums="over N, H and W, per channel", group="channel")
 
 
 def _ln_symbols(inputs):
     x = inputs["x"]
     eps = eps_of("ln_param")(inputs)
-    return {"N": x.shape[1], "γ": inputs["gamma"], "β": inputs["beta"],
-            "σ": np.sqrt(x.var(axis=1, keepdims=True) + eps)}  # (N, 1)
+    return {"N": x.shape[1], "count": "D", "γ": inputs["gamma"], "β": inputs["beta"],
+            "σ": np.sqrt(x.var(axis=1, keepdims=True) + eps)}  # (N, 1); a group has D values
 
 
 def _ln_terms(inputs):
     _, cache = layernorm_forward(inputs["x"], inputs["gamma"], inputs["beta"],
                                  inputs["ln_param"])
-    return cache["x_hat"].T, (inputs["dout"] * inputs["gamma"]).T, cache["rows"]["inv_std"]
+    return bn_terms(cache["x_hat"].T, (inputs["dout"] * inputs["gamma"]).T,
+                    cache["rows"]["inv_std"])
 
 
 def _transpose(a):
@@ -236,7 +285,8 @@ _LN_GRADIENT = Gradient(
     names=term_names("the path through each example's mean, summed over its features",
                      "the path through each example's variance", g="dx̂",
                      direct="the direct term dout·γ/σ"),
-    scale_hints={"1/γ": "γ is missing: dx_hat = dout * gamma before the row backward"})
+    scale_hints={"1/γ": "γ is missing: dx_hat = dout * gamma before the row backward"},
+    sums="over each example's D features, per example", group="example")
 
 
 TASKS = [
@@ -247,7 +297,9 @@ TASKS = [
          make_cases=_spatial_cases, run=_spatial_run, mutable=("bn_param",),
          symbols=_spatial_symbols, views={"out": _spatial_view("batch"),
                                           "out_test": _spatial_view("running"),
-                                          "dx": _SPATIAL_GRADIENT},
+                                          "dx": _SPATIAL_GRADIENT,
+                                          "running_mean": _spatial_buffer("mean"),
+                                          "running_var": _spatial_buffer("var")},
          mistakes=(
              Mistake("per_activation", "statistics were taken over the batch axis only, so every "
                      "(channel, row, column) position got its own mean and variance: a channel is "
@@ -257,6 +309,10 @@ TASKS = [
                      "mixes different channels in one column: transpose to (N, H, W, C) before "
                      "reshaping, and transpose back afterwards",
                      (_no_transpose_forward, _no_transpose_backward)),
+             Mistake("backward_no_transpose", "the forward pass is right, but the backward "
+                     "reshapes dout to (N·H·W, C) without moving the channels last first, so its "
+                     "rows mix channels: transpose dout to (N, H, W, C) before reshaping, as the "
+                     "forward does with x", (_channel_rows_forward, _backward_no_transpose)),
              Mistake("gamma_last_axis", "γ and β were applied along the last axis (W) instead of "
                      "the channels: a (C,) vector lines up with the LAST axis of (N, C, H, W), so "
                      "reshape γ and β to (1, C, 1, 1) or apply them in the (N·H·W, C) layout",
@@ -281,6 +337,11 @@ TASKS = [
              Mistake("eps_outside", "ε was added outside the square root (std + eps): use "
                      "sqrt(var + eps), which matters when an example's variance is tiny",
                      _ln_variant(eps_outside=True)),
+             Mistake("backward_bn_axes", "the backward is batch norm's closed form as it "
+                     "stands, summing over the batch (axis 0) with N: layer norm's statistics run "
+                     "over each example's D features, so dx = γ/(D·σ)·(D·dout − Σ_j dout − "
+                     "x̂·Σ_j(dout·x̂)) with the sums over axis 1 (dgamma and dbeta still sum "
+                     "over axis 0)", (_ln_variant()[0], _ln_backward_bn_axes)),
              Mistake("stats_constant", "dx treats the mean and variance as constants "
                      "(dx = γ·dout/σ): they depend on x too, so add the terms that flow through "
                      "μ and σ² (or reuse batch norm's backward on the transpose)",

@@ -10,7 +10,7 @@ from course.sync_bn import (
     sync_batchnorm_forward,
 )
 from course.tasks.base import Case, Mistake, Task
-from course.tasks.diagnose import Gradient, Normalised, eps_of, term_names
+from course.tasks.diagnose import Gradient, Normalised, Running, bn_terms, eps_of, term_names
 
 NOTEBOOK = "06_in_practice"
 
@@ -187,16 +187,19 @@ def _as_list(per_device):
 
 
 def _forward_cases(rng):
-    def case(label, sizes, D, spread, param):
-        return Case(label, {"shards": _shards(rng, sizes, D, spread),
+    def case(label, sizes, D, spread, param, far=0.0):
+        # far: every feature that far from zero, where all-reduced Σx and Σx² (E[x²] − E[x]²)
+        # lose digits the tolerance of 1e-9 sees; Chan's merge of (count, mean, M2) does not.
+        shards = {k: v + far for k, v in _shards(rng, sizes, D, spread).items()}
+        return Case(label, {"shards": shards,
                             "gamma": rng.normal(1.0, 0.5, D), "beta": rng.normal(size=D),
                             "bn_param": param})
     return [case("3 uneven shards (2, 7, 4) x 3 features", (2, 7, 4), 3, 1.0, {"mode": "train"}),
             case("4 uneven shards (5, 2, 9, 3), shard means far apart", (5, 2, 9, 3), 4, 3.0,
                  {"mode": "train", "momentum": 0.8, "running_mean": rng.normal(size=4),
                   "running_var": rng.uniform(0.5, 2.0, 4)}),
-            case("2 uneven shards (3, 12) x 5 features, eps 1e-3", (3, 12), 5, 0.5,
-                 {"mode": "train", "eps": 1e-3})]
+            case("2 uneven shards (3, 12) x 5 features near 1e4, eps 1e-3", (3, 12), 5, 0.5,
+                 {"mode": "train", "eps": 1e-3}, far=1e4)]
 
 
 def _forward_run(fns, inputs):
@@ -204,7 +207,9 @@ def _forward_run(fns, inputs):
     outs, _ = forward(_as_list(inputs["shards"]), inputs["gamma"], inputs["beta"],
                       inputs["bn_param"])
     p = inputs["bn_param"]
-    return {"out": np.concatenate(outs), "running_mean": p["running_mean"],
+    # One output per device, each compared on its own: outputs split at other places than the
+    # shards are wrong even when their concatenation is right.
+    return {"out": list(outs), "running_mean": p["running_mean"],
             "running_var": p["running_var"]}
 
 
@@ -214,6 +219,15 @@ def _sync_symbols(inputs):
     eps = eps_of("bn_param")(inputs)
     return {"N": x.shape[0], "γ": inputs["gamma"], "β": inputs["beta"],
             "σ": np.sqrt(x.var(axis=0) + eps)}
+
+
+def _sync_buffer(stat):
+    default = np.zeros if stat == "mean" else np.ones
+    return Running(
+        start=lambda inputs: inputs["bn_param"].get(
+            f"running_{stat}", default(inputs["shards"]["device 0"].shape[1])),
+        batches=lambda inputs: [np.concatenate(_as_list(inputs["shards"]))],
+        keep=lambda inputs: inputs["bn_param"].get("momentum", DEFAULT_MOMENTUM), stat=stat)
 
 
 _SYNC_VIEW = Normalised(
@@ -228,7 +242,8 @@ FORWARD_TASK = Task(
            "of the concatenated batch)",
     reference=(sync_batchnorm_forward,), make_cases=_forward_cases, run=_forward_run,
     mistakes=_FORWARD_MISTAKES, mutable=("bn_param",), rtol=1e-9, atol=1e-11,
-    symbols=_sync_symbols, views={"out": _SYNC_VIEW})
+    symbols=_sync_symbols, views={"out": _SYNC_VIEW, "running_mean": _sync_buffer("mean"),
+                                  "running_var": _sync_buffer("var")})
 
 # ---------------------------------------------------------------------------------------------
 # sync_batchnorm_backward
@@ -308,13 +323,13 @@ def _backward_cases(rng):
 def _backward_run(fns, inputs):
     (backward,) = fns
     dxs, dgamma, dbeta = backward(_as_list(inputs["douts"]), inputs["cache"])
-    return {"dx": np.concatenate(dxs), "dgamma": dgamma, "dbeta": dbeta}
+    return {"dx": list(dxs), "dgamma": dgamma, "dbeta": dbeta}  # dx: one array per device
 
 
 def _sync_terms(inputs):
     cache = inputs["cache"]
     g = np.concatenate(_as_list(inputs["douts"])) * inputs["gamma"]  # (N, D)
-    return np.concatenate(cache["x_hat"]), g, cache["inv_std"]
+    return bn_terms(np.concatenate(cache["x_hat"]), g, cache["inv_std"])
 
 
 _SYNC_GRADIENT = Gradient(

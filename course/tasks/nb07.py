@@ -14,6 +14,16 @@ from course.bn_net import bn_net_loss
 from course.layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
 from course.rmsnorm import rmsnorm_backward, rmsnorm_forward
 from course.tasks.base import Case, Mistake, Task, random_gamma_beta
+from course.tasks.diagnose import (
+    Gradient,
+    Normalised,
+    Overflow,
+    Regularised,
+    Renorm,
+    Running,
+    batchnorm_view,
+    eps_of,
+)
 
 NOTEBOOK = "07_why_bn_helps"
 
@@ -65,10 +75,12 @@ def _net_variant(reg_grad=1.0, reg_loss=True, reg_gamma=False, relu_first=False,
 
 
 def _net_cases(rng):
-    def case(label, sizes, N, reg, train=True):
+    def case(label, sizes, N, reg, train=True, last_scale=1.0):
         params = {}
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False), start=1):
             params[f"W{i}"] = rng.normal(0.0, 1.0 / np.sqrt(a), (a, b))
+            if i == len(sizes) - 1:
+                params[f"W{i}"] *= last_scale  # large class scores: a naive exp overflows
             params[f"b{i}"] = rng.normal(0.0, 0.5, b)  # non-zero: its gradient must still be 0
             if i < len(sizes) - 1:
                 params[f"gamma{i}"], params[f"beta{i}"] = random_gamma_beta(rng, b)
@@ -81,7 +93,9 @@ def _net_cases(rng):
             case("train mode, 1 hidden layer (6 -> 5 -> 4), reg 0", (6, 5, 4), 5, 0.0),
             case("train mode, 3 hidden layers, reg 0.5", (4, 5, 4, 3, 2), 6, 0.5),
             case("test mode (y=None): scores from the running statistics", (5, 4, 3, 3), 7, 0.1,
-                 train=False)]
+                 train=False),
+            case("train mode, class scores in the thousands (exp overflows unless shifted), "
+                 "reg 0.01", (4, 5, 3), 6, 0.01, last_scale=3000.0)]
 
 
 def _net_run(fns, inputs):
@@ -96,11 +110,55 @@ def _net_run(fns, inputs):
     return out
 
 
+def _train_forward(inputs):
+    """The affine outputs z_i (the inputs of each BN layer) and the class scores in train mode,
+    as the reference computes them (for the views; never shown to the student)."""
+    params, h, zs = inputs["params"], inputs["X"], []
+    L = len(inputs["bn_params"])
+    for i in range(1, L + 1):
+        z, _ = affine_forward(h, params[f"W{i}"], params[f"b{i}"])
+        zs.append(z)
+        zn, _ = batchnorm_forward(z, params[f"gamma{i}"], params[f"beta{i}"], {"mode": "train"})
+        h, _ = relu_forward(zn)
+    scores, _ = affine_forward(h, params[f"W{L + 1}"], params[f"b{L + 1}"])
+    return zs, scores
+
+
+_OVERFLOW_SCORE = 700.0  # exp(710) overflows float64; a case with larger scores shows it
+
+
+def _net_views():
+    """Views of every output the network task compares (loss, gradients, running buffers)."""
+    reg = Regularised(params=lambda inputs: (inputs["params"], inputs["reg"],
+                                             inputs["X"].shape[0]),
+                      penalised=lambda params: [k for k in params if k.startswith("W")])
+    overflow = Overflow(
+        applies=lambda inputs: inputs["y"] is not None and float(
+            np.max(np.abs(_train_forward(inputs)[1]))) > _OVERFLOW_SCORE,
+        text="the class scores reach the thousands, where np.exp overflows: subtract each "
+             "row's largest score before exponentiating (softmax does not change)")
+    views = {"loss": (reg, overflow)}
+    for k in ("W", "b", "gamma", "beta"):
+        for i in range(1, 6):
+            views[f"d{k}{i}"] = (reg, overflow)
+    for i in range(1, 5):
+        for stat in ("mean", "var"):
+            views[f"running_{stat}{i}"] = Running(
+                start=lambda inputs, i=i, stat=stat: inputs["bn_params"][i - 1][f"running_{stat}"],
+                batches=lambda inputs, i=i: ([_train_forward(inputs)[0][i - 1]]
+                                             if inputs["y"] is not None else []),
+                keep=lambda inputs, i=i: inputs["bn_params"][i - 1].get("momentum",
+                                                                        DEFAULT_MOMENTUM),
+                stat=stat)
+    return views
+
+
 NET_TASK = Task(
     notebook=NOTEBOOK, points=4,
     checks="loss, the gradient of every parameter and the running statistics in train mode "
            "(random networks with non-zero biases, random γ/β, reg 0 to 0.5), and test-mode scores",
     reference=(bn_net_loss,), make_cases=_net_cases, run=_net_run, mutable=("bn_params",),
+    views=_net_views(), symbols=lambda inputs: {"N": inputs["X"].shape[0]},
     mistakes=(
         Mistake("reg_grad_missing", "the L2 term is in the loss but not in the gradients: "
                 "d(0.5·reg·ΣW²)/dW = reg·W must be added to every dW", _net_variant(reg_grad=0.0)),
@@ -144,13 +202,14 @@ def _rms_variant(center=False, eps_outside=False, axis=1, root=True, through_rms
 
 
 def _rms_cases(rng):
-    def case(label, N, D, mean, eps):
+    def case(label, N, D, mean, eps, size=1.0):
         gamma, _ = random_gamma_beta(rng, D)
-        return Case(label, {"x": rng.normal(mean, 2.0, (N, D)), "gamma": gamma,
+        return Case(label, {"x": rng.normal(mean, 2.0, (N, D)) * size, "gamma": gamma,
                             "dout": rng.normal(size=(N, D)), "rms_param": {"eps": eps}})
     return [case("batch (4, 5), features with mean 1", 4, 5, 1.0, 1e-5),
             case("batch (6, 3), features with mean 3, eps 0.1", 6, 3, 3.0, 0.1),
-            case("batch (3, 8), zero-mean features", 3, 8, 0.0, 1e-5)]
+            case("batch (3, 8), zero-mean features of size 1e-3, where ε matters", 3, 8, 0.0,
+                 1e-5, size=1e-3)]
 
 
 def _rms_run(fns, inputs):
@@ -160,11 +219,42 @@ def _rms_run(fns, inputs):
     return {"out": out, "dx": dx, "dgamma": dgamma}
 
 
+def _transpose(a):
+    return a.T  # (D, N): one column per example, the group RMSNorm's statistic runs over
+
+
+def _rms_terms(inputs):
+    """dx = (g − x̂·mean(g·x̂))/rms per example, g = dout·γ, as two named terms (rows layout)."""
+    _, cache = rmsnorm_forward(inputs["x"], inputs["gamma"], inputs["rms_param"])
+    x_hat, rms = cache["x_hat"], cache["rms"]  # (N, D), (N, 1)
+    g = inputs["dout"] * inputs["gamma"]  # (N, D)
+    proj = -x_hat * np.mean(g * x_hat, axis=1, keepdims=True) / rms  # (N, D)
+    return {"direct": (g / rms).T, "proj": proj.T}, x_hat.T
+
+
+_RMS_VIEWS = {
+    "out": Normalised(source=lambda inputs: (inputs["x"], inputs["gamma"], 0.0),
+                      eps=eps_of("rms_param"), rows=_transpose,
+                      over="per example over its D features (axis=1, keepdims=True)",
+                      across="over the batch (axis=0)", group="example", has_running=False,
+                      centred=False),
+    "dx": Gradient(terms=_rms_terms, rows=_transpose,
+                   names={"direct": "the direct term dout·γ/rms",
+                          "proj": "the term through the rms, −x̂·mean(dout·γ·x̂)/rms"},
+                   hints={("proj", "N"): "proj = np.mean(dx_hat * x_hat, axis=1): a mean over "
+                                         "the D features, not a sum"},
+                   scale_hints={"1/γ": "γ is missing: dx_hat = dout * gamma"},
+                   sums="over each example's D features, per example", group="example"),
+}
+
+
 RMS_TASK = Task(
     notebook=NOTEBOOK, points=3,
     checks="forward and backward (random upstream gradient, random γ) on random (N, D) batches",
     reference=(rmsnorm_forward, rmsnorm_backward), make_cases=_rms_cases, run=_rms_run,
-    symbols=lambda inputs: {"γ": inputs["gamma"]},  # no β, and no statistics over the batch
+    # no β; a statistic runs over the D features of one example
+    symbols=lambda inputs: {"γ": inputs["gamma"], "N": inputs["x"].shape[1], "count": "D"},
+    views=_RMS_VIEWS,
     mistakes=(
         Mistake("mean_subtracted", "the mean was subtracted: that is layer norm (without β); "
                 "RMSNorm divides x itself by sqrt(mean(x²) + eps)", _rms_variant(center=True)),
@@ -185,14 +275,14 @@ RMS_TASK = Task(
 
 
 def _brn_variant(clip=True, invert_r=False, d_sign=1.0, d_over_sigma=True, r_low_zero=False,
-                 eps_in_sigma=True, ignore_mode=False, update=True):
+                 eps_in_sigma=True, ignore_mode=False, update=True, ddof=0):
     """A Batch Renormalization forward with one planted mistake (for the known mistakes)."""
     def forward(x, gamma, beta, bn_param):
         if bn_param.get("mode", "train") == "test" and not ignore_mode:
             return batchnorm_forward(x, gamma, beta, bn_param)
         eps = bn_param.get("eps", DEFAULT_EPS)
         r_max, d_max = bn_param.get("r_max", R_MAX), bn_param.get("d_max", D_MAX)
-        mu, var = x.mean(axis=0), x.var(axis=0)
+        mu, var = x.mean(axis=0), x.var(axis=0, ddof=ddof)
         rm, rv = bn_param["running_mean"], bn_param["running_var"]
         std_b = np.sqrt(var + eps)
         std_r = np.sqrt(rv + eps) if eps_in_sigma else np.sqrt(rv)
@@ -218,6 +308,8 @@ def _brn_cases(rng):
                     "running_var": var * var_ratio * rng.uniform(0.8, 1.25, D)}
         return Case(label, {"x": x, "gamma": gamma, "beta": beta, "bn_param": bn_param})
     return [case("batch (8, 4), running statistics near the batch's: no clipping", 8, 4, 1.5, 0.3),
+            case("batch (10, 3), running variance 0.6x the batch's: r above 1, no clipping", 10,
+                 3, 0.6, 0.5),
             case("batch (6, 5), running variance 25x the batch's, mean far off: r clipped at "
                  "1/r_max, d at d_max", 6, 5, 25.0, 30.0),
             case("batch (6, 3), running variance a 20th, mean far off: r and d clipped", 6, 3,
@@ -229,8 +321,31 @@ def _brn_run(fns, inputs):
     (forward,) = fns
     bn_param = inputs["bn_param"]
     out, _ = forward(inputs["x"], inputs["gamma"], inputs["beta"], bn_param)
-    return {"out": out, "running_mean": bn_param["running_mean"],
+    key = "out_test" if bn_param.get("mode") == "test" else "out"  # two views of one output
+    return {key: out, "running_mean": bn_param["running_mean"],
             "running_var": bn_param["running_var"]}
+
+
+def _brn_parts(inputs):
+    p = inputs["bn_param"]
+    return {"x": inputs["x"], "gamma": inputs["gamma"], "beta": inputs["beta"],
+            "eps": p.get("eps", DEFAULT_EPS), "running_mean": p["running_mean"],
+            "running_var": p["running_var"], "r_max": p.get("r_max", R_MAX),
+            "d_max": p.get("d_max", D_MAX)}
+
+
+def _brn_buffer(stat):
+    return Running(start=lambda inputs: inputs["bn_param"][f"running_{stat}"],
+                   batches=lambda inputs: ([inputs["x"]] if inputs["bn_param"].get("mode")
+                                           != "test" else []),
+                   keep=lambda inputs: inputs["bn_param"].get("momentum", DEFAULT_MOMENTUM),
+                   stat=stat)
+
+
+_BRN_VIEWS = {"out": Renorm(parts=_brn_parts),
+              "out_test": batchnorm_view(stats="running", running=lambda inputs: (
+                  inputs["bn_param"]["running_mean"], inputs["bn_param"]["running_var"])),
+              "running_mean": _brn_buffer("mean"), "running_var": _brn_buffer("var")}
 
 
 BRN_TASK = Task(
@@ -238,6 +353,7 @@ BRN_TASK = Task(
     checks="train-mode output and running statistics with and without clipping of r and d, "
            "and test mode, on random (N, D) batches with random γ/β",
     reference=(batch_renorm_forward,), make_cases=_brn_cases, run=_brn_run, mutable=("bn_param",),
+    views=_BRN_VIEWS,
     mistakes=(
         Mistake("not_clipped", "r and d were not clipped: r = clip(σ_B/σ, 1/r_max, r_max) and "
                 "d = clip((μ_B − μ)/σ, −d_max, d_max)", _brn_variant(clip=False)),
@@ -256,6 +372,9 @@ BRN_TASK = Task(
                 _brn_variant(ignore_mode=True)),
         Mistake("running_not_updated", "the running statistics were not updated: train mode "
                 "moves them towards the batch's, as BN does", _brn_variant(update=False)),
+        Mistake("ddof1", "the batch variance divides by N − 1 (ddof=1): Batch Renorm uses BN's "
+                "biased variance (divide by N) in σ_B and in the running average",
+                _brn_variant(ddof=1)),
     ))
 
 TASKS = [NET_TASK, RMS_TASK, BRN_TASK]
