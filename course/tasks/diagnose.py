@@ -501,44 +501,50 @@ def _rms_words(words):
 
 
 def _stat_candidates(view, xr, eps):
-    """Named standardisations of xr (M, F): {(centre axis, centred, scale axis, scale): z}. The
-    spread is taken about the mean along its own axis (np.var(x, axis)), whatever was
-    subtracted."""
+    """Named standardisations of xr (M, F): {(centre axis or "none", scale axis, spread kind,
+    scale): z}. The spread is a variance about the mean along its own axis ("var", np.var) or
+    a mean square of x itself ("ms"), whatever was subtracted above it."""
     out = {}
     for scale_axis_name, scale_axis in _AXES.items():
         count = xr.size if scale_axis is None else xr.shape[scale_axis]
-        for centred in ((True, False) if view.centred else (False, True)):
-            xc = xr - xr.mean(axis=scale_axis, keepdims=True) if centred else xr
+        for kind in ("var", "ms"):
+            xc = xr - xr.mean(axis=scale_axis, keepdims=True) if kind == "var" else xr
             for scale_name, s in _scales(xc, scale_axis, eps, count):
-                for axis_name, axis in _AXES.items():
-                    top = xr - xr.mean(axis=axis, keepdims=True) if centred else xr
-                    if not centred and axis_name != scale_axis_name:
-                        continue
+                for axis_name, axis in (*_AXES.items(), ("none", "none")):
+                    top = xr if axis == "none" else xr - xr.mean(axis=axis, keepdims=True)
                     with np.errstate(all="ignore"):
-                        out[axis_name, centred, scale_axis_name, scale_name] = top / s
+                        out[axis_name, scale_axis_name, kind, scale_name] = top / s
     return out
 
 
-def _stat_parts(view, axis_name, centred, scale_axis_name, scale_name, n):
-    """The slips of statistics taken (axes, centred, scale) instead of the right way."""
+def _stat_parts(view, axis_name, scale_axis_name, kind, scale_name, n):
+    """The slips of statistics taken (centre, scale axis, spread kind, scale) instead of the
+    right way."""
     parts = []
     where = {"across": f"taken {view.across}", "whole": "taken over the whole array (no axis)"}
     if axis_name == scale_axis_name and axis_name != "group":
         parts.append(Cause(f"axes:{axis_name}", f"the mean and the variance were "
                                                 f"{where[axis_name]}: take them {view.over}"))
     else:
-        if axis_name != "group" and centred:
+        if axis_name not in ("group", "none"):
             parts.append(Cause(f"centre:{axis_name}", f"the mean was {where[axis_name]}: take "
                                                       f"it {view.over}"))
         if scale_axis_name != "group":
             parts.append(Cause(f"spread:{scale_axis_name}", f"the spread was "
                                                             f"{where[scale_axis_name]}: take it "
                                                             f"{view.over}"))
-    if centred != view.centred:
-        parts.append(Cause("centred" if centred else "not_centred",
-                           "the mean was not subtracted" if view.centred else
-                           "the mean was subtracted, which RMSNorm does not do (that is layer "
-                           "norm)"))
+    if view.centred and axis_name == "none":
+        parts.append(Cause("not_centred", "the mean was not subtracted: x_hat = (x − μ) / "
+                                          "sqrt(var + eps)"))
+    if not view.centred and axis_name != "none":
+        parts.append(Cause("centred", "the mean was subtracted, which RMSNorm does not do "
+                                      "(that is layer norm)"))
+    if view.centred and kind == "ms":
+        parts.append(Cause("mean_square", "the spread is the mean of x², not the variance: "
+                                          "subtract the mean before squaring"))
+    if not view.centred and kind == "var":
+        parts.append(Cause("variance", "the spread is the variance of x: RMSNorm divides by "
+                                       "the root of the mean of x² itself"))
     for slip in _SCALE_SLIPS[scale_name]:
         words = _SLIP_WORDS[slip].format(n=n)
         parts.append(Cause(slip, _rms_words(words) if not view.centred else words))
@@ -615,7 +621,9 @@ def detect_normalised(ctx):
                                               "batch's own mean and variance"))
     n = ctx.count
     for form, z in _stat_candidates(view, xr, eps).items():
-        if form == ("group", view.centred, "group", "sqrt(v+eps)"):
+        right = ("group" if view.centred else "none", "group",
+                 "var" if view.centred else "ms", "sqrt(v+eps)")
+        if form == right:
             continue
         if near(got, G * z + B):
             out.append(compound(ctx.key, _stat_parts(view, *form, n)))
@@ -934,10 +942,11 @@ def detect_regularised(ctx):
                                                    k.rstrip("0123456789")]),
                 f"the L2 term also covers the {k.rstrip('0123456789')}'s: it covers the weight "
                 "matrices W only")
+        last = max(weights, key=lambda k: int(k[1:]))
         for k in weights:
-            cands[f"reg:left_out:{k}"] = (ctx.want - reg * _penalty(params, [k]),
-                                          f"the L2 term leaves out {k}: it covers every weight "
-                                          "matrix W1 … W(L+1)")
+            cands[f"reg:left_out:{'last' if k == last else k}"] = (
+                ctx.want - reg * _penalty(params, [k]),
+                f"the L2 term leaves out {k}: it covers every weight matrix W1 … W(L+1)")
         for cid, (value, text) in cands.items():
             if reg == 0 and cid.startswith("reg"):
                 continue
@@ -1076,7 +1085,11 @@ def located(ctx):
         worst = np.unravel_index(np.argmax(np.abs(ctx.got - ctx.want)), ctx.want.shape)
         return (f"`{ctx.key}` differs from the expected values (max abs error {err:.2e}, at "
                 f"index {tuple(int(i) for i in worst)})")
-    return (f"`{ctx.key}` is {_pair(ctx.got, ctx.want)}")
+    if ctx.want.ndim == 0:
+        digits = _digits(ctx.got, ctx.want)
+        return f"`{ctx.key}` is {_fmt(float(ctx.got), digits)} instead of " \
+               f"{_fmt(float(ctx.want), digits)}"
+    return f"`{ctx.key}` is {_pair(ctx.got, ctx.want)}"
 
 
 def _join(names):

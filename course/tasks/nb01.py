@@ -124,7 +124,7 @@ def _standardize_cases(rng):
         x = rng.normal(2.0, 3.0, size=(n, d)) * rng.uniform(0.5, 20.0, size=d)  # (n, d)
         x[:, tiny_col] = 5.0 + 1e-3 * rng.normal(size=n)
         if far_col is not None:  # far from zero: a one-pass E[x²] − E[x]² variance cancels
-            x[:, far_col] += 1e6
+            x[:, far_col] = 1e6 + rng.normal(size=n)
         return x
 
     return [Case("small batch (4, 3) with one nearly constant feature", {"x": batch(4, 3, 1)}),

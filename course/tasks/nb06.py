@@ -209,7 +209,7 @@ def _forward_run(fns, inputs):
     p = inputs["bn_param"]
     # One output per device, each compared on its own: outputs split at other places than the
     # shards are wrong even when their concatenation is right.
-    return {"out": list(outs), "running_mean": p["running_mean"],
+    return {"out": outs, "running_mean": p["running_mean"],
             "running_var": p["running_var"]}
 
 
@@ -323,7 +323,7 @@ def _backward_cases(rng):
 def _backward_run(fns, inputs):
     (backward,) = fns
     dxs, dgamma, dbeta = backward(_as_list(inputs["douts"]), inputs["cache"])
-    return {"dx": list(dxs), "dgamma": dgamma, "dbeta": dbeta}  # dx: one array per device
+    return {"dx": dxs, "dgamma": dgamma, "dbeta": dbeta}  # dx: one array per device
 
 
 def _sync_terms(inputs):
