@@ -252,6 +252,7 @@ class _Pending:
     summary: str
     facts: list  # sentences that need no agreement: missing outputs, structure
     readings: dict  # output name -> diagnose.Reading
+    structural: bool = False  # a list output came back in another structure
 
 
 def _regroup(task, got, want):
@@ -306,7 +307,7 @@ def _judge(task, case, result):
     facts = [f"no `{k}` was returned" for k in missing] + [t for _, t in facts]
     readings = {k: _read(task, case, k, got, want) for k in want
                 if k in got and k not in right}
-    return None, _Pending(summary, facts, readings)
+    return None, _Pending(summary, facts, readings, bool(structural))
 
 
 def _read(task, case, key, got, want):
@@ -363,6 +364,8 @@ def _words(pending, agreed):
         else:
             parts.append(reading.located or f"`{key}` differs from the expected values")
         named += sorted(pieces)
+    if pending.structural:  # a list returned in another shape than expected: a fact, named
+        named.insert(0, "structure")
     message = (f"{pending.summary}. " if pending.summary else "") + "; ".join(parts)
     return Verdict(False, message, "wrong_output", "; ".join(named) or None)
 

@@ -40,6 +40,16 @@ FACTOR = 1e-4
 SMALL = 1e-3
 # "Close but not within tolerance" is said (as a property, not a cause) below CLOSE relative error.
 CLOSE = 1e-3
+# A column of data is "far from zero" when |mean| > FAR × its std: a variance computed as
+# E[x²] − E[x]² there loses about 2·log10(FAR) = 6 of float64's 16 digits, enough to show at the
+# tasks' tolerances, while no case has a column in between (1 < |mean|/std < 1e3 elsewhere).
+FAR = 1e3
+# A one-pass variance in float64 on the cases' far columns (|mean|/std up to 1e7) is off by at
+# most (|mean|/std)² × 1e-16 ≈ 1e-2 relative; a larger error there has another cause.
+CANCEL_LIMIT = 0.1
+# A column's variance is "comparable to ε" below NEAR_EPS × ε: ε then changes √(var + ε) by more
+# than 1/(2·NEAR_EPS) = 5e-4 relative; the cases' other columns sit above 1e4 × ε.
+NEAR_EPS = 1e3
 # Digits printed for a value: at least SHOWN; more when needed to show two values differ.
 SHOWN, MOST_DIGITS = 3, 12
 
@@ -186,6 +196,8 @@ class Ctx:
     inputs: dict
     views: tuple
     symbols: dict
+    rtol: float = FIT  # the task's tolerance: what "wrong" means for one entry
+    atol: float = 0.0
 
     @property
     def N(self):
@@ -321,10 +333,15 @@ def _vector_factors(symbols, shape):
     return out
 
 
-def _factors_matching(ratio, N, name):
-    """Every named scalar factor a per-column ratio equals (in every column)."""
-    return [(label, k) for label, k in scalar_factors(N, name)
-            if np.allclose(ratio, k, rtol=FACTOR, atol=FACTOR * 1e-2)]
+def _factors_matching(ratio, N, name, symbols=None):
+    """Every named factor a per-column ratio equals: a scalar in every column, or a per-column
+    quantity (σ², γ, ...) of the case's symbols with one value per column."""
+    found = [(label, k) for label, k in scalar_factors(N, name)
+             if np.allclose(ratio, k, rtol=FACTOR, atol=FACTOR * 1e-2)]
+    for label, v in _vector_factors(symbols or {}, np.shape(ratio)):
+        if np.shape(v) == np.shape(ratio) and np.allclose(ratio, v, rtol=FACTOR):
+            found.append((label, v))
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -600,6 +617,9 @@ def detect_normalised(ctx):
                                               "x_hat + beta"),
             "affine:gamma_missing": (x_hat + B, "γ is missing: out = gamma * x_hat + beta"),
             "affine:none": (x_hat, "γ and β are missing: out = gamma * x_hat + beta"),
+            "affine:beta_inside": (G * (x_hat + B), "β was added before scaling, gamma * "
+                                                    "(x_hat + beta): add it after, out = gamma "
+                                                    "* x_hat + beta"),
             "affine:undone": (np.sign(G) * x_hat, "γ and β do not show in the output: "
                                                   "standardise first, then scale and shift"),
         }
@@ -698,7 +718,8 @@ def _term_state(view, term, label, k, N, name):
         state = "has the wrong sign"
     else:
         state = f"is {show_factor(label, k, N, name)} times what it should be"
-    hint = view.hints.get((term, _generic(label, name)), "")
+    hint = view.hints.get((term, _generic(label, name)), "") or (
+        GENERIC_FACTOR_HINTS.get(label, "") if np.ndim(k) else "")
     return f"{view.names.get(term, term)} {state}" + (f": {hint}" if hint else "")
 
 
@@ -714,12 +735,14 @@ def detect_gradient_terms(ctx):
     if not off:
         return []
     found_all = [_factors_matching(r, ctx.N, ctx.count) for r in ratios.values()]
+    # per-column factors only where a term shows in every column (so ratio has F entries)
+    full = {t: np.size(r) == view.rows(ctx.want).shape[1] for t, r in ratios.items()}
     if "direct" in ratios and len(off) == len(ratios) and set.intersection(
             *[{lb for lb, _ in f} for f in found_all]):
         return []  # every term off by one factor: all of dx is, which detect_scale says
     options = []
     for t, r in off.items():
-        found = _factors_matching(r, ctx.N, ctx.count)
+        found = _factors_matching(r, ctx.N, ctx.count, ctx.symbols if full[t] else None)
         if not found:
             return []
         options.append([(t, label, k) for label, k in found])
@@ -750,7 +773,8 @@ def _located_gradient(ctx, view):
                          (f"Σ `{ctx.key}`·x̂", (d * x_hat).sum(axis=0),
                           (d0 * x_hat).sum(axis=0))):
         if np.max(np.abs(s - s0)) > FIT * scale:
-            zero = " (≈ 0)" if view.invariant and np.max(np.abs(s0)) <= SMALL * scale else ""
+            zero = (" (≈ 0)" if view.invariant and np.max(np.abs(s0)) <= SMALL * scale
+                    and np.max(np.abs(s)) > SMALL * scale else "")
             parts.append(f"{label} {view.sums} is {_pair(s, s0)}{zero}")
     return "; ".join(parts)
 
@@ -839,15 +863,23 @@ def _renorm_options(p):
     N = len(x)
     sb1 = np.sqrt(var * N / (N - 1) + eps)
     rr, dr = sb / sr, (mu - rm) / sr
+    m = p.get("momentum")
+    if m is not None:  # r and d from the buffers after this batch's update
+        rm_u, rv_u = m * rm + (1 - m) * mu, m * rv + (1 - m) * var
+        sr_u = np.sqrt(rv_u + eps)
     r_opts = {"right": np.clip(rr, 1 / r_max, r_max),
               "unclipped": rr, "inverted": np.clip(1 / rr, 1 / r_max, r_max),
               "from_zero": np.clip(rr, 0, r_max), "missing": np.ones_like(rr),
               "no_eps": np.clip(sb / np.sqrt(rv), 1 / r_max, r_max),
               "ddof1": np.clip(sb1 / sr, 1 / r_max, r_max) * sb / sb1}
+    if m is not None:
+        r_opts["updated"] = np.clip(sb / sr_u, 1 / r_max, r_max)
     d_opts = {"right": np.clip(dr, -d_max, d_max), "unclipped": dr,
               "sign": np.clip(-dr, -d_max, d_max), "not_scaled": np.clip(mu - rm, -d_max, d_max),
               "missing": np.zeros_like(dr), "batch_sigma": np.clip((mu - rm) / sb, -d_max, d_max),
               "no_eps": np.clip((mu - rm) / np.sqrt(rv), -d_max, d_max)}
+    if m is not None:
+        d_opts["updated"] = np.clip((mu - rm_u) / sr_u, -d_max, d_max)
     return r_opts, d_opts
 
 
@@ -857,14 +889,18 @@ _R_WORDS = {"unclipped": "r was not clipped: r = clip(σ_B/σ, 1/r_max, r_max)",
             "missing": "r is missing: x̂ = (x − μ_B)/σ_B · r + d",
             "no_eps": "σ = sqrt(running_var) lacks ε in r: use sqrt(running_var + eps)",
             "ddof1": "the batch variance divides by N − 1 (ddof=1): BN's biased variance "
-                     "(divide by N) goes into σ_B"}
+                     "(divide by N) goes into σ_B",
+            "updated": "r was computed from the running statistics after this batch's update: "
+                       "compute r and d first, then update running_mean and running_var"}
 _D_WORDS = {"unclipped": "d was not clipped: d = clip((μ_B − μ)/σ, −d_max, d_max)",
             "sign": "d has the wrong sign: d = (μ_B − μ)/σ, batch mean minus running mean",
             "not_scaled": "d was not divided by σ: d = (μ_B − μ)/σ with σ the running standard "
                           "deviation",
             "missing": "d is missing: x̂ = (x − μ_B)/σ_B · r + d",
             "batch_sigma": "d was divided by the batch's σ_B: d = (μ_B − μ)/σ uses the running σ",
-            "no_eps": "σ = sqrt(running_var) lacks ε in d: use sqrt(running_var + eps)"}
+            "no_eps": "σ = sqrt(running_var) lacks ε in d: use sqrt(running_var + eps)",
+            "updated": "d was computed from the running statistics after this batch's update: "
+                       "compute r and d first, then update running_mean and running_var"}
 
 
 def detect_renorm(ctx):
@@ -883,6 +919,9 @@ def detect_renorm(ctx):
             continue
         words = ([_R_WORDS[rn]] if rn != "right" else []) + ([_D_WORDS[dn]] if dn != "right"
                                                              else [])
+        if rn == dn == "updated":
+            words = ["r and d were computed from the running statistics after this batch's "
+                     "update: compute them first, then update running_mean and running_var"]
         out.append(Cause(f"renorm:r={rn}:d={dn}", f"`{ctx.key}`: " + "; ".join(words)))
     return out
 
@@ -996,6 +1035,72 @@ def detect_alternatives(ctx):
             and not near(value, ctx.want)]
 
 
+def _columns(ctx):
+    """(x (M, F), got (·, F), want (·, F), eps or None) lined up per column of data, or None:
+    the data behind each column of the output, for detectors that ask where the error sits."""
+    for view in ctx.views:
+        if isinstance(view, Normalised):
+            x = view.source(ctx.inputs)[0]
+            shape = ctx.want.shape
+            return (view.rows(np.broadcast_to(x, shape)), view.rows(ctx.got),
+                    view.rows(ctx.want), view.eps(ctx.inputs))
+        if isinstance(view, Running) and view.batches(ctx.inputs):
+            x = np.concatenate(view.batches(ctx.inputs))
+            return x, ctx.got[None], ctx.want[None], None  # a moving average has no ε
+        if isinstance(view, Gradient) and "x" in ctx.inputs:
+            x = view.rows(np.asarray(ctx.inputs["x"], dtype=float))
+            if x.shape == view.rows(ctx.want).shape:
+                return x, view.rows(ctx.got), view.rows(ctx.want), ctx.symbols.get("eps",
+                                                                                    DEFAULT_EPS)
+    return None
+
+
+def _column_errors(ctx, got, want):
+    """Per column, the largest error in units of the task's tolerance (> 1: wrong there)."""
+    with np.errstate(all="ignore"):
+        return np.max(np.abs(got - want) / (ctx.atol + ctx.rtol * np.abs(want)), axis=0)  # (F,)
+
+
+# Errors "sit" in some columns when each of those columns is off by CONCENTRATED times more
+# (in units of the tolerance) than any other column: a slip of ε scales like ε/var, one of a
+# cancelling variance like (|mean|/std)² × 1e-16, so either puts orders of magnitude between
+# the columns it hits and the rest; a slip unrelated to the data's scale does not.
+CONCENTRATED = 100.0
+
+
+def detect_where_numerics_fail(ctx):
+    """Wrong only in the columns far from zero (a cancelling one-pass variance), or only in
+    those whose variance is comparable to ε (ε misplaced)."""
+    cols = _columns(ctx)
+    if cols is None:
+        return []
+    x, got, want, eps = cols
+    err = _column_errors(ctx, got, want)  # (F,)
+    wrong = err > 1
+    if not np.any(wrong):
+        return []
+    mean, var = x.mean(axis=0), x.var(axis=0)
+
+    def sits_in(cols):
+        rest = err[~cols]
+        return (np.all(cols[wrong]) and
+                (rest.size == 0 or np.min(err[cols & wrong]) > CONCENTRATED * np.max(rest)))
+    out = []
+    far = np.abs(mean) > FAR * np.sqrt(var)
+    if sits_in(far) and np.max(np.abs(got - want)) <= CANCEL_LIMIT * _scale(want):
+        out.append(Cause("cancellation", f"`{ctx.key}` is off only in the features far from "
+                                         "zero (|mean| ≫ std): digits are lost there, as by a "
+                                         "variance computed as E[x²] − E[x]²; subtract the mean "
+                                         "before squaring, var = ((x − μ)²).mean(), in float64"))
+    tiny = var < NEAR_EPS * (eps or 0.0)
+    if eps is not None and sits_in(tiny) and not np.all(tiny):
+        out.append(Cause("eps_features", f"`{ctx.key}` is off mostly in the features whose "
+                                         "variance is comparable to ε: ε is not where it "
+                                         "belongs, σ = sqrt(var + eps) everywhere (the cache's "
+                                         "inv_std already holds it)"))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 
 # Cause ids of detectors that only relate the output to the expected one (a factor, an offset):
@@ -1005,7 +1110,7 @@ RESTATEMENTS = ("scale:", "scale-β:", "offset:")
 DETECTORS = (detect_other_output, detect_complement, detect_rounded, detect_float32,
              detect_offset, detect_scale, detect_scale_without_beta, detect_layout,
              detect_normalised, detect_gradient_terms, detect_running, detect_renorm,
-             detect_regularised, detect_alternatives)
+             detect_regularised, detect_alternatives, detect_where_numerics_fail)
 
 
 def _shape_sentence(key, got, want, inputs):
@@ -1049,7 +1154,7 @@ def explain_output(task, inputs, key, got, want, expected):
     if got.shape != want.shape:
         text = _shape_sentence(key, got, want, inputs)
         return Reading((Cause("shape:" + text.split(": ", 1)[-1], text),), text)
-    ctx = Ctx(key, got, want, expected, inputs, views, symbols)
+    ctx = Ctx(key, got, want, expected, inputs, views, symbols, task.rtol, task.atol)
     if not np.all(np.isfinite(got)):
         return _nonfinite(ctx)
     causes = []
@@ -1128,6 +1233,22 @@ def explain_error(task, error):
 
 # ---------------------------------------------------------------------------------------------
 # The views the tasks share
+
+
+def dgamma_view(parts, devices=None):
+    """Other sums a dgamma may be: parts(inputs) -> (dout, x, x_hat), each (M, F) with one
+    column per γ; devices(inputs) -> per device (dout_k, x_hat_k), for a sum over one only."""
+    def forms(inputs):
+        dout, x, x_hat = parts(inputs)
+        out = {"x_not_x_hat": ((dout * x).sum(axis=0),
+                               "it sums dout·x, but γ multiplies x_hat: dgamma = "
+                               "(dout * x_hat) summed over the batch")}
+        for k, (d, xh) in enumerate(devices(inputs) if devices else []):
+            out[f"one_device:{k == 0}"] = ((d * xh).sum(axis=0),
+                                           "it sums one device's rows only, but γ is shared "
+                                           "by every device: add the sums of all of them")
+        return out
+    return Alternatives(forms)
 
 
 def batchnorm_view(x_of=lambda inputs: inputs["x"], stats="batch", params="bn_param",

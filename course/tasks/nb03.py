@@ -4,7 +4,7 @@ import numpy as np
 
 from course.batchnorm import batchnorm_backward, batchnorm_backward_alt, batchnorm_forward
 from course.tasks.base import Case, Mistake, Task, random_gamma_beta
-from course.tasks.diagnose import CLOSED, STAGED, Gradient, bn_terms
+from course.tasks.diagnose import CLOSED, STAGED, Gradient, bn_terms, dgamma_view
 
 NOTEBOOK = "03_backward_pass"
 
@@ -171,6 +171,8 @@ def _view_terms(inputs):
     return bn_terms(cache["x_hat"], inputs["dout"] * inputs["gamma"], cache["inv_std"])
 
 
+_DGAMMA = dgamma_view(lambda inputs: (inputs["dout"], inputs["x"], inputs["cache"]["x_hat"]))
+
 # The keys of batchnorm_forward's train cache, for hints (tests check they match; a literal, so
 # that importing this module never calls a function a grading copy may have stubbed out).
 _CACHE_KEYS = ("x", "mu", "xmu", "sq", "var", "std", "inv_std", "x_hat", "gamma", "beta", "eps")
@@ -180,7 +182,7 @@ _COMMON = dict(notebook=NOTEBOOK, points=3, make_cases=_cases, run=_run,
 
 TASKS = [
     Task(reference=(batchnorm_backward,), mistakes=_mistakes(staged=True),
-         views={"dx": Gradient(terms=_view_terms, **STAGED)}, **_COMMON),
+         views={"dx": Gradient(terms=_view_terms, **STAGED), "dgamma": _DGAMMA}, **_COMMON),
     Task(reference=(batchnorm_backward_alt,), mistakes=_mistakes(staged=False),
-         views={"dx": Gradient(terms=_view_terms, **CLOSED)}, **_COMMON),
+         views={"dx": Gradient(terms=_view_terms, **CLOSED), "dgamma": _DGAMMA}, **_COMMON),
 ]

@@ -15,7 +15,15 @@ from course.norms import (
     spatial_batchnorm_forward,
 )
 from course.tasks.base import Case, Mistake, Task, explicit_bn_param
-from course.tasks.diagnose import Gradient, Normalised, Running, bn_terms, eps_of, term_names
+from course.tasks.diagnose import (
+    Gradient,
+    Normalised,
+    Running,
+    bn_terms,
+    dgamma_view,
+    eps_of,
+    term_names,
+)
 
 NOTEBOOK = "05_cnn_and_layernorm"
 
@@ -255,6 +263,18 @@ _SPATIAL_GRADIENT = Gradient(
     sums="over N, H and W, per channel", group="channel")
 
 
+def _spatial_dgamma_parts(inputs):
+    _, (bn_cache, _) = spatial_batchnorm_forward(inputs["x"], inputs["gamma"], inputs["beta"],
+                                                 {"mode": "train"})
+    return _to_rows(inputs["dout"]), _to_rows(inputs["x"]), bn_cache["x_hat"]
+
+
+def _ln_dgamma_parts(inputs):
+    _, cache = layernorm_forward(inputs["x"], inputs["gamma"], inputs["beta"],
+                                 inputs["ln_param"])
+    return inputs["dout"], inputs["x"], cache["x_hat"]
+
+
 def _ln_symbols(inputs):
     x = inputs["x"]
     eps = eps_of("ln_param")(inputs)
@@ -298,6 +318,7 @@ TASKS = [
          symbols=_spatial_symbols, views={"out": _spatial_view("batch"),
                                           "out_test": _spatial_view("running"),
                                           "dx": _SPATIAL_GRADIENT,
+                                          "dgamma": dgamma_view(_spatial_dgamma_parts),
                                           "running_mean": _spatial_buffer("mean"),
                                           "running_var": _spatial_buffer("var")},
          mistakes=(
@@ -326,7 +347,8 @@ TASKS = [
          checks="forward and backward (random upstream gradient) on random (N, D) batches",
          reference=(layernorm_forward, layernorm_backward),
          make_cases=_ln_cases, run=_ln_run, mutable=("ln_param",),
-         symbols=_ln_symbols, views={"out": _LN_VIEW, "dx": _LN_GRADIENT},
+         symbols=_ln_symbols, views={"out": _LN_VIEW, "dx": _LN_GRADIENT,
+                                     "dgamma": dgamma_view(_ln_dgamma_parts)},
          mistakes=(
              Mistake("batch_axis", "the mean and variance were taken over the batch (axis 0), "
                      "which is batch norm: layer norm standardises each example over its own D "

@@ -10,7 +10,16 @@ from course.sync_bn import (
     sync_batchnorm_forward,
 )
 from course.tasks.base import Case, Mistake, Task
-from course.tasks.diagnose import Gradient, Normalised, Running, bn_terms, eps_of, term_names
+from course.tasks.diagnose import (
+    Alternatives,
+    Gradient,
+    Normalised,
+    Running,
+    bn_terms,
+    dgamma_view,
+    eps_of,
+    term_names,
+)
 
 NOTEBOOK = "06_in_practice"
 
@@ -83,11 +92,22 @@ def _fold_symbols(inputs):
             "σ": np.sqrt(inputs["running_var"] + inputs["eps"])}
 
 
+def _fold_bias_forms(inputs):
+    """Other folded biases: each piece of (b − running_mean) · scale + beta left out or moved."""
+    s = inputs["gamma"] / np.sqrt(inputs["running_var"] + inputs["eps"])  # (M,)
+    b, m, beta = inputs["b"], inputs["running_mean"], inputs["beta"]
+    return {"mean_unscaled": (b * s - m + beta, "the running mean was subtracted after scaling: "
+                                                "it is scaled with b, (b - running_mean) * "
+                                                "scale + beta"),
+            "b_dropped": (-m * s + beta, "the old bias b is missing: (b - running_mean) * "
+                                         "scale + beta")}
+
+
 FOLD_TASK = Task(
     notebook=NOTEBOOK, points=2,
     checks="folded weights and bias of random layers with random γ, β and running statistics",
     reference=(fold_batchnorm,), make_cases=_fold_cases, run=_fold_run, mistakes=_FOLD_MISTAKES,
-    symbols=_fold_symbols)
+    symbols=_fold_symbols, views={"b_folded": Alternatives(_fold_bias_forms)})
 
 # ---------------------------------------------------------------------------------------------
 # sync_batchnorm_forward
@@ -345,7 +365,12 @@ BACKWARD_TASK = Task(
            "gradients (must equal BN of the concatenated batch)",
     reference=(sync_batchnorm_backward,), make_cases=_backward_cases, run=_backward_run,
     mistakes=_BACKWARD_MISTAKES, mutable=("cache",), rtol=1e-9, atol=1e-11,
-    symbols=_sync_symbols, views={"dx": _SYNC_GRADIENT},
+    symbols=_sync_symbols, views={"dx": _SYNC_GRADIENT, "dgamma": dgamma_view(
+        lambda inputs: (np.concatenate(_as_list(inputs["douts"])),
+                        np.concatenate(_as_list(inputs["shards"])),
+                        np.concatenate(inputs["cache"]["x_hat"])),
+        devices=lambda inputs: list(zip(_as_list(inputs["douts"]), inputs["cache"]["x_hat"],
+                                        strict=True)))},
     cache_keys=("x_hat", "inv_std", "gamma", "count"))
 
 TASKS = [FOLD_TASK, FORWARD_TASK, BACKWARD_TASK]

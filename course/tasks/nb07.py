@@ -22,6 +22,7 @@ from course.tasks.diagnose import (
     Renorm,
     Running,
     batchnorm_view,
+    dgamma_view,
     eps_of,
 )
 
@@ -245,6 +246,9 @@ _RMS_VIEWS = {
                                          "the D features, not a sum"},
                    scale_hints={"1/γ": "γ is missing: dx_hat = dout * gamma"},
                    sums="over each example's D features, per example", group="example"),
+    "dgamma": dgamma_view(lambda inputs: (
+        inputs["dout"], inputs["x"],
+        rmsnorm_forward(inputs["x"], inputs["gamma"], inputs["rms_param"])[1]["x_hat"])),
 }
 
 
@@ -331,7 +335,7 @@ def _brn_parts(inputs):
     return {"x": inputs["x"], "gamma": inputs["gamma"], "beta": inputs["beta"],
             "eps": p.get("eps", DEFAULT_EPS), "running_mean": p["running_mean"],
             "running_var": p["running_var"], "r_max": p.get("r_max", R_MAX),
-            "d_max": p.get("d_max", D_MAX)}
+            "d_max": p.get("d_max", D_MAX), "momentum": p.get("momentum", DEFAULT_MOMENTUM)}
 
 
 def _brn_buffer(stat):
