@@ -611,7 +611,8 @@ def _net(X, params, bn_params, y, reg, *, penalise=lambda k: k.startswith("W"),
 
 
 def net_l2_on_biases(X, params, bn_params, y=None, reg=0.0):
-    return _net(X, params, bn_params, y, reg, penalise=lambda k: k[0] in "Wb")
+    return _net(X, params, bn_params, y, reg,
+                penalise=lambda k: k.rstrip("0123456789") in ("W", "b"))
 
 
 def net_sum_over_batch(X, params, bn_params, y=None, reg=0.0):

@@ -1082,14 +1082,13 @@ def detect_where_numerics_fail(ctx):
     mean, var = x.mean(axis=0), x.var(axis=0)
 
     def sits_in(cols):
-        rest = err[~cols]
-        return (np.all(cols[wrong]) and
-                (rest.size == 0 or np.min(err[cols & wrong]) > CONCENTRATED * np.max(rest)))
+        hit, rest = err[cols & wrong], err[~cols]
+        return hit.size > 0 and (rest.size == 0 or np.min(hit) > CONCENTRATED * np.max(rest))
     out = []
     far = np.abs(mean) > FAR * np.sqrt(var)
     if sits_in(far) and np.max(np.abs(got - want)) <= CANCEL_LIMIT * _scale(want):
-        out.append(Cause("cancellation", f"`{ctx.key}` is off only in the features far from "
-                                         "zero (|mean| ≫ std): digits are lost there, as by a "
+        out.append(Cause("cancellation", f"`{ctx.key}` is off mostly in the features far "
+                                         "from zero (|mean| ≫ std): digits are lost there, as by a "
                                          "variance computed as E[x²] − E[x]²; subtract the mean "
                                          "before squaring, var = ((x − μ)²).mean(), in float64"))
     tiny = var < NEAR_EPS * (eps or 0.0)
