@@ -50,6 +50,8 @@ CANCEL_LIMIT = 0.1
 # A column's variance is "comparable to ε" below NEAR_EPS × ε: ε then changes √(var + ε) by more
 # than 1/(2·NEAR_EPS) = 5e-4 relative; the cases' other columns sit above 1e4 × ε.
 NEAR_EPS = 1e3
+# Rounding for printing keeps at most 8 decimals (np.round(out, 3), f"{v:.6f}", ...).
+ROUNDED_DECIMALS = range(9)
 # Digits printed for a value: at least SHOWN; more when needed to show two values differ.
 SHOWN, MOST_DIGITS = 3, 12
 
@@ -337,7 +339,7 @@ def _factors_matching(ratio, N, name, symbols=None):
     """Every named factor a per-column ratio equals: a scalar in every column, or a per-column
     quantity (σ², γ, ...) of the case's symbols with one value per column."""
     found = [(label, k) for label, k in scalar_factors(N, name)
-             if np.allclose(ratio, k, rtol=FACTOR, atol=FACTOR * 1e-2)]
+             if np.allclose(ratio, k, rtol=FACTOR, atol=FACTOR)]  # atol: the factor 0
     for label, v in _vector_factors(symbols or {}, np.shape(ratio)):
         if np.shape(v) == np.shape(ratio) and np.allclose(ratio, v, rtol=FACTOR):
             found.append((label, v))
@@ -366,7 +368,7 @@ def detect_complement(ctx):
 
 def detect_rounded(ctx):
     """The right values rounded (for printing?) to a number of decimals."""
-    for decimals in range(0, 9):
+    for decimals in ROUNDED_DECIMALS:
         r = np.round(ctx.want, decimals)
         if not np.array_equal(r, ctx.want) and np.array_equal(ctx.got, r):
             return [Cause("rounded", f"`{ctx.key}` is the expected values rounded to {decimals} "
@@ -848,7 +850,7 @@ def _renorm_fit(ctx, view):
     for j in range(x.shape[1]):
         A = np.stack([x_b[:, j], np.ones(len(x))], axis=1)
         sol, *_ = np.linalg.lstsq(A, z[:, j], rcond=None)
-        if np.max(np.abs(A @ sol - z[:, j])) > FIT * max(_scale(z[:, j]), 1.0):
+        if np.max(np.abs(A @ sol - z[:, j])) > FIT * _scale(z):
             return None
         r.append(sol[0])
         d.append(sol[1])
