@@ -234,14 +234,25 @@ def _structure(key, got, want_parts):
         return f"no `{key}` was returned"
     if len(parts) != K:
         return f"`{key}` is a list of {len(parts)} arrays; expected {K}, one per device"
-    for i, (g, w) in enumerate(zip(parts, want_parts, strict=True)):
-        if g.shape != w.shape:
-            text = f"`{key}[{i}]` (device {i}) has shape {g.shape}, expected {w.shape}"
-            if (sum(len(p) for p in parts) == sum(len(p) for p in want_parts)
-                    and g.shape[1:] == w.shape[1:]):
-                text += (": the rows are split at the wrong places; device k's output holds the "
-                         "rows of device k's shard")
-            return text
+    if any(g.shape != w.shape for g, w in zip(parts, want_parts, strict=True)):
+        i = next(i for i, (g, w) in enumerate(zip(parts, want_parts, strict=True))
+                 if g.shape != w.shape)
+        text = (f"`{key}[{i}]` (device {i}) has shape {parts[i].shape}, expected "
+                f"{want_parts[i].shape}")
+        reordered = [next((j for j, w in enumerate(want_parts) if w.shape == g.shape
+                           and np.allclose(g, w, rtol=1e-6, atol=1e-8)), None) for g in parts]
+        if None not in reordered and sorted(reordered) == list(range(K)):
+            return text + (f": the devices' outputs come in the order {reordered}; return them "
+                           "in the order of the shards")
+        try:
+            same_rows = np.allclose(np.concatenate(parts), np.concatenate(want_parts),
+                                    rtol=1e-6, atol=1e-8)
+        except ValueError:
+            same_rows = False
+        if same_rows:
+            text += (": the rows are right but split at the wrong places; device k's output "
+                     "holds the rows of device k's shard")
+        return text
     return None
 
 

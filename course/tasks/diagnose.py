@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from course.batchnorm import DEFAULT_EPS
+from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM
 
 # ---------------------------------------------------------------------------------------------
 # Tolerances, each in one place with the reason for its size.
@@ -515,7 +515,8 @@ _SCALE_SLIPS = {"sqrt(v+eps)": (), "sqrt(v1+eps)": ("ddof1",), "sqrt(v)+eps": ("
 
 
 def _rms_words(words):
-    return words.replace("var + eps", "mean(x²) + eps").replace("variance", "mean square") \
+    return words.replace("var + eps", "mean(x²) + eps").replace("sqrt(var)", "sqrt(mean(x²))") \
+        .replace("variance", "mean square") \
         .replace("x − μ", "x").replace("standard deviation", "root mean square")
 
 
@@ -675,6 +676,11 @@ def _located_normalised(ctx, view):
         label = "root mean square"
     if not near(s, s0, rtol=FIT):
         parts.append(f"its {label} per {view.group} is {_pair(s, s0)}")
+    flipped = [j for j in range(z.shape[1])
+               if np.any(z0[:, j]) and near(z[:, j], -z0[:, j]) and not near(z[:, j], z0[:, j])]
+    if flipped:
+        parts.append(f"it has the opposite sign in {view.group}s {flipped[:6]} and is right in "
+                     "the others" if len(flipped) < z.shape[1] else "its sign is flipped")
     if not parts:
         return ""
     where = (f"statistics belong {view.over}" if view.stats == "batch" else
@@ -763,6 +769,9 @@ def _located_gradient(ctx, view):
     if ratios:
         off = [(t, r) for t, r in ratios.items()
                if not np.allclose(r, 1.0, rtol=FACTOR, atol=FACTOR)]
+        every = np.concatenate([np.ravel(r) for r in ratios.values()])
+        if len(off) == len(ratios) == 3 and np.allclose(every, every[0], rtol=FACTOR):
+            return f"`{ctx.key}` is {_fmt(float(every[0]))} times the expected values"
         if off:
             return f"`{ctx.key}`: " + "; ".join(
                 f"{view.names.get(t, t)} is {_vec(r)} times what it should be per {view.group}"
@@ -812,6 +821,8 @@ def detect_running(ctx):
     else:
         feeds["var"] = stat(False)
     keeps = {"right": m, "reversed": 1 - m, "replaced": 0.0}
+    if not view.unbiased and not np.isclose(m, DEFAULT_MOMENTUM):  # the case states another
+        keeps["default"] = DEFAULT_MOMENTUM
     words = {"reversed": "the momentum convention is reversed: the right update keeps "
                          f"{_fmt(m)} of the OLD value, running = {_fmt(m)} * running + "
                          f"{_fmt(1 - m)} * batch statistic",
@@ -822,6 +833,9 @@ def detect_running(ctx):
              "unbiased": "the batch variance fed to the average divides by N − 1 (ddof=1); "
                          "this course averages the biased variance it normalises with",
              "std": "the standard deviation was averaged where the variance belongs",
+             "default": f"the momentum was {_fmt(DEFAULT_MOMENTUM)}, the default, although "
+                        f"bn_param states {_fmt(m)}: read it with bn_param.get('momentum', "
+                        f"{_fmt(DEFAULT_MOMENTUM)})",
              "var": "the variance was averaged where the mean belongs"}
     out = []
     if near(ctx.got, view.start(ctx.inputs)):
@@ -1097,8 +1111,9 @@ def detect_where_numerics_fail(ctx):
     if eps is not None and sits_in(tiny) and not np.all(tiny):
         out.append(Cause("eps_features", f"`{ctx.key}` is off mostly in the features whose "
                                          "variance is comparable to ε: ε is not where it "
-                                         "belongs, σ = sqrt(var + eps) everywhere (the cache's "
-                                         "inv_std already holds it)"))
+                                         "belongs, σ = sqrt(var + eps) everywhere"
+                                         + (" (the cache's inv_std already holds it)"
+                                            if ctx.view(Gradient) else "")))
     return out
 
 

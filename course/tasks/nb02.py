@@ -124,8 +124,9 @@ def _cases(rng):
     x = rng.normal(0.0, 2.0, (3, 8)) + rng.normal(0.0, 5.0, 8)  # (N, D)
     x[:, 5] = -1.0 + 2e-3 * rng.normal(size=3)
     gamma, beta = random_gamma_beta(rng, 8)
-    cases.append(Case("wide batch (3, 8): more features than examples",
-                      {"x": x, "gamma": gamma, "beta": beta, "bn_param": {"mode": "train"}}))
+    cases.append(Case("wide batch (3, 8): more features than examples, eps 1e-3",
+                      {"x": x, "gamma": gamma, "beta": beta,
+                       "bn_param": {"mode": "train", "eps": 1e-3}}))
     return cases
 
 

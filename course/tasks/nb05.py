@@ -105,20 +105,21 @@ def _per_position_params_backward(dout, cache):
 
 
 def _spatial_cases(rng):
-    def case(label, shape, scales, far=0.0):
+    def case(label, shape, scales, far=0.0, **param):
         N, C, H, W = shape
         scale = np.asarray(scales).reshape(1, C, 1, 1)
         x = rng.normal(0.0, 1.0, shape) * scale + rng.normal(0.0, 3.0, (1, C, 1, 1))
         x[:, -1] += far  # a channel far from zero: a one-pass E[x²] − E[x]² variance cancels
         # No running statistics yet: the layer starts them (zeros and ones) on its first call.
-        bn_param = explicit_bn_param()
+        bn_param = {**explicit_bn_param(), **param}  # param: an eps or momentum of its own
         return Case(label, {"x": x, "gamma": rng.normal(1.0, 0.5, C),
                             "beta": rng.normal(0.0, 1.0, C), "bn_param": bn_param,
                             "dout": rng.normal(size=shape)})
     # W equals C in every case, so a (C,) gamma broadcast against W runs silently and is named.
     return [case("3 channels on very different scales, x (4, 3, 5, 3)", (4, 3, 5, 3),
                  [0.1, 1.0, 10.0]),
-            case("two images, 4 channels, x (2, 4, 3, 4)", (2, 4, 3, 4), [1.0, 2.0, 0.5, 4.0]),
+            case("two images, 4 channels, x (2, 4, 3, 4), eps 1e-3, momentum 0.8", (2, 4, 3, 4),
+                 [1.0, 2.0, 0.5, 4.0], eps=1e-3, momentum=0.8),
             case("a batch of 6 with 2 channels, the second near 1e6, x (6, 2, 4, 2)",
                  (6, 2, 4, 2), [3.0, 0.3], far=1e6)]
 
@@ -189,7 +190,8 @@ def _ln_cases(rng):
     return [case("examples with different offsets and scales, the last near 1e6, x (5, 6)", 5, 6,
                  far=1e6),
             case("a single example, x (1, 4): layer norm needs no batch", 1, 4),
-            case("tiny activations, where ε sits matters, x (4, 3)", 4, 3, scale=1e-2)]
+            case("tiny activations, where ε sits matters, x (4, 3), eps 1e-4", 4, 3, scale=1e-2,
+                 eps=1e-4)]
 
 
 def _ln_run(fns, inputs):

@@ -295,25 +295,27 @@ def _brn_variant(clip=True, invert_r=False, d_sign=1.0, d_over_sigma=True, r_low
         if clip:
             r, d = np.clip(r, 0.0 if r_low_zero else 1 / r_max, r_max), np.clip(d, -d_max, d_max)
         if update:
-            bn_param["running_mean"] = ema_update(rm, mu)
-            bn_param["running_var"] = ema_update(rv, var)
+            m = bn_param.get("momentum", DEFAULT_MOMENTUM)
+            bn_param["running_mean"] = ema_update(rm, mu, m)
+            bn_param["running_var"] = ema_update(rv, var, m)
         return gamma * ((x - mu) / std_b * r + d) + beta, {}
     return (forward,)
 
 
 def _brn_cases(rng):
-    def case(label, N, D, var_ratio, shift, mode="train", r_max=R_MAX, d_max=D_MAX):
+    def case(label, N, D, var_ratio, shift, mode="train", r_max=R_MAX, d_max=D_MAX,
+             eps=DEFAULT_EPS, momentum=DEFAULT_MOMENTUM):
         gamma, beta = random_gamma_beta(rng, D)
         x = rng.normal(0.0, 1.0, (N, D))
         mu, var = x.mean(axis=0), x.var(axis=0)
         # Running statistics placed relative to the batch's, so that clipping does (not) happen.
-        bn_param = {"mode": mode, "r_max": r_max, "d_max": d_max, "momentum": DEFAULT_MOMENTUM,
+        bn_param = {"mode": mode, "r_max": r_max, "d_max": d_max, "momentum": momentum, "eps": eps,
                     "running_mean": mu - shift * np.sqrt(var) * rng.choice([-1.0, 1.0], D),
                     "running_var": var * var_ratio * rng.uniform(0.8, 1.25, D)}
         return Case(label, {"x": x, "gamma": gamma, "beta": beta, "bn_param": bn_param})
     return [case("batch (8, 4), running statistics near the batch's: no clipping", 8, 4, 1.5, 0.3),
-            case("batch (10, 3), running variance 0.6x the batch's: r above 1, no clipping", 10,
-                 3, 0.6, 0.5),
+            case("batch (10, 3), running variance 0.6x the batch's: r above 1, no clipping, eps "
+                 "1e-3, momentum 0.8", 10, 3, 0.6, 0.5, eps=1e-3, momentum=0.8),
             case("batch (6, 5), running variance 25x the batch's, mean far off: r clipped at "
                  "1/r_max, d at d_max", 6, 5, 25.0, 30.0),
             case("batch (6, 3), running variance a 20th, mean far off: r and d clipped", 6, 3,
