@@ -10,14 +10,15 @@ from course.checks import check
 from course.rmsnorm import rmsnorm_backward, rmsnorm_forward
 from course.tasks import Case, Task, evaluate_all, get, run_case
 from course.tasks import diagnose as dg
-from course.tasks.base import _agreed, _Pending
+from course.tasks.base import _agreed, _Pending, _regroup
 
 RNG = np.random.default_rng(5)
 
 
 def ctx_for(task, case, impl, key):
     """The detectors' view of one output of impl on one case."""
-    got, want = run_case(task, impl, case).outputs, run_case(task, task.reference, case).outputs
+    got, want, _ = _regroup(task, run_case(task, impl, case).outputs,
+                            run_case(task, task.reference, case).outputs)  # lists joined
     return dg.Ctx(key, got[key], want[key], want, case.inputs, dg._views(task, key),
                   task.symbols(case.inputs) if task.symbols else {}, task.rtol, task.atol)
 
@@ -218,6 +219,30 @@ def test_detect_running_names_the_moving_average_slips():
         return out, cache
     assert ids(dg.detect_running(ctx_for(task, case, (std_fed,), "running_var"))) == \
         {"running:right:std"}
+
+    def default_momentum(x, gamma, beta, bn_param):
+        return batchnorm_forward(x, gamma, beta, {**bn_param, "momentum": 0.9}) if \
+            bn_param["mode"] == "test" else _update(x, gamma, beta, bn_param, 0.9)
+    assert ids(dg.detect_running(ctx_for(task, case, (default_momentum,), "running_mean"))) \
+        == {"running:default:right"}
+
+
+def _update(x, gamma, beta, bn_param, momentum):
+    p = {**bn_param, "momentum": momentum}
+    out, cache = batchnorm_forward(x, gamma, beta, p)
+    bn_param["running_mean"], bn_param["running_var"] = p["running_mean"], p["running_var"]
+    return out, cache
+
+
+def test_factors_of_the_device_count():
+    task = get("sync_batchnorm_backward")
+    case = task.cases(0)[0]
+
+    def times_k(douts, cache):
+        dxs, dgm, db = task.reference[0](douts, cache)
+        return [d * len(douts) for d in dxs], dgm, db / len(douts)
+    assert ids(dg.detect_scale(ctx_for(task, case, (times_k,), "dx"))) == {"scale:K"}
+    assert ids(dg.detect_scale(ctx_for(task, case, (times_k,), "dbeta"))) == {"scale:1/K"}
 
 
 def test_detect_renorm_reads_r_and_d_off_the_output():

@@ -967,7 +967,7 @@ PLANTED_CAUSES = {
     ("04", "batchnorm_forward", "beta_missing_in_test"): {"offset:-1β"},
     ("04", "batchnorm_forward", "running_in_train"): {"train:running"},
     ("04", "pytorch_running_update", "course_convention_and_biased"):
-        {"running:reversed:biased"},
+        {"running:reversed:biased", "running:reversed:right"},  # running_mean: reversed only
     ("04", "pytorch_running_update", "course_convention"): {"running:reversed:right"},
     ("04", "pytorch_running_update", "biased_var"): {"running:right:biased"},
     ("05", "layernorm_forward", "batch_axis"): {"axes:across"},

@@ -429,6 +429,13 @@ def _scale_causes(ctx, got, want, where, idp, hints):
                              f"{where} is the expected values times "
                              f"{show_factor(label, k, ctx.N, name)}" + (f": {words}" if words
                                                                        else "")))
+    K = ctx.symbols.get("K")  # devices, for a sum (or mean) over them in the wrong place
+    for label, k in ((("K", K), ("1/K", 1 / K)) if K and K > 1 else ()):
+        if near(got, k * want):
+            words = {"K": "added once per device where the all-reduced value is used once",
+                     "1/K": "averaged over the devices where the all-reduce sums"}[label]
+            out.append(Cause(f"{idp}:{label}", f"{where} is the expected values times {label} "
+                                               f"(K = {K} devices): {words}"))
     for label, v in _vector_factors(ctx.symbols, want.shape):
         if near(got, v * want):
             words = _factor_words(label, name, hints)
@@ -819,7 +826,7 @@ def detect_running(ctx):
         feeds[wrong] = stat(not view.unbiased)
         feeds["std"] = lambda xb: np.sqrt(stat(view.unbiased)(xb))
     else:
-        feeds["var"] = stat(False)
+        feeds["var"] = lambda xb: xb.var(axis=0)
     keeps = {"right": m, "reversed": 1 - m, "replaced": 0.0}
     if not view.unbiased and not np.isclose(m, DEFAULT_MOMENTUM):  # the case states another
         keeps["default"] = DEFAULT_MOMENTUM

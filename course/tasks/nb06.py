@@ -237,8 +237,8 @@ def _sync_symbols(inputs):
     """N, γ, β and σ of the whole (concatenated) batch."""
     x = np.concatenate(_as_list(inputs["shards"]))  # (N, D)
     eps = eps_of("bn_param")(inputs)
-    return {"N": x.shape[0], "γ": inputs["gamma"], "β": inputs["beta"],
-            "σ": np.sqrt(x.var(axis=0) + eps)}
+    return {"N": x.shape[0], "K": len(inputs["shards"]), "γ": inputs["gamma"],
+            "β": inputs["beta"], "σ": np.sqrt(x.var(axis=0) + eps)}
 
 
 def _sync_buffer(stat):
