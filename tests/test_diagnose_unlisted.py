@@ -1066,3 +1066,33 @@ def test_switch_free_variants_equal_their_reference():
     _same_everywhere(get("bn_net_loss"), nb07._net_variant())
     _same_everywhere(get("rmsnorm_forward"), nb07._rms_variant())
     _same_everywhere(get("batch_renorm_forward"), nb07._brn_variant())
+
+
+def _pairs(message):
+    """Every 'A instead of B' a message prints, as (A, B) text."""
+    out = []
+    for left, right in zip(message.split(" instead of ")[:-1], message.split(" instead of ")[1:],
+                           strict=True):
+        a = left.rsplit(" is ", 1)[-1].strip()
+        b = right.split(" (")[0].split("; ")[0].split(": ")[0].strip()
+        out.append((a, b))
+    return out
+
+
+@pytest.mark.parametrize("nb, gid, fn", ALL_WRONG + [(nb, gid, m.impl) for nb, gid, m in PLANTED],
+                         ids=[f"{nb}:{_name(f)}" for nb, _, f in ALL_WRONG]
+                         + [f"{nb}:{gid}-{m.name}" for nb, gid, m in PLANTED])
+def test_a_property_said_to_be_off_prints_differently_from_its_expected_value(nb, gid, fn):
+    # "std [1, 1, 0.239] instead of [1, 1, 0.239]" would claim a property is off while showing
+    # it right: every printed pair differs, and a property named is one that is off.
+    task = get(gid, NB[nb])
+    bare = dataclasses.replace(task, mistakes=())  # the detectors speak for planted ones too
+    for v in _verdicts(bare, slotted(task, fn), 0):
+        for a, b in _pairs(v.message):
+            assert a != b, v.message
+
+
+def test_pairs_reads_what_a_message_prints():
+    msg = ("(out − β)/γ of `out`: its std per feature is [1.025, 1] instead of [0.9995, 1] "
+           "(statistics …); `loss` is 2.27 instead of 2.39")
+    assert _pairs(msg) == [("[1.025, 1]", "[0.9995, 1]"), ("2.27", "2.39")]
