@@ -171,6 +171,13 @@ def test_detect_normalised_names_the_slips_of_a_standardisation(fn, slips):
     assert any({p.id for p in c.components} == slips for c in found), ids(found)
 
 
+def test_detect_normalised_names_an_eps_that_was_not_read():
+    case = _bn_case(N=5, D=4, tiny=1)
+    case.inputs["bn_param"]["eps"] = 1e-3
+    ctx = ctx_for(BN, case, _fwd(lambda x, g, b, e: g * _x_hat(x, 1e-5) + b), "out")
+    assert ids(dg.detect_normalised(ctx)) == {"eps_default"}
+
+
 def test_detect_normalised_test_mode_reads_the_running_statistics():
     task = get("batchnorm_forward", "04_running_stats")
     case = task.cases(0)[2]

@@ -649,6 +649,15 @@ def detect_normalised(ctx):
             out.append(Cause("train:running", f"`{ctx.key}`: train mode normalised with the "
                                               "running statistics: in train mode use the "
                                               "batch's own mean and variance"))
+    if not np.isclose(eps, DEFAULT_EPS):  # the case states its own ε: was it read?
+        right_z = _stat_candidates(view, xr, DEFAULT_EPS)[
+            ("group" if view.centred else "none", "group", "var" if view.centred else "ms",
+             "sqrt(v+eps)")]
+        if near(got, G * right_z + B):
+            out.append(Cause("eps_default", f"`{ctx.key}`: ε was {_fmt(DEFAULT_EPS)}, the "
+                                            f"default, although the case states {_fmt(eps)}: "
+                                            "read it from the param dict, e.g. "
+                                            f"bn_param.get('eps', {_fmt(DEFAULT_EPS)})"))
     n = ctx.count
     for form, z in _stat_candidates(view, xr, eps).items():
         right = ("group" if view.centred else "none", "group",
