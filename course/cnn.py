@@ -8,7 +8,7 @@ from course.layers import affine_backward, affine_forward, relu_backward, relu_f
 from course.network import Network
 from course.norm_layers import make_norm
 from course.optim import SGD
-from course.train import train
+from course.train import accuracy, train
 
 
 class SmallCNN(Network):
@@ -73,10 +73,6 @@ class SmallCNN(Network):
                                      names=(f"conv{i}_W", f"conv{i}_b", f"norm{i}"))
         return out + self.layer_params(self.fc_W, self.fc_b, None, True, ("fc_W", "fc_b", None))
 
-    def num_params(self):
-        """Number of learnable scalars (conv biases before a norm layer are not counted)."""
-        return sum(v.size for _, v, _ in self.params())
-
 
 def fit(norm=None, lr=0.05, epochs=3, batch_size=32, groups=2, seed=0, scale=1.0):
     """Train a SmallCNN on the digits images (raw pixels 0..16 times scale) with SGD momentum."""
@@ -101,3 +97,12 @@ def companion_noise(model, X, batch_size, trials=10, probe=4, seed=0):
                            for img in fixed])
     scores = np.array(scores)  # (trials, probe, K)
     return float(scores.std(axis=0).mean() / scores.std())
+
+
+def batch_dependence(models, X, y, batch_sizes, seed=0):
+    """Per model: companion_noise and train-mode accuracy on random batches of each size
+    (running statistics untouched): {name: (noise list, accuracy list)}."""
+    order = np.random.default_rng(seed).permutation(len(y))  # random batch mates
+    return {name: ([companion_noise(m, X, B) for B in batch_sizes],
+                   [accuracy(m, X, y, B, statistics="batch", order=order) for B in batch_sizes])
+            for name, m in models.items()}

@@ -100,13 +100,18 @@ def groupnorm_backward(dout, cache):
 KINDS = ("batch", "layer", "instance", "group")  # which entries of (N, C, H, W) share statistics
 
 
+def num_groups(kind, channels, groups=2):
+    """GroupNorm's G for a kind of normalisation (None for batch norm, which has no groups): the
+    one kind -> groups table of the course (layer 1, instance C, group `groups`)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    return {"batch": None, "layer": 1, "instance": channels, "group": groups}[kind]
+
+
 def normalize(x, kind, groups=2, eps=DEFAULT_EPS):
     """x_hat (no gamma, beta) of x (N, C, H, W) under batch, layer, instance or group norm."""
     C = x.shape[1]
-    ones, zeros = np.ones(C), np.zeros(C)  # (C,)
+    G, ones, zeros = num_groups(kind, C, groups), np.ones(C), np.zeros(C)  # G, (C,), (C,)
     if kind == "batch":
         return spatial_batchnorm_forward(x, ones, zeros, {"mode": "train", "eps": eps})[0]
-    G = {"layer": 1, "instance": C, "group": groups}.get(kind)
-    if G is None:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     return groupnorm_forward(x, ones, zeros, G, {"eps": eps})[0]  # (N, C, H, W)
