@@ -193,3 +193,13 @@ def test_normalize_group_kind_is_groupnorm_and_unknown_kinds_are_refused():
     assert KINDS == ("batch", "layer", "instance", "group")
     with pytest.raises(ValueError, match="kind must be one of"):
         normalize(x, "weight")
+
+
+def test_num_groups_is_the_one_kind_to_groups_table():
+    from course.norm_layers import GroupNorm, SpatialBatchNorm, make_norm
+    from course.norms import KINDS, num_groups
+
+    assert [num_groups(k, 8, 4) for k in KINDS] == [None, 1, 8, 4]
+    layers = {k: make_norm(k, 8, 4) for k in KINDS}
+    assert isinstance(layers["batch"], SpatialBatchNorm)
+    assert [layers[k].G for k in KINDS[1:]] == [1, 8, 4] and isinstance(layers["layer"], GroupNorm)
