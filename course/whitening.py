@@ -55,6 +55,8 @@ def fixed_budget(digits, kinds=("standardized", "zca", "pca"), sizes=(64, 10), s
     return out
 
 
+SIZES = ((64, 10), (64, 64, 64, 10))  # softmax regression and two hidden layers (notebook 07)
+
 EIGH_FLOPS_PER_D3 = 9  # a symmetric eigendecomposition with eigenvectors: roughly 9 D^3 flops
 
 

@@ -85,7 +85,7 @@ def test_layer_in_a_network_trains_and_keeps_the_limits():
 def test_a_forward_that_ignores_frozen_still_leaves_the_buffers_alone():
     # A student's forward written to the exercise updates the running statistics whenever it
     # runs in train mode; predicting with batch statistics (frozen) must not move them anyway.
-    from course.small_batch_renorm import renorm_layer
+    from course.small_batches import renorm_layer
 
     def eager(x, gamma, beta, bn_param):
         out, cache = batch_renorm_forward(x, gamma, beta, {**bn_param, "frozen": False})
@@ -104,7 +104,7 @@ def test_a_forward_that_ignores_frozen_still_leaves_the_buffers_alone():
 
 
 def test_a_layer_with_the_reference_forward_equals_batchrenorm1d():
-    from course.small_batch_renorm import renorm_layer
+    from course.small_batches import renorm_layer
 
     rng = np.random.default_rng(1)
     a, b = renorm_layer()(4), BatchRenorm1d(4)
@@ -117,6 +117,6 @@ def test_a_layer_with_the_reference_forward_equals_batchrenorm1d():
 
 def test_the_small_batch_claims_hold_at_equal_epochs():
     from course.claims import assert_all_hold
-    from course.small_batch_renorm import claims, compare
+    from course.small_batches import claims, compare
 
     assert_all_hold(claims(compare()))

@@ -64,3 +64,15 @@ def test_batch_dependence_bn_versus_groupnorm():
     before = bn.norms[0].running_mean.copy()
     accuracy(bn, Xv, d.y_val, 2, statistics="batch", order=order)
     np.testing.assert_array_equal(bn.norms[0].running_mean, before)
+
+
+def test_the_cnn_claims_hold_for_training_and_batch_dependence():
+    from course.claims import assert_all_hold
+    from course.cnn import batch_dependence, claims, fit, lr_runs
+    from course.dataset import load_digits
+
+    runs = lr_runs()
+    d = load_digits()
+    models = {"batch norm": runs["batch", 0.05][0], "layer norm": fit("layer", lr=0.05)[0]}
+    sizes = [2, 8, 32, 128]
+    assert_all_hold(claims(runs, batch_dependence(models, d.images("val"), d.y_val, sizes), sizes))

@@ -181,3 +181,22 @@ def plot_companion_noise(batch_sizes, noise):
     ax.set_title("group/layer norm: exactly 0 (not drawn on a log axis)", fontsize=9)
     ax.legend(fontsize=8)
     return fig
+
+
+def plot_running_estimates(mean_err, var_err, mean, var, momentum=0.9):
+    """Errors of the running mean (absolute) and variance (relative) per step, log scale, with
+    the decay momentum**t of the initial error (running mean 0, running variance 1)."""
+    import matplotlib.pyplot as plt
+
+    steps = np.arange(1, len(mean_err) + 1)
+    fig, (ax_m, ax_v) = plt.subplots(1, 2, figsize=(10, 3), constrained_layout=True)
+    for ax, err, initial, color, what, ylabel, title in (
+            (ax_m, mean_err, np.abs(mean).max(), "C0", "running mean",
+             "max |running − population mean|", "mean: absolute error"),
+            (ax_v, var_err, np.abs(1 / var - 1).max(), "C1", "running variance",
+             "max |running / population var − 1|", "variance: relative error")):
+        ax.semilogy(steps, err, color=color, label=what)
+        ax.semilogy(steps, initial * momentum**steps, "k:", label=f"{momentum}^t × initial error")
+        ax.set(xlabel="training step", ylabel=ylabel, title=title)
+        ax.legend(fontsize=8)
+    return fig
