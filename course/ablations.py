@@ -135,7 +135,8 @@ def lr_grid(grid=LR_GRID, epochs=3, seeds=SEEDS):
     for bn, lrs in grid.items():
         for lr in lrs:
             with np.errstate(all="ignore"):  # a diverging run overflows: that is what we test
-                out[bn, lr] = [run(make_model=lambda seed, bn=bn: MLP(DEEP, batchnorm=bn, seed=seed),
+                out[bn, lr] = [run(make_model=lambda seed, bn=bn: MLP(DEEP, batchnorm=bn,
+                                                                      seed=seed),
                                    lr=lr, epochs=epochs, seed=s)[1] for s in seeds]
     return out
 
@@ -205,8 +206,8 @@ def lr_claims(runs):
               same_bn.max() < same_no.min() and speedup_same < 3,
               {"steps with BN": same_bn.tolist(), "without": same_no.tolist(),
                "speed-up": speedup_same}, cond),
-        Claim("each network at its own fastest learning rate, BN is still faster by a modest factor, "
-              "not by the ten times its learning rates allow",
+        Claim("each network at its own fastest learning rate, BN is still faster by a modest "
+              "factor, not by the ten times its learning rates allow",
               1 < speedup_best < 3,
               {"fastest lr with BN": fast_bn, "without": fast_no, "speed-up": speedup_best}, cond),
         Claim("BN's largest stable learning rate is not its fastest: there it needs more steps "
@@ -236,7 +237,8 @@ def ablation_claims(acc):
               cond),
         Claim("freezing γ and β costs little: the frozen variant's range overlaps full BN's",
               overlap(frozen, full), {"γ, β frozen": frozen.mean(), "full BN": full.mean()}, cond),
-        Claim("BN in the first layer only is behind full BN on every seed", first.max() < full.min(),
+        Claim("BN in the first layer only is behind full BN on every seed",
+              first.max() < full.min(),
               {"first layer only": first.mean(), "full BN": full.mean()}, cond),
     ]
 
@@ -268,7 +270,8 @@ def regulariser_claims(acc):
     alone = {bn: val[f"{bn} alone"].mean() for bn in ("BN", "no BN")}
     gain = max(v.mean() - alone[name.split(" +")[0]] for name, v in val.items() if "+" in name)
     return [Claim("all six set-ups end within a few seed standard deviations of each other, and "
-                  "no regulariser improves on its network alone by more than one: not testable here",
+                  "no regulariser improves on its network alone by more than one: not testable "
+                  "here",
                   np.ptp(means) < 4 * sd and gain < sd,
                   {"range of the means": float(np.ptp(means)), "largest seed sd": sd,
                    "largest gain from a regulariser": float(gain)},

@@ -127,10 +127,12 @@ def claims(runs, dependence=None, batch_sizes=None):
         noise = np.asarray(dependence["batch norm"][0])
         expected = np.sqrt(batch_sizes[-1] / batch_sizes[0])
         others = [name for name in dependence if name != "batch norm"]
-        out += [Claim("batch norm's score noise falls roughly like 1/√B (within a factor 1.5 over the "
-                      "range)", 1 / 1.5 < (noise[0] / noise[-1]) / expected < 1.5,
-                      {"measured ratio": float(noise[0] / noise[-1]), "√ ratio of B": float(expected)}),
-                Claim("group and layer norm give every image the same output whatever its companions",
+        out += [Claim("batch norm's score noise falls roughly like 1/√B (within a factor 1.5 over "
+                      "the range)", 1 / 1.5 < (noise[0] / noise[-1]) / expected < 1.5,
+                      {"measured ratio": float(noise[0] / noise[-1]),
+                       "√ ratio of B": float(expected)}),
+                Claim("group and layer norm give every image the same output whatever its "
+                      "companions",
                       all(max(dependence[n][0]) < 1e-12 and len(set(dependence[n][1])) == 1
                           for n in others), {n: dependence[n][1][0] for n in others})]
     return out

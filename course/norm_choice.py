@@ -45,7 +45,8 @@ def dependence_table(rgb):
         x2 = rgb.copy()
         edit(x2)
         return not np.isclose(step(rgb)[0, 0, 0, 0], step(x2)[0, 0, 0, 0])
-    return {name: {e: moves(step, edit) for e, edit in EDITS.items()} for name, step in STEPS.items()}
+    return {name: {e: moves(step, edit) for e, edit in EDITS.items()}
+            for name, step in STEPS.items()}
 
 
 def dependence_claims(table):
@@ -53,8 +54,8 @@ def dependence_claims(table):
     def row(name):
         return tuple(table[name].values())  # (other images, same row, other rows)
     return [
-        Claim("(c) depends on the other images only: like batch norm", row("(c) minus the mean image")
-              == (True, False, False)),
+        Claim("(c) depends on the other images only: like batch norm",
+              row("(c) minus the mean image") == (True, False, False)),
         Claim("(b) depends on all of the image's own pixels and on no other image: like layer norm",
               row("(b) each image sums to 1") == (False, True, True)),
         Claim("(a) depends on its own row only: per example, over a region",
@@ -86,16 +87,18 @@ def level_classes(n=400, D=16, seed=0):
     y = rng.integers(0, 2, n)
     x = rng.normal(0.0, 1.0, (n, D)) + 1.0 * y[:, None]  # (n, D)
     ones, zeros = np.ones(D), np.zeros(D)
-    return {"raw": nearest_mean_accuracy(x, y),
-            "batch norm": nearest_mean_accuracy(batchnorm_forward(x, ones, zeros, {"mode": "train"})[0], y),
-            "layer norm": nearest_mean_accuracy(layernorm_forward(x, ones, zeros, {})[0], y)}
+    bn = batchnorm_forward(x, ones, zeros, {"mode": "train"})[0]  # (n, D)
+    ln = layernorm_forward(x, ones, zeros, {})[0]  # (n, D)
+    return {"raw": nearest_mean_accuracy(x, y), "batch norm": nearest_mean_accuracy(bn, y),
+            "layer norm": nearest_mean_accuracy(ln, y)}
 
 
 def failure_claims(d2, levels):
     """When layer norm works badly; from two_features and level_classes."""
     return [
         Claim("with D = 2 layer norm leaves only ±1 (the order of the two values)",
-              np.allclose(np.abs(d2), 1.0, atol=1e-4), {"largest ||x̂| - 1|": float(np.abs(np.abs(d2) - 1).max())}),
+              np.allclose(np.abs(d2), 1.0, atol=1e-4),
+              {"largest ||x̂| - 1|": float(np.abs(np.abs(d2) - 1).max())}),
         Claim("when the class is the overall level, layer norm erases it (chance) and batch norm "
               "keeps it", abs(levels["layer norm"] - 0.5) < 0.1 and levels["batch norm"] > 0.9,
               levels),

@@ -131,4 +131,5 @@ def groupnorm_special_cases(x, eps=DEFAULT_EPS):
     ln = layernorm_forward(x.reshape(N, -1), np.ones(C * H * W), np.zeros(C * H * W),
                            {"eps": eps})[0]
     gnC = groupnorm_forward(x, np.ones(C), np.zeros(C), C, {"eps": eps})[0]
-    return float(np.abs(gn1 - ln.reshape(x.shape)).max()), float(np.abs(gnC - instance_norm(x, eps)).max())
+    return (float(np.abs(gn1 - ln.reshape(x.shape)).max()),
+            float(np.abs(gnC - instance_norm(x, eps)).max()))

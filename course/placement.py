@@ -89,7 +89,8 @@ def compare_layouts(seeds=range(5), epochs=5, p_drop=0.5, lr=0.05):
 def claims(result):
     """What the layouts show; result from compare_layouts."""
     acc = {name: r["acc"] for name, r in result.items()}
-    drop, last = result["BN -> ReLU -> dropout, every block"], result["dropout after the last BN only"]
+    drop = result["BN -> ReLU -> dropout, every block"]
+    last = result["dropout after the last BN only"]
     sd = max(a.std(ddof=1) for a in acc.values())
     before_after = abs(acc["BN -> ReLU"].mean() - acc["ReLU -> BN"].mean())
     n = len(drop["acc"])
@@ -109,6 +110,7 @@ def claims(result):
               {"shift after": drop["shift recalibrated"].mean(),
                "val acc after": drop["acc recalibrated"].mean(), "before": drop["acc"].mean()},
               cond),
-        Claim("with dropout after the last BN only, no BN sees dropped-out inputs: shift close to 1",
+        Claim("with dropout after the last BN only, no BN sees dropped-out inputs: shift close "
+              "to 1",
               abs(last["shift"].mean() - 1) < 0.1, {"variance shift": last["shift"].mean()}, cond),
     ]

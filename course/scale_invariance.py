@@ -80,7 +80,7 @@ def identities(W, X, y, V, scales=(0.1, 10.0), epsilons=(0.0, 1e-5)):
 
 
 def norm_runs(lr=0.5, weight_decays=(0.0, 0.01, 0.03), seeds=(0, 1, 2)):
-    """sgd_norms per weight decay and seed: {wd: (norms (seeds, steps + 1), effective lr (same))}."""
+    """sgd_norms per weight decay and seed: {wd: (norms (seeds, steps + 1), effective lr)}."""
     out = {}
     for wd in weight_decays:
         runs = [sgd_norms(lr, wd, seed=s) for s in seeds]
@@ -102,7 +102,8 @@ def claims(ident, runs):
                   for (d, r, c), a in zip(exact, [a for (e, a) in ident if e == 0.0], strict=True)),
               {"largest BN difference": max(v[0] for v in exact),
                "largest |cos|": max(abs(v[2]) for v in exact)}),
-        Claim("without weight decay the norm never shrinks", (np.diff(plain[0], axis=1) > -1e-9).all(),
+        Claim("without weight decay the norm never shrinks",
+              (np.diff(plain[0], axis=1) > -1e-9).all(),
               {"||W|| after 200 steps": plain[0][:, -1].mean()}, f"{n} seeds, plain SGD, lr 0.5"),
         Claim(f"with weight decay {largest:g} the effective learning rate ends over twice as high, "
               "every seed", decayed[1][:, -1].min() > 2 * plain[1][:, -1].max(),

@@ -17,8 +17,10 @@ def noise_claims(noise, small=4, large=64):
     mean_ratio, std_ratio = noise[small][0] / noise[large][0], noise[small][1] / noise[large][1]
     return [Claim(f"from B = {small} to {large} the batch mean's spread shrinks about "
                   f"√{large // small} = {np.sqrt(large / small):.0f} times, the batch std's less "
-                  "than 3 times", abs(mean_ratio / np.sqrt(large / small) - 1) < 0.1 and std_ratio < 3,
-                  {"batch mean": mean_ratio, "batch std": std_ratio}, "400 random batches per size")]
+                  "than 3 times",
+                  abs(mean_ratio / np.sqrt(large / small) - 1) < 0.1 and std_ratio < 3,
+                  {"batch mean": mean_ratio, "batch std": std_ratio},
+                  "400 random batches per size")]
 
 
 def full_batch_differences(forward, backward, cuts=(3, 12, 17), seed=2):

@@ -112,7 +112,8 @@ def claims(shifted, tuned):
     n = len(before)
     return [
         Claim("a uniform contrast change costs accuracy on every seed, and AdaBN gives it back to "
-              "within a point", (uni[:, 1] < uni[:, 0] - 0.1).all() and (uni[:, 2] > uni[:, 0] - 0.01).all(),
+              "within a point",
+              (uni[:, 1] < uni[:, 0] - 0.1).all() and (uni[:, 2] > uni[:, 0] - 0.01).all(),
               {"clean": uni[:, 0].mean(), "shifted": uni[:, 1].mean(), "AdaBN": uni[:, 2].mean()},
               f"{n} seeds, pixels x0.5"),
         Claim("a per-pixel contrast change is not fully undone: AdaBN helps but stays below clean "

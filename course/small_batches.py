@@ -67,7 +67,8 @@ def claims(acc):
               {"B = 4, 1 epoch": test(4, 1, "Batch Renorm").mean(),
                "B = 64, 1 epoch": test(64, 1, "Batch Renorm").mean(),
                "B = 64, 5 epochs": test(64, 5, "Batch Renorm").mean()}, cond),
-        Claim("batches of 64, five epochs: nothing to repair, BN and Batch Renorm level within 0.01",
+        Claim("batches of 64, five epochs: nothing to repair, BN and Batch Renorm level within "
+              "0.01",
               abs(test(64, 5, "BN").mean() - test(64, 5, "Batch Renorm").mean()) < 0.01,
               {"BN": test(64, 5, "BN").mean(), "Batch Renorm": test(64, 5, "Batch Renorm").mean()},
               cond),
@@ -78,7 +79,8 @@ def gap_claims(acc):
     """BN's train/test gap shrinks with the batch; acc from compare(norms=("BN",))."""
     gaps = {B: (a[:, 0] - a[:, 1]).mean() for (B, _, _), a in acc.items()}
     small, large = min(gaps), max(gaps)
-    return [Claim(f"BN's train-mode accuracy lags its test mode far more with batches of {small} than "
-                  f"with {large}", gaps[small] > 0.1 > gaps[large] and gaps[small] > 5 * gaps[large],
+    return [Claim(f"BN's train-mode accuracy lags its test mode far more with batches of {small} "
+                  f"than with {large}",
+                  gaps[small] > 0.1 > gaps[large] and gaps[small] > 5 * gaps[large],
                   {f"gap at {B}": g for B, g in gaps.items()},
                   f"{len(next(iter(acc.values())))} seed(s), lr 0.05·B/64")]

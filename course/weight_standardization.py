@@ -36,7 +36,8 @@ def invariances(images, filters=6, seed=1, groups=2):
 
 def claims(diff):
     """What invariances() shows."""
-    return [Claim("the standardised convolution ignores each filter's scale and offset (to rounding)",
+    return [Claim("the standardised convolution ignores each filter's scale and offset (to "
+                  "rounding)",
                   diff["WS, filters x5 + 1"] < 1e-9, {"max change": diff["WS, filters x5 + 1"]}),
             Claim("GN gives image 0 the same output alone or in a batch; BN's changes",
                   diff["GN, alone vs batch"] < 1e-12 and diff["BN, alone vs batch"] > 0.1,

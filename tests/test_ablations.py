@@ -78,7 +78,7 @@ def test_stable_and_steps_to_loss_exact_values():
 
 def test_outcome_separates_diverged_from_slow():
     assert outcome(History(loss=[np.nan] * 10)) == "diverged"
-    assert outcome(History(loss=[CHANCE_LOSS + 0.1] * 10)) == "diverged"  # at chance: learned nothing
+    assert outcome(History(loss=[CHANCE_LOSS + 0.1] * 10)) == "diverged"  # learned nothing
     assert outcome(History(loss=[1.5] * 10)) == "slow"
     assert outcome(History(loss=[0.5] * 10)) == "stable"
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 
+from course.claims import assert_all_hold
 from course.gradcheck import numerical_gradient, rel_error
 from course.layers import softmax_loss
-from course.claims import assert_all_hold
 from course.residual import ResidualMLP, claims, depth_sweep
 
 

@@ -1,7 +1,6 @@
 """course.sharded_training: synchronised BN against full-batch BN, per-device and ghost BN trained
 on the digits, and the noise of batch statistics; the claims notebook 06 prints."""
 
-import numpy as np
 
 from course.batchnorm import batchnorm_backward_alt
 from course.claims import assert_all_hold

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course.experiments import digits
 from course.claims import assert_all_hold
+from course.experiments import digits
 from course.shift import SHIFTS, adabn, claims, fine_tune, fine_tune_compare, shift, trained
 
 

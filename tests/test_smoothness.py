@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from course.mlp import MLP
 from course.claims import assert_all_hold
+from course.mlp import MLP
 from course.smoothness import claims, compare, flat_loss_and_grad, probe
 
 

@@ -155,7 +155,8 @@ def plot_channel_stats(feats, normed):
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3), constrained_layout=True)
     channels = np.arange(feats.shape[1])
-    for ax, stat, name, ref in ((axes[0], np.mean, "mean", 0.0), (axes[1], np.var, "variance", 1.0)):
+    for ax, stat, name, ref in ((axes[0], np.mean, "mean", 0.0),
+                                (axes[1], np.var, "variance", 1.0)):
         ax.bar(channels, stat(feats, axis=(0, 2, 3)), width=0.6, color="C0", label="conv output")
         ax.axhline(ref, color="k", lw=0.8, ls=":")
         ax.plot(channels, stat(normed, axis=(0, 2, 3)), "D", color="C1",

@@ -51,7 +51,8 @@ def plot_landscape(results):
                 ax.set_xticks(range(values.shape[1]))
                 ax.set_xlabel("epoch (0 = initialisation)")
     handles = [plt.Line2D([], [], **STYLE[bn]) for bn in (False, True)]
-    handles.append(Patch(color="0.6", alpha=0.4, label=f"band: min–max over {len(results[True])} seeds"))
+    handles.append(Patch(color="0.6", alpha=0.4,
+                         label=f"band: min–max over {len(results[True])} seeds"))
     axes[0, 0].legend(handles=handles, fontsize=8)
     fig.suptitle("same epoch (top) and same training loss (bottom)", fontsize=10)
     return fig
