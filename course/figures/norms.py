@@ -179,7 +179,7 @@ def plot_companion_noise(batch_sizes, noise):
     ax.set_xticks(bs, [str(b) for b in bs])  # one labelled tick per measured batch size
     ax.set_yticks([0.02, 0.05, 0.1, 0.2], ["0.02", "0.05", "0.1", "0.2"])
     ax.minorticks_off()
-    ax.set_title("group/layer norm: exactly 0 (not drawn on a log axis)", fontsize=9)
+    ax.set_title("group/layer norm: 0 to rounding (not drawn on a log axis)", fontsize=9)
     ax.legend(fontsize=8)
     return fig
 
