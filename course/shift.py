@@ -66,20 +66,27 @@ def adabn(shift_kw, seeds=range(5), epochs=5):
 BN_MODES = ("statistics updated", "frozen (inference mode)", "batch statistics, buffers kept")
 
 
+def freeze_bn(model):
+    """BN frozen as the frameworks mean it, in place: inference mode (running statistics, never
+    updated) with gamma and beta fixed, a fixed affine map whatever train() and eval() do."""
+    for bn in model.bn:
+        if bn is not None:
+            bn.training = False
+            bn.params = list  # no learnable arrays: gamma and beta stay as they are
+    model.mode_layers = list  # train() and eval() no longer switch BN
+    return model
+
+
 def fine_tune(model, X, y, X_val, y_val, bn_mode, epochs=3, batch_size=8, lr=0.01, seed=0):
-    """Fine-tune a copy of model on (X, y) in small batches with BN in one of BN_MODES:
-    train mode as usual; inference mode (running statistics, never updated: Keras'
-    trainable=False, torchvision's FrozenBatchNorm2d); or batch statistics with the running
-    buffers left as they were (trains on one normalisation, tests on another). Returns
-    validation accuracy."""
+    """Fine-tune a copy of model on (X, y) in small batches with BN in one of BN_MODES: train mode
+    as usual; frozen (freeze_bn: Keras' trainable=False, torchvision's FrozenBatchNorm2d); or
+    batch statistics with the running buffers left as they were (trains on one normalisation,
+    tests on another). Returns validation accuracy."""
     if bn_mode not in BN_MODES:
         raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
-    model = copy.deepcopy(model)
+    model = freeze_bn(copy.deepcopy(model)) if bn_mode == "frozen (inference mode)" else \
+        copy.deepcopy(model)
     layers = [bn for bn in model.bn if bn is not None]
-    if bn_mode == "frozen (inference mode)":
-        for bn in layers:
-            bn.training = False
-        model.mode_layers = list  # train() and eval() no longer switch BN: it stays as it is
     opt = SGD(lr)
     for e in range(epochs):
         for bn in layers:  # set per epoch: predicting() (accuracy) resets the flag

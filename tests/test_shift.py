@@ -7,7 +7,16 @@ from hypothesis import strategies as st
 
 from course.claims import assert_all_hold
 from course.experiments import digits
-from course.shift import SHIFTS, adabn, claims, fine_tune, fine_tune_compare, shift, trained
+from course.shift import (
+    SHIFTS,
+    adabn,
+    claims,
+    fine_tune,
+    fine_tune_compare,
+    freeze_bn,
+    shift,
+    trained,
+)
 
 
 @settings(max_examples=20, deadline=None)
@@ -56,3 +65,22 @@ def test_the_shift_claims_hold():
     shifted = adabn(SHIFTS, seeds=range(5))
     tuned = fine_tune_compare(SHIFTS["uniform contrast x0.5"], seeds=range(5))
     assert_all_hold(claims(shifted, tuned))
+
+
+def test_frozen_bn_is_a_fixed_affine_map_while_training():
+    import copy
+
+    from course.optim import SGD
+    from course.train import train
+
+    d = digits()
+    model = freeze_bn(copy.deepcopy(trained(0)))
+    assert not any("gamma" in n or "beta" in n for n, _, _ in model.params())
+    bns = [bn for bn in model.bn if bn is not None]
+    before = [(bn.gamma.copy(), bn.running_var.copy()) for bn in bns]
+    train(model, d.X_train[:64], d.y_train[:64], d.X_val[:8], d.y_val[:8], SGD(0.05), epochs=2,
+          batch_size=8)
+    assert all(not bn.training for bn in bns)  # train() did not switch them back
+    for bn, (gamma, var) in zip(bns, before, strict=True):
+        np.testing.assert_array_equal(bn.gamma, gamma)
+        np.testing.assert_array_equal(bn.running_var, var)
