@@ -40,3 +40,19 @@ def batch_renorm_backward(dout, cache):
                 "gamma": cache["gamma"] * cache["r"]}
     dx, _, dbeta = batchnorm_backward_alt(dout, bn_cache)  # (N, D), _, (D,)
     return dx, (dout * cache["x_hat"]).sum(axis=0), dbeta  # dgamma (D,)
+
+
+def with_reference_backward(forward):
+    """A Batch Renorm forward (say, a student's) paired with the reference cache, so that the
+    reference backward can train a network with it: the output and the running statistics are
+    forward's own; the cache comes from the reference run on the same input and buffers."""
+    def forward_fn(x, gamma, beta, bn_param):
+        before = {k: np.copy(v) if isinstance(v, np.ndarray) else v  # the buffers as forward
+                  for k, v in bn_param.items()}  # found them, even if it updates them in place
+        out, _ = forward(x, gamma, beta, bn_param)
+        if before.get("frozen"):  # predicting with batch statistics: the buffers must not move,
+            bn_param.update(running_mean=before["running_mean"],  # even if forward (written to
+                            running_var=before["running_var"])  # the exercise) ignores "frozen"
+        _, cache = batch_renorm_forward(x, gamma, beta, before)
+        return out, cache
+    return forward_fn

@@ -39,3 +39,15 @@ def numerical_gradient(f, x, h=1e-5):
 def numerical_gradient_array(f, x, dout, h=1e-5):
     """Gradient of sum(f(x) * dout) w.r.t. x, for an array-valued f: the vector-Jacobian product."""
     return numerical_gradient(lambda v: float(np.sum(f(v) * dout)), x, h)
+
+
+def layer_rel_errors(forward, backward, x, gamma, beta, param, dout):
+    """rel_error of a normalisation layer's dx and dgamma against numerical gradients, for
+    forward(x, gamma, beta, param) -> (out, cache) and backward(dout, cache) -> (dx, dgamma, ...);
+    param is copied for every call, so running statistics never leak between them."""
+    def f(x_, g_):
+        return forward(x_, g_, beta, dict(param))[0]
+    _, cache = forward(x, gamma, beta, dict(param))
+    dx, dgamma = backward(dout, cache)[:2]
+    return (rel_error(dx, numerical_gradient_array(lambda v: f(v, gamma), x.copy(), dout)),
+            rel_error(dgamma, numerical_gradient_array(lambda v: f(x, v), gamma.copy(), dout)))

@@ -11,8 +11,10 @@ from course.batchnorm import (
     batchnorm_forward,
 )
 from course.norms import (
+    KINDS,
     groupnorm_backward,
     groupnorm_forward,
+    num_groups,
     spatial_batchnorm_backward,
     spatial_batchnorm_forward,
 )
@@ -119,7 +121,7 @@ def make_norm(norm, channels, groups=2):
     """The normalisation layer for a name: None, 'batch', 'layer', 'instance' or 'group'."""
     if norm is None:
         return None
-    sizes = {"batch": None, "layer": 1, "instance": channels, "group": groups}
-    if norm not in sizes:
-        raise ValueError(f"norm must be None or one of {sorted(sizes)}, got {norm!r}")
-    return SpatialBatchNorm(channels) if norm == "batch" else GroupNorm(channels, sizes[norm])
+    if norm not in KINDS:
+        raise ValueError(f"norm must be None or one of {sorted(KINDS)}, got {norm!r}")
+    G = num_groups(norm, channels, groups)
+    return SpatialBatchNorm(channels) if G is None else GroupNorm(channels, G)

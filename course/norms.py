@@ -100,13 +100,36 @@ def groupnorm_backward(dout, cache):
 KINDS = ("batch", "layer", "instance", "group")  # which entries of (N, C, H, W) share statistics
 
 
+def num_groups(kind, channels, groups=2):
+    """GroupNorm's G for a kind of normalisation (None for batch norm, which has no groups): the
+    one kind -> groups table of the course (layer 1, instance C, group `groups`)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    return {"batch": None, "layer": 1, "instance": channels, "group": groups}[kind]
+
+
 def normalize(x, kind, groups=2, eps=DEFAULT_EPS):
     """x_hat (no gamma, beta) of x (N, C, H, W) under batch, layer, instance or group norm."""
     C = x.shape[1]
-    ones, zeros = np.ones(C), np.zeros(C)  # (C,)
+    G, ones, zeros = num_groups(kind, C, groups), np.ones(C), np.zeros(C)  # G, (C,), (C,)
     if kind == "batch":
         return spatial_batchnorm_forward(x, ones, zeros, {"mode": "train", "eps": eps})[0]
-    G = {"layer": 1, "instance": C, "group": groups}.get(kind)
-    if G is None:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     return groupnorm_forward(x, ones, zeros, G, {"eps": eps})[0]  # (N, C, H, W)
+
+
+def instance_norm(x, eps=DEFAULT_EPS):
+    """x_hat of instance norm written out directly: each channel of each image over (H, W)."""
+    mu = x.mean(axis=(2, 3), keepdims=True)  # (N, C, 1, 1)
+    return (x - mu) / np.sqrt(x.var(axis=(2, 3), keepdims=True) + eps)  # (N, C, H, W)
+
+
+def groupnorm_special_cases(x, eps=DEFAULT_EPS):
+    """max |difference| of GroupNorm (gamma 1, beta 0) with G = 1 against layer norm over
+    (C, H, W), and with G = C against instance norm written out: (two floats)."""
+    N, C, H, W = x.shape
+    gn1 = groupnorm_forward(x, np.ones(C), np.zeros(C), 1, {"eps": eps})[0]
+    ln = layernorm_forward(x.reshape(N, -1), np.ones(C * H * W), np.zeros(C * H * W),
+                           {"eps": eps})[0]
+    gnC = groupnorm_forward(x, np.ones(C), np.zeros(C), C, {"eps": eps})[0]
+    return (float(np.abs(gn1 - ln.reshape(x.shape)).max()),
+            float(np.abs(gnC - instance_norm(x, eps)).max()))

@@ -28,6 +28,7 @@ from course.tasks import for_notebook
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 _REGION = re.compile(rf"^([ \t]*){re.escape(BEGIN)}[^\n]*\n.*?^[ \t]*{re.escape(END)}[^\n]*(\n|$)",
                      re.MULTILINE | re.DOTALL)
+_DEF = re.compile(r"^[ \t]*def (\w+)\(", re.MULTILINE)
 
 
 def stub_source(source, cell_type, task_id):
@@ -36,8 +37,11 @@ def stub_source(source, cell_type, task_id):
         indent, newline = match.group(1), match.group(2)
         if cell_type == "markdown":
             return f"{indent}YOUR ANSWER HERE{newline}"
+        # Name the function the stub sits in (a cell may hold a forward and a backward).
+        defs = _DEF.findall(source, 0, match.start())
+        name = defs[-1] if defs else task_id
         return (f"{indent}# YOUR CODE HERE\n"
-                f'{indent}raise NotImplementedError("{task_id}: not implemented yet"){newline}')
+                f'{indent}raise NotImplementedError("{name}: not implemented yet"){newline}')
     new, count = _REGION.subn(stub, source)
     if BEGIN in new or END in new:
         raise ValueError(f"{task_id}: unbalanced {BEGIN} / {END} markers")

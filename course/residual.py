@@ -3,6 +3,7 @@ last BN may start at gamma = 0 so that every block starts as the identity."""
 
 import numpy as np
 
+from course.claims import Claim
 from course.experiments import run
 from course.layers import affine_backward, affine_forward, relu_backward, relu_forward
 from course.network import Network
@@ -73,9 +74,34 @@ class ResidualMLP(Network):
         return out + [("W_out", self.W_out, g("W_out")), ("b_out", self.b_out, g("b_out"))]
 
 
-def depth_sweep(depths=(2, 16), seeds=(0, 1, 2), lr=0.1, epochs=1):
-    """Final validation accuracy per depth and seed, last BN of each branch at gamma = 0 vs 1:
-    {zero_gamma: array (seeds, depths)}."""
+STEPS_PER_EPOCH = 1438 // 64  # 22 SGD steps: one pass over the training digits in batches of 64
+
+
+def depth_sweep(depths=(2, 16), seeds=(0, 1, 2), lr=0.1, epochs=3):
+    """Validation accuracy after every epoch, per seed and depth, last BN of each branch at
+    gamma = 0 vs 1: {zero_gamma: array (seeds, depths, epochs)}."""
     return {z: np.array([[run(make_model=lambda s, b=b, z=z: ResidualMLP(b, zero_gamma=z, seed=s),
-                              lr=lr, epochs=epochs, seed=s)[1].val_acc[-1] for b in depths]
+                              lr=lr, epochs=epochs, seed=s)[1].val_acc for b in depths]
                          for s in seeds]) for z in (True, False)}
+
+
+def claims(acc, depths=(2, 16)):
+    """What zero-initialised γ does, with its horizon; acc from depth_sweep."""
+    zero, one = acc[True], acc[False]  # (seeds, depths, epochs)
+    deep, shallow, last = depths.index(max(depths)), depths.index(min(depths)), zero.shape[2] - 1
+    gap = (zero[:, deep].mean(axis=0) - one[:, deep].mean(axis=0))  # (epochs,)
+    n, steps = zero.shape[0], STEPS_PER_EPOCH
+    cond = f"{n} seeds, lr 0.1, batches of 64"
+    return [
+        Claim(f"after one epoch ({steps} steps), γ = 0 is far ahead at {max(depths)} blocks, "
+              "every seed", zero[:, deep, 0].min() > one[:, deep, 0].max() + 0.1,
+              {"γ = 0": zero[:, deep, 0].mean(), "γ = 1": one[:, deep, 0].mean()}, cond),
+        Claim(f"after one epoch, γ = 0 trains {max(depths)} blocks about as well as "
+              f"{min(depths)}", zero[:, deep, 0].mean() > zero[:, shallow, 0].mean() - 0.02,
+              {f"{max(depths)} blocks": zero[:, deep, 0].mean(),
+               f"{min(depths)} blocks": zero[:, shallow, 0].mean()}, cond),
+        Claim(f"the gap closes with training: after {last + 1} epochs ({(last + 1) * steps} steps) "
+              "it is under a fifth of its size after one",
+              gap[last] < gap[0] / 5,
+              {"gap after 1 epoch": gap[0], f"after {last + 1}": gap[last]}, cond),
+    ]

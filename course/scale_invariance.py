@@ -6,6 +6,7 @@ from functools import cache
 import numpy as np
 
 from course.batchnorm import batchnorm_backward, batchnorm_forward
+from course.claims import Claim
 from course.experiments import digits
 from course.layers import relu_backward, relu_forward, softmax_loss
 from course.optim import SGD
@@ -70,3 +71,46 @@ def scale_identities(W, X, y, V, a, eps=1e-5):
     _, g_a = loss_and_grad(a * W, X, y, V, eps)
     cosine = np.sum(W * g) / (np.linalg.norm(W) * np.linalg.norm(g))
     return np.abs(bn(a * W) - bn(W)).max(), np.linalg.norm(g_a) / np.linalg.norm(g), cosine
+
+
+def identities(W, X, y, V, scales=(0.1, 10.0), epsilons=(0.0, 1e-5)):
+    """scale_identities for each eps and a: {(eps, a): (max |BN difference|, gradient ratio,
+    cosine)}."""
+    return {(eps, a): scale_identities(W, X, y, V, a, eps=eps) for eps in epsilons for a in scales}
+
+
+def norm_runs(lr=0.5, weight_decays=(0.0, 0.01, 0.03), seeds=(0, 1, 2)):
+    """sgd_norms per weight decay and seed: {wd: (norms (seeds, steps + 1), effective lr)}."""
+    out = {}
+    for wd in weight_decays:
+        runs = [sgd_norms(lr, wd, seed=s) for s in seeds]
+        out[wd] = np.array([r[0] for r in runs]), np.array([r[1] for r in runs])
+    return out
+
+
+def claims(ident, runs):
+    """What the identities and the SGD runs show; from identities() and norm_runs()."""
+    exact = [v for (eps, a), v in ident.items() if eps == 0.0]
+    largest = max(runs)
+    plain, decayed = runs[0.0], runs[largest]
+    tail = decayed[0][:, -50:]  # (seeds, 50) the last 50 steps
+    n = len(plain[0])
+    return [
+        Claim("with ε = 0 the three identities hold to rounding: BN(x aW) = BN(x W), the gradient "
+              "scales as 1/a, and it is orthogonal to W",
+              all(d < 1e-12 and abs(r * a - 1) < 1e-9 and abs(c) < 1e-12
+                  for (d, r, c), a in zip(exact, [a for (e, a) in ident if e == 0.0], strict=True)),
+              {"largest BN difference": max(v[0] for v in exact),
+               "largest |cos|": max(abs(v[2]) for v in exact)}),
+        Claim("without weight decay the norm never shrinks",
+              (np.diff(plain[0], axis=1) > -1e-9).all(),
+              {"||W|| after 200 steps": plain[0][:, -1].mean()}, f"{n} seeds, plain SGD, lr 0.5"),
+        Claim(f"with weight decay {largest:g} the effective learning rate ends over twice as high, "
+              "every seed", decayed[1][:, -1].min() > 2 * plain[1][:, -1].max(),
+              {"with decay": decayed[1][:, -1].mean(), "without": plain[1][:, -1].mean()},
+              f"{n} seeds, 200 steps"),
+        Claim("with weight decay the norm settles: it moves by under 10 % over the last 50 steps",
+              (tail.max(axis=1) / tail.min(axis=1) < 1.1).all(),
+              {"largest max/min": float((tail.max(axis=1) / tail.min(axis=1)).max())},
+              f"{n} seeds, weight decay {largest:g}"),
+    ]

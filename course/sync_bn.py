@@ -138,12 +138,6 @@ def split_batch(x, ghost_size):
     return np.array_split(x, k)  # the remainder is spread over the first shards
 
 
-def ghost_batchnorm_forward(x, gamma, beta, bn_param, ghost_size):
-    """BN with statistics over virtual sub-batches of about ghost_size rows of one large batch."""
-    outs, caches = per_shard_batchnorm_forward(split_batch(x, ghost_size), gamma, beta, bn_param)
-    return np.concatenate(outs), caches  # (N, D)
-
-
 class ShardedBatchNorm1d(BatchNorm1d):
     """BN over a batch split into shards: synchronised (sync=True) or per shard (ghost BN)."""
 

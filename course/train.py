@@ -37,8 +37,9 @@ def accuracy(model, X, y, batch_size=500, statistics="running", order=None):
     return correct / len(y)
 
 
-def train(model, X, y, X_val, y_val, optimizer, epochs=5, batch_size=64, seed=0):
-    """Train model with optimizer on (X, y); return a History. Deterministic for a seed."""
+def train(model, X, y, X_val, y_val, optimizer, epochs=5, batch_size=64, seed=0, after_step=None):
+    """Train model with optimizer on (X, y); return a History. Deterministic for a seed.
+    after_step(model, step) runs after every optimizer step (a probe must leave the model as is)."""
     rng = np.random.default_rng(seed)
     hist = History()
     N = len(y)
@@ -53,6 +54,8 @@ def train(model, X, y, X_val, y_val, optimizer, epochs=5, batch_size=64, seed=0)
             model.backward(dscores)
             optimizer.step(model.params())
             hist.loss.append(loss)
+            if after_step is not None:
+                after_step(model, len(hist.loss))
         hist.train_acc.append(accuracy(model, X, y))
         hist.val_acc.append(accuracy(model, X_val, y_val))
     return hist

@@ -3,6 +3,7 @@ inputs buys, what it costs as D grows, and why its backward pass is the hard par
 
 import numpy as np
 
+from course.claims import Claim
 from course.mlp import MLP
 from course.optim import SGD
 from course.train import train
@@ -54,6 +55,8 @@ def fixed_budget(digits, kinds=("standardized", "zca", "pca"), sizes=(64, 10), s
     return out
 
 
+SIZES = ((64, 10), (64, 64, 64, 10))  # softmax regression and two hidden layers (notebook 07)
+
 EIGH_FLOPS_PER_D3 = 9  # a symmetric eigendecomposition with eigenvectors: roughly 9 D^3 flops
 
 
@@ -77,3 +80,22 @@ def batch_covariance_spectrum(X, batch_size, seed=0, tol=1e-10):
     zero = lam <= tol * lam.max()
     return {"rank": int((~zero).sum()), "zero_eigenvalues": int(zero.sum()),
             "min_relative_gap": float(np.min(np.diff(lam)) / lam.max())}
+
+
+def claims(X, cond_trained, accs, spectrum):
+    """What whitening buys and what it breaks: X the standardised training digits, cond_trained
+    the condition number of the whitened inputs the networks trained on, accs a list of
+    fixed_budget results, spectrum from batch_covariance_spectrum."""
+    cond_std = condition_number(X)[0]
+    spread_of_means = max(np.ptp([v.mean() for v in acc.values()]) for acc in accs)
+    return [
+        Claim("whitening (ε = 0.1, as trained on) takes the condition number from the hundreds to "
+              "a few", cond_std > 100 and cond_trained < 5,
+              {"standardised": cond_std, "whitened, ε = 0.1": cond_trained}),
+        Claim("on the digits it buys no accuracy: every input transform ends within 0.03 after "
+              "one epoch", spread_of_means < 0.03, {"largest difference of means": spread_of_means},
+              f"{len(next(iter(accs[0].values())))} seeds, softmax regression and 2 hidden layers"),
+        Claim("a batch covariance of 64 digits is singular, with repeated eigenvalues",
+              spectrum["zero_eigenvalues"] > 0 and spectrum["min_relative_gap"] < 1e-12,
+              {"zero eigenvalues": spectrum["zero_eigenvalues"], "rank": spectrum["rank"]}),
+    ]

@@ -80,3 +80,43 @@ def test_layer_in_a_network_trains_and_keeps_the_limits():
     m.forward(x)
     m.backward(np.ones((8, 3)))
     assert layer.dgamma.shape == (4,) and not np.allclose(layer.running_mean, 0.0)
+
+
+def test_a_forward_that_ignores_frozen_still_leaves_the_buffers_alone():
+    # A student's forward written to the exercise updates the running statistics whenever it
+    # runs in train mode; predicting with batch statistics (frozen) must not move them anyway.
+    from course.small_batches import renorm_layer
+
+    def eager(x, gamma, beta, bn_param):
+        out, cache = batch_renorm_forward(x, gamma, beta, {**bn_param, "frozen": False})
+        bn_param["running_mean"] = x.mean(axis=0)  # in the student's own way
+        return out, cache
+
+    rng = np.random.default_rng(0)
+    layer = renorm_layer(eager)(3)
+    layer.frozen = True
+    x = rng.normal(2.0, 3.0, (6, 3))
+    out = layer.forward(x)
+    np.testing.assert_array_equal(layer.running_mean, np.zeros(3))
+    layer.frozen = False
+    np.testing.assert_allclose(layer.forward(x), out)  # same output, now with buffers updated
+    np.testing.assert_allclose(layer.running_mean, x.mean(axis=0))
+
+
+def test_a_layer_with_the_reference_forward_equals_batchrenorm1d():
+    from course.small_batches import renorm_layer
+
+    rng = np.random.default_rng(1)
+    a, b = renorm_layer()(4), BatchRenorm1d(4)
+    for _ in range(3):
+        x, dout = rng.normal(1.0, 2.0, (8, 4)), rng.normal(size=(8, 4))
+        np.testing.assert_allclose(a.forward(x), b.forward(x))
+        np.testing.assert_allclose(a.backward(dout), b.backward(dout))
+    np.testing.assert_allclose(a.running_var, b.running_var)
+
+
+def test_the_small_batch_claims_hold_at_equal_epochs():
+    from course.claims import assert_all_hold
+    from course.small_batches import claims, compare
+
+    assert_all_hold(claims(compare()))

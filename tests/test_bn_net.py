@@ -66,3 +66,26 @@ def test_it_learns_the_digits():
     losses = train_bn_net(bn_net_loss, params, bn_params, d.X_train, d.y_train, epochs=2)
     assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:5])
     assert bn_net_accuracy(bn_net_loss, params, bn_params, d.X_val, d.y_val) > 0.9
+
+
+def test_the_wiring_claims_hold_for_the_reference():
+    from course.bn_net import bn_net_loss, claims, gradient_check, train_seeds
+    from course.claims import assert_all_hold
+    from course.experiments import SEEDS, digits
+
+    check = gradient_check(bn_net_loss)
+    assert {kind for kind, _ in check.values()} == {"rel_error", "max |gradient|"}
+    assert [n for n, (kind, _) in check.items() if kind != "rel_error"] == ["b1", "b2"]
+    assert_all_hold(claims(check, train_seeds(bn_net_loss, digits(), SEEDS)))
+
+
+def test_the_gradient_check_catches_a_wrong_gradient():
+    from course.bn_net import bn_net_loss, claims, gradient_check
+
+    def wrong(X, params, bn_params, y=None, reg=0.0):
+        out = bn_net_loss(X, params, bn_params, y, reg)
+        if y is None:
+            return out
+        loss, grads = out
+        return loss, {**grads, "gamma1": 1.1 * grads["gamma1"]}
+    assert not claims(gradient_check(wrong))[0].holds

@@ -31,7 +31,9 @@ def test_cnn_parameter_gradients(norm):
 def test_parameter_count_with_batchnorm_is_two_per_channel():
     plain, bn = SmallCNN(norm=None), SmallCNN(norm="batch")
     # conv biases (8 + 16) are replaced by beta, and gamma adds one scalar per channel.
-    assert bn.num_params() - plain.num_params() == 8 + 16
+    def count(m):
+        return sum(v.size for _, v, _ in m.params())
+    assert count(bn) - count(plain) == 8 + 16
     assert [v.shape for n, v, _ in bn.params() if n.startswith("norm")] == [(8,)] * 2 + [(16,)] * 2
 
 
@@ -62,3 +64,15 @@ def test_batch_dependence_bn_versus_groupnorm():
     before = bn.norms[0].running_mean.copy()
     accuracy(bn, Xv, d.y_val, 2, statistics="batch", order=order)
     np.testing.assert_array_equal(bn.norms[0].running_mean, before)
+
+
+def test_the_cnn_claims_hold_for_training_and_batch_dependence():
+    from course.claims import assert_all_hold
+    from course.cnn import batch_dependence, claims, fit, lr_runs
+    from course.dataset import load_digits
+
+    runs = lr_runs()
+    d = load_digits()
+    models = {"batch norm": runs["batch", 0.05][0], "layer norm": fit("layer", lr=0.05)[0]}
+    sizes = [2, 8, 32, 128]
+    assert_all_hold(claims(runs, batch_dependence(models, d.images("val"), d.y_val, sizes), sizes))

@@ -45,3 +45,20 @@ def test_float32_gradient_check_is_far_less_accurate():
                                        (9.9e-6, "suspicious"), (1e-5, "wrong"), (1.0, "wrong")])
 def test_verdict_reads_rel_error_by_the_course_thresholds(err, word):
     assert verdict(err) == word
+
+
+def test_layer_rel_errors_pass_a_right_backward_and_catch_a_wrong_one():
+    from course.gradcheck import layer_rel_errors
+
+    rng = np.random.default_rng(0)
+    x, dout = rng.normal(2.0, 3.0, (6, 4)), rng.normal(size=(6, 4))
+    gamma, beta = rng.normal(1.0, 0.5, 4), rng.normal(size=4)
+    ok = layer_rel_errors(batchnorm_forward, batchnorm_backward, x, gamma, beta, {"mode": "train"},
+                          dout)
+    assert max(ok) < 1e-8
+
+    def no_mean_path(d, cache):  # drops the -sum(dout) term of dx
+        dx, dgamma, dbeta = batchnorm_backward(d, cache)
+        return dx + (d * cache["gamma"]).mean(axis=0) * cache["inv_std"], dgamma, dbeta
+    assert layer_rel_errors(batchnorm_forward, no_mean_path, x, gamma, beta, {"mode": "train"},
+                            dout)[0] > 1e-3

@@ -60,3 +60,12 @@ def test_an_unknown_op_or_activation_is_refused_by_name():
         PlacementMLP([4, 3, 2], [("bn", "gelu")])
     with pytest.raises(ValueError, match="activation must be one of .*'tanh'"):
         MLP([4, 3, 2], activation="tanh")
+
+
+def test_the_placement_claims_hold_with_the_recalibration_control():
+    from course.claims import assert_all_hold
+    from course.placement import claims, compare_layouts
+
+    r = compare_layouts(seeds=range(5))
+    assert set(r) == set(PLACEMENTS)
+    assert_all_hold(claims(r))

@@ -30,3 +30,10 @@ def test_post_norm_keeps_the_stream_at_unit_rms_and_pre_norm_lets_it_grow():
 def test_unknown_placement_is_a_clear_error():
     with pytest.raises(ValueError, match="placement"):
         stack(np.zeros((2, 3)), [], "sandwich", np.zeros((2, 3)))
+
+
+def test_the_placement_claims_hold_at_initialisation():
+    from course.claims import assert_all_hold
+    from course.prenorm import claims, growth
+
+    assert_all_hold(claims(growth()))

@@ -14,10 +14,15 @@ def test_release_stubs_keep_indentation_and_handle_written_answers():
     new, n = release.stub_source(src, "code", "f_task")
     assert n == 1
     assert new == ('def f(x):\n    """Doc."""\n    # YOUR CODE HERE\n'
-                   '    raise NotImplementedError("f_task: not implemented yet")\n')
+                   '    raise NotImplementedError("f: not implemented yet")\n')
     md, _ = release.stub_source("Answer:\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION",
                                 "markdown", "think_x")
     assert md == "Answer:\nYOUR ANSWER HERE"
+    two = src + src.replace("def f(", "def f_backward(")  # a forward and its backward, one task
+    new, n = release.stub_source(two, "code", "f_task")
+    assert n == 2 and '"f: not' in new and '"f_backward: not implemented yet"' in new
+    top, _ = release.stub_source("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n", "code", "t")
+    assert '"t: not implemented yet"' in top  # no function around it: the task's name
     with pytest.raises(ValueError, match="unbalanced"):
         release.stub_source("### BEGIN SOLUTION\nx = 1\n", "code", "t")
 

@@ -2,9 +2,10 @@
 
 import numpy as np
 
+from course.claims import assert_all_hold
 from course.gradcheck import numerical_gradient, rel_error
 from course.layers import softmax_loss
-from course.residual import ResidualMLP, depth_sweep
+from course.residual import ResidualMLP, claims, depth_sweep
 
 
 def _net(zero_gamma):
@@ -39,6 +40,7 @@ def test_zero_gamma_blocks_start_as_the_identity():
     assert np.allclose(m.forward(X), h @ m.W_out + m.b_out)
 
 
-def test_zero_gamma_trains_a_deep_residual_net_better():
-    r = depth_sweep(depths=(16,), seeds=range(2), epochs=1)
-    assert r[True].min() > r[False].max()
+def test_the_zero_gamma_claims_hold_with_their_horizon():
+    r = depth_sweep()  # the notebook's set-up: 2 and 16 blocks, 3 seeds, 3 epochs
+    assert r[True].shape == (3, 2, 3)
+    assert_all_hold(claims(r))

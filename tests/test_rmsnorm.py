@@ -73,3 +73,10 @@ def test_dx_is_orthogonal_to_x_per_example_without_eps():
     _, cache = rmsnorm_forward(x, gamma, {"eps": 0.0})
     dx, _ = rmsnorm_backward(dout, cache)
     np.testing.assert_allclose((dx * x).sum(axis=1), 0.0, atol=1e-12)
+
+
+def test_the_layernorm_comparison_claims_hold():
+    from course.claims import assert_all_hold
+    from course.rmsnorm import claims, layernorm_gap
+
+    assert_all_hold(claims(layernorm_gap()))

@@ -53,3 +53,14 @@ def test_with_weight_decay_the_norm_settles_below_and_the_effective_rate_above()
         assert decayed[0][-1] < plain[0][-1] and decayed[1][-1] > plain[1][-1]
         tail = decayed[0][-50:]  # the last 50 steps: no more trend than noise
         assert tail.max() / tail.min() < 1.1
+
+
+def test_the_scale_invariance_claims_hold():
+    from course.claims import assert_all_hold
+    from course.experiments import digits
+    from course.scale_invariance import claims, identities, norm_runs, readout
+
+    d = digits()
+    W0 = np.random.default_rng(0).normal(size=(64, 32))
+    assert_all_hold(claims(identities(W0, d.X_train[:64], d.y_train[:64], readout(32)),
+                           norm_runs()))

@@ -28,3 +28,10 @@ def test_seconds_per_call_reports_the_least_disturbed_round(monkeypatch):
         clock[0] += next(cost)
 
     assert seconds_per_call(work, repeat=2, number=4) == 0.125
+
+
+def test_speedups_has_one_ratio_per_round():
+    from course.timing import speedups
+
+    r = speedups(lambda: sum(range(2000)), lambda: sum(range(10)), rounds=3, repeat=2, number=3)
+    assert r.shape == (3,) and (r > 1).all()

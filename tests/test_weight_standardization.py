@@ -26,3 +26,11 @@ def test_a_standardised_convolution_ignores_the_filter_scale():
     out, _ = conv_forward(x, weight_standardize(w, eps=0.0), np.zeros(4), p)
     out_scaled, _ = conv_forward(x, weight_standardize(7.0 * w + 2.0, eps=0.0), np.zeros(4), p)
     np.testing.assert_allclose(out, out_scaled, atol=1e-10)
+
+
+def test_the_gn_ws_claims_hold_on_the_digits():
+    from course.claims import assert_all_hold
+    from course.experiments import digits
+    from course.weight_standardization import claims, invariances
+
+    assert_all_hold(claims(invariances(digits().X_train[:64].reshape(64, 1, 8, 8))))

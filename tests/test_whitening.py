@@ -59,3 +59,14 @@ def test_a_batch_covariance_of_the_digits_is_singular():
 def test_whitening_buys_no_accuracy_for_softmax_regression_on_the_digits():
     r = fixed_budget(digits(), kinds=("standardized", "zca"), seeds=range(3))
     assert abs(r["zca"].mean() - r["standardized"].mean()) < 0.03
+
+
+def test_the_whitening_claims_hold_for_the_inputs_trained_on():
+    from course.claims import assert_all_hold
+    from course.whitening import batch_covariance_spectrum, claims, condition_number, fixed_budget
+
+    d = digits()
+    cond = condition_number(whiten(d.X_train, eps=0.1))[0]
+    assert 1.5 < cond < 5  # eps = 0.1 keeps it well above 1: not the "1" of a tiny eps
+    accs = [fixed_budget(d, sizes=s, seeds=range(5)) for s in ((64, 10), (64, 64, 64, 10))]
+    assert_all_hold(claims(d.X_train, cond, accs, batch_covariance_spectrum(d.X_train, 64)))

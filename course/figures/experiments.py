@@ -44,3 +44,40 @@ def plot_saturation(ax, result):
     ax.set(xlabel="hidden layer", ylabel=f"fraction with |z| > {SATURATION_THRESHOLD:g}",
            ylim=(-0.02, 1), title="saturated sigmoid inputs per layer")
     ax.legend(fontsize=8)
+
+
+def plot_strips(values, title, figsize=(7, 2.8)):
+    """One row per set-up: each seed's value as a marker, the mean as a black bar (notebooks 06
+    and 07); values {label: (seeds,)}."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize)
+    for i, v in enumerate(values.values()):
+        ax.plot(v, np.full(len(v), i), "o", alpha=0.7)
+        ax.plot(np.mean(v), i, "k|", markersize=18)
+    ax.set(yticks=range(len(values)), yticklabels=list(values), xlabel="validation accuracy",
+           title=title)
+    ax.invert_yaxis()
+    return fig
+
+
+def plot_horizon(acc, depths, steps_per_epoch):
+    """Validation accuracy after each epoch, against SGD steps, one panel per depth, for the last
+    BN of each residual branch at γ = 0 and γ = 1: mean over seeds and min-max band; acc from
+    course.residual.depth_sweep."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(depths), figsize=(4.2 * len(depths), 3), sharey=True,
+                             constrained_layout=True)
+    styles = {True: ("o-", "γ = 0 (block starts as identity)"), False: ("s--", "γ = 1")}
+    for j, (ax, blocks) in enumerate(zip(axes, depths, strict=True)):
+        for zero, (style, label) in styles.items():
+            a = acc[zero][:, j]  # (seeds, epochs)
+            steps = steps_per_epoch * np.arange(1, a.shape[1] + 1)
+            line, = ax.plot(steps, a.mean(axis=0), style, label=label)
+            ax.fill_between(steps, a.min(axis=0), a.max(axis=0), color=line.get_color(), alpha=0.2)
+        ax.set(xlabel="SGD steps (22 per epoch)", title=f"{blocks} residual blocks", xticks=steps)
+    axes[0].set_ylabel("validation accuracy")
+    axes[0].legend(fontsize=8, title=f"mean, band min–max of {acc[True].shape[0]} seeds",
+                   title_fontsize=8)
+    return fig

@@ -146,3 +146,58 @@ NORM_AXES_DEMO = Demo(
              "std 1 one by one, and which only on average over a row or a column? Which choice "
              "makes an example's row depend on the other images in the batch?",
 )
+
+
+def plot_channel_stats(feats, normed):
+    """Per-channel mean and variance over (N, H, W) of conv outputs (bars) and after spatial BN
+    (markers on the dotted reference lines at 0 and 1, where they sit to rounding)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3), constrained_layout=True)
+    channels = np.arange(feats.shape[1])
+    for ax, stat, name, ref in ((axes[0], np.mean, "mean", 0.0),
+                                (axes[1], np.var, "variance", 1.0)):
+        ax.bar(channels, stat(feats, axis=(0, 2, 3)), width=0.6, color="C0", label="conv output")
+        ax.axhline(ref, color="k", lw=0.8, ls=":")
+        ax.plot(channels, stat(normed, axis=(0, 2, 3)), "D", color="C1",
+                label=f"after spatial BN (all at {ref:g})")
+        ax.set(xlabel="channel", ylabel=f"{name} over (N, H, W)", title=f"per-channel {name}")
+    axes[1].set_yscale("log")
+    axes[1].legend(fontsize=8, loc="center right")
+    return fig
+
+
+def plot_companion_noise(batch_sizes, noise):
+    """Relative score noise of batch norm against the batch size, with the 1/sqrt(B) line."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    bs = np.array(batch_sizes)
+    ax.loglog(bs, noise, "o-", label="batch norm")
+    ax.loglog(bs, noise[0] * np.sqrt(bs[0] / bs), "k:", label=r"$\propto 1/\sqrt{B}$")
+    ax.set(xlabel="batch size B", ylabel="relative score noise")
+    ax.set_xticks(bs, [str(b) for b in bs])  # one labelled tick per measured batch size
+    ax.set_yticks([0.02, 0.05, 0.1, 0.2], ["0.02", "0.05", "0.1", "0.2"])
+    ax.minorticks_off()
+    ax.set_title("group/layer norm: 0 to rounding (not drawn on a log axis)", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_running_estimates(mean_err, var_err, mean, var, momentum=0.9):
+    """Errors of the running mean (absolute) and variance (relative) per step, log scale, with
+    the decay momentum**t of the initial error (running mean 0, running variance 1)."""
+    import matplotlib.pyplot as plt
+
+    steps = np.arange(1, len(mean_err) + 1)
+    fig, (ax_m, ax_v) = plt.subplots(1, 2, figsize=(10, 3), constrained_layout=True)
+    for ax, err, initial, color, what, ylabel, title in (
+            (ax_m, mean_err, np.abs(mean).max(), "C0", "running mean",
+             "max |running − population mean|", "mean: absolute error"),
+            (ax_v, var_err, np.abs(1 / var - 1).max(), "C1", "running variance",
+             "max |running / population var − 1|", "variance: relative error")):
+        ax.semilogy(steps, err, color=color, label=what)
+        ax.semilogy(steps, initial * momentum**steps, "k:", label=f"{momentum}^t × initial error")
+        ax.set(xlabel="training step", ylabel=ylabel, title=title)
+        ax.legend(fontsize=8)
+    return fig
