@@ -54,6 +54,15 @@ def check(grade_id, *fns, notebook=None):
     """Print a short table of verdicts for the student's function(s); truthy if all pass."""
     task = get(grade_id, notebook)  # notebook: only for an id two notebooks share
     names = ", ".join(f"{n}()" for n in task.functions)
+    borrowed = [n for n, f in zip(task.functions, fns, strict=False)
+                if any(f is r for r in task.reference)]
+    if borrowed:  # never praise the course's own code as the student's
+        print("✗ The course reference is checked here, not your answer: the name(s)\n"
+              f"  {', '.join(borrowed)}\n"
+              "  hold the course's functions. A demo cell below puts them in your answer's\n"
+              "  place while it fails its check (or your cell imports them). Run your answer\n"
+              "  cell, then this check.")
+        return Passed(False)
     results = _verdicts(task, fns)
     if any(v.mistake == "not_implemented" for _, v in results):
         todo = ", ".join(f"{n}()" for n in _unanswered(task, results)) or names

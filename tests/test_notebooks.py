@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import nbformat
 import pytest
 
 from course import release
@@ -178,3 +179,29 @@ def test_setup_cell_says_how_to_fix_a_missing_course_package(path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("ModuleNotFoundError: No module named 'course'"), done.stderr
     assert "make lab" in last and "pip install -e ." in last
+
+
+def test_a_rerun_check_never_praises_the_course_reference_for_a_wrong_answer(tmp_path):
+    """Notebook 02 with the classic slip (ddof=1): Run All, then the check cell again at the end
+    (after the demo cells put the reference in the student's place): still no praise."""
+    import nbclient
+
+    nb = read(NOTEBOOKS / "02_forward_pass.ipynb")
+    answer = next(c for c in answer_cells(nb) if grade_id(c) == "batchnorm_forward")
+    answer.source = '''import numpy as np
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    eps = bn_param.get("eps", 1e-5)
+    mu, var = x.mean(axis=0), x.var(axis=0, ddof=1)
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    return gamma * x_hat + beta, {"x_hat": x_hat}
+'''
+    check_cell = next(c for c in nb.cells if "check" in tags(c)
+                      and 'check("batchnorm_forward"' in c.source)
+    nb.cells.append(nbformat.v4.new_code_cell(check_cell.source))
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    text = lambda cell: "".join(o.get("text", "") for o in cell.outputs)  # noqa: E731
+    first, last = text(check_cell), text(nb.cells[-1])
+    assert "ddof=1" in first and "Well done" not in first, first
+    assert "course reference is checked here" in last and "Well done" not in last, last

@@ -1,6 +1,7 @@
 """The course.tasks package: every graded task in the registry (the reference passes, each planted
 mistake is named), the harness, and what is particular to some notebooks' tasks."""
 
+import functools
 import inspect
 
 import numpy as np
@@ -105,7 +106,16 @@ def test_unanswered_exercise_says_not_implemented_and_demos_fall_back(task, caps
     fallback = fallback if isinstance(fallback, tuple) else (fallback,)
     assert fallback == task.reference
     assert "course reference" in capsys.readouterr().out
-    assert check(task.grade_id, *task.reference, notebook=task.notebook)
+    # Re-running the check after a demo put the reference in the student's place (its names now
+    # bound to the course's functions) must not praise the course's code as the student's.
+    assert not check(task.grade_id, *fallback, notebook=task.notebook)
+    out = capsys.readouterr().out
+    assert "The course reference is checked here, not your answer" in out
+    assert "Well done" not in out
+    assert all(len(line) <= 90 for line in out.splitlines()), out
+    # The same code as the student's own (a function of theirs that calls it) passes.
+    own = tuple(functools.wraps(f)(lambda *a, f=f, **k: f(*a, **k)) for f in task.reference)
+    assert check(task.grade_id, *own, notebook=task.notebook)
     assert f"All {len(task.cases())} cases pass" in capsys.readouterr().out
 
 
