@@ -9,6 +9,7 @@ from functools import cache
 import numpy as np
 
 from course.batchnorm import DEFAULT_EPS, batchnorm_backward, batchnorm_forward
+from course.claims import Claim
 from course.dataset import load_digits
 from course.layers import (
     affine_backward,
@@ -62,20 +63,29 @@ def demo_data(n=256, depth=6, width=64, seed=0):
     return d.X_train[:n], d.y_train[:n], weights
 
 
+NORMALIZE = (False, "center", True)  # none; subtract each unit's batch mean; standardise
+
+
 def mlp_forward_backward(X, y, weights, scale=1.0, shift=0.0, normalize=False):
     """One forward and backward pass; returns each hidden layer's sigmoid input and gradients.
 
-    Hidden layer l computes z = a @ (scale * W_l) + shift, standardises z per feature if
-    `normalize` (batch normalization with gamma = 1, beta = 0), then a = sigmoid(z). `shift` is
-    the same bias on every unit: it moves every sigmoid's input off centre.
+    Hidden layer l computes z = a @ W_l + shift with W_l = scale * V_l (V_l: the unit-scale
+    `weights`), then, before the sigmoid: nothing (normalize=False), subtracts each unit's batch
+    mean without rescaling ("center"), or standardises each unit over the batch (True: batch
+    normalization with gamma = 1, beta = 0). `shift` is the same bias on every unit. The
+    gradients are d loss / d W_l for the weights the network uses, W_l = scale * V_l.
     """
+    if normalize not in NORMALIZE:
+        raise ValueError(f"normalize must be one of {NORMALIZE}, not {normalize!r}")
     a, caches, zs = X, [], []
     for W in weights[:-1]:
         z, aff = affine_forward(a, scale * W, np.full(W.shape[1], shift))  # (N, H)
         bn = None
-        if normalize:
+        if normalize is True:
             H = W.shape[1]
             z, bn = batchnorm_forward(z, np.ones(H), np.zeros(H), {"mode": "train"})
+        elif normalize == "center":
+            z = z - z.mean(axis=0)  # (N, H)  offsets removed, spread kept
         zs.append(z)
         a, sig = sigmoid_forward(z)  # (N, H)
         caches.append((aff, bn, sig))
@@ -83,16 +93,18 @@ def mlp_forward_backward(X, y, weights, scale=1.0, shift=0.0, normalize=False):
     loss, dscores = softmax_loss(scores, y)
 
     da, dW_out, _ = affine_backward(dscores, aff_out)
-    grads = [dW_out * scale]  # d loss / d W_l, since the layer uses scale * W_l
+    grads = [dW_out]  # d loss / d W_l: affine_backward differentiates w.r.t. scale * V_l
     for aff, bn, sig in reversed(caches):
         dz = sigmoid_backward(da, sig)  # (N, H)
         if bn is not None:
             dz, _, _ = batchnorm_backward(dz, bn)
+        elif normalize == "center":
+            dz = dz - dz.mean(axis=0)  # (N, H)  the backward pass of subtracting the mean
         da, dW, _ = affine_backward(dz, aff)
-        grads.append(dW * scale)
+        grads.append(dW)
     grads.reverse()
     grad_norms = np.array([np.linalg.norm(g) for g in grads])  # (L + 1,)
-    # Relative to the weights it would update: the size of a gradient step, whatever the scale.
+    # Relative to the weights it would update: the size of a gradient-descent step of W_l.
     weight_norms = np.array([np.linalg.norm(scale * W) for W in weights])  # (L + 1,)
     return {"z": zs, "grads": grads, "loss": loss, "grad_norms": grad_norms,
             "rel_grad_norms": grad_norms / weight_norms}
@@ -103,27 +115,107 @@ def layer_spread(zs):
     return np.array([np.median(z.std(axis=0)) for z in zs])  # (L,)
 
 
+def layer_offsets(zs):
+    """Per layer, the standard deviation over units of each unit's batch mean: how far apart the
+    units sit, which a histogram pooling all units draws as if it were spread within a unit."""
+    return np.array([z.mean(axis=0).std() for z in zs])  # (L,)
+
+
+SCALES = (1.0, 4.0, 8.0)  # notebook 01's weight scales: small, "gain-corrected" 1/sig'(0), large
+
+
+def scale_study(X, y, weights, scales=SCALES):
+    """The notebook-01 network at each weight scale, plain, centred only, and standardised:
+    {variant: {scale: mlp_forward_backward result}} plus per-variant saturation tables."""
+    study = {v: {s: mlp_forward_backward(X, y, weights, scale=s, normalize=n) for s in scales}
+             for v, n in (("plain", False), ("centred", "center"), ("standardised", True))}
+    study["saturated"] = {v: {s: np.array([saturation_fraction(z) for z in r["z"]])
+                              for s, r in study[v].items()}
+                          for v in ("plain", "centred", "standardised")}
+    # The control for "offsets, not spread": the plain net's own z with each unit's mean removed.
+    study["saturated"]["plain, offsets removed"] = {
+        s: np.array([saturation_fraction(z - z.mean(axis=0)) for z in r["z"]])
+        for s, r in study["plain"].items()}
+    return study
+
+
+def claims(study):
+    """What notebook 01 reads from scale_study: the two failure modes and what fixes each."""
+    plain, sat = study["plain"], study["saturated"]
+    s1, s8 = plain[1.0], plain[8.0]
+    spread1, spread8 = layer_spread(s1["z"]), layer_spread(s8["z"])
+    offsets8 = layer_offsets(s8["z"])
+    ratio = {s: r["grad_norms"][0] / r["grad_norms"][-1] for s, r in plain.items()}
+    rel = {s: r["rel_grad_norms"][:-1] for s, r in study["standardised"].items()}  # hidden
+    depth_flat = max(r.max() / r.min() for r in rel.values())
+    inv_c = {s: float(np.median(rel[s] / rel[1.0]) * s) for s in rel if s != 1.0}
+    return [
+        Claim("at scale 1 almost nothing saturates, but the spread collapses layer by layer",
+              sat["plain"][1.0].max() < 0.01 and spread1[-1] < 0.01 * spread1[0],
+              {"most saturated layer": sat["plain"][1.0].max(),
+               "spread layer 6 / layer 1": spread1[-1] / spread1[0]}),
+        Claim("at scale 8 the spread within a unit is not kept: it falls over the six layers",
+              spread8[-1] < spread8[0] / 5, {"spread layer 1": spread8[0],
+                                             "spread layer 6": spread8[-1]}),
+        Claim("at scale 8 the units of layers 2-6 sit far apart: the std of their means is "
+              "larger than the spread within a unit",
+              np.all(offsets8[1:] > spread8[1:]),
+              {"smallest std of unit means, layers 2-6": offsets8[1:].min(),
+               "largest spread within a unit, layers 2-6": spread8[1:].max()}),
+        Claim("in the plain net at scales 4 and 8, most of the saturation of layers 2-6 is "
+              "offsets: the same pre-activations minus each unit's batch mean keep under a "
+              "quarter of it", all(sat["plain, offsets removed"][s][1:].sum()
+                                    < 0.25 * sat["plain"][s][1:].sum() for s in (4.0, 8.0)),
+              {f"{v}, scale {s:g}": sat[v][s][1:].mean()
+               for s in (4.0, 8.0) for v in ("plain", "plain, offsets removed")},
+              "saturated fraction, mean over layers 2-6"),
+        Claim("a net that only centres before every sigmoid is (almost) unsaturated in layers "
+              "2-6 at scale 4, and at scale 8 keeps less than half the plain net's saturation "
+              "there: the rest is spread within units, which only the division removes",
+              sat["centred"][4.0][1:].max() < 0.02
+              and sat["centred"][8.0][1:].mean() < 0.5 * sat["plain"][8.0][1:].mean()
+              and layer_spread(study["centred"][8.0]["z"])[1:].min() > 2,
+              {"centred, scale 4, layers 2-6 (max)": sat["centred"][4.0][1:].max(),
+               "centred, scale 8, layers 2-6 (mean)": sat["centred"][8.0][1:].mean(),
+               "plain, scale 8, layers 2-6 (mean)": sat["plain"][8.0][1:].mean(),
+               "centred, scale 8, smallest spread in layers 2-6":
+                   layer_spread(study["centred"][8.0]["z"])[1:].min()}),
+        Claim("layer 1's gradient, relative to the output layer's, is smallest where nothing "
+              "saturates: over ten times smaller at scale 1 than at scales 4 and 8",
+              ratio[1.0] < min(ratio[s] for s in ratio if s != 1.0) / 10,
+              {f"|dW_1| / |dW_out| at scale {s:g}": r for s, r in ratio.items()}),
+        Claim("standardised, every hidden layer gets about the same relative gradient "
+              "(no decay with depth)", depth_flat < 1.3,
+              {"largest max / min over the hidden layers": depth_flat}),
+        Claim("standardised, the hidden layers' relative gradient falls like 1/c as the weights "
+              "grow", all(abs(v - 1) < 0.1 for v in inv_c.values()),
+              {f"c x (scale {s:g} / scale 1)": v for s, v in inv_c.items()},
+              "median over the hidden layers; 1 means exactly 1/c"),
+    ]
+
+
 def train_recording(X, y, weights, steps, lr, layer, scale=1.0, normalize=False, batch=128,
                     seed=0):
-    """Plain SGD on the weights; returns new weights and `layer`'s sigmoid input after each step.
+    """Plain SGD on the weights the network uses, W_l = scale * V_l; returns the new unit-scale
+    weights V_l and `layer`'s sigmoid input after each step.
 
     The recorded pre-activations are always computed on the same fixed batch X[:batch], so any
     change between steps is caused by the weights moving, not by new data.
     """
     rng = np.random.default_rng(seed)
-    weights = [W.copy() for W in weights]
+    W = [scale * V for V in weights]  # the weights the network uses
     probe = X[:batch]
 
     def probe_z():
-        return mlp_forward_backward(probe, y[:batch], weights, scale, normalize=normalize)["z"]
+        return mlp_forward_backward(probe, y[:batch], W, 1.0, normalize=normalize)["z"]
 
     record = [probe_z()[layer]]
     for _ in range(steps):
         idx = rng.choice(len(y), size=batch, replace=False)
-        grads = mlp_forward_backward(X[idx], y[idx], weights, scale, normalize=normalize)["grads"]
-        weights = [W - lr * g for W, g in zip(weights, grads, strict=True)]
+        grads = mlp_forward_backward(X[idx], y[idx], W, 1.0, normalize=normalize)["grads"]
+        W = [w - lr * g for w, g in zip(W, grads, strict=True)]
         record.append(probe_z()[layer])
-    return weights, record
+    return [w / scale for w in W], record
 
 
 def linear_r2(x, y):

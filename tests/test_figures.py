@@ -2,6 +2,7 @@
 backward walk (notebook 03), the saturation and γ/β pictures (01, 02) and the experiment plots."""
 
 import io
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,11 +23,20 @@ from course.figures.saturation import (
     SATURATION_DEMO,
     draw_layers,
     draw_saturation,
+    draw_scale_rows,
+    draw_unit_strips,
     z_histogram,
 )
 from course.figures.sync_bn import BATCH_NOISE_DEMO, _demo_batches
 from course.layers import sigmoid
-from course.saturation import linear_r2, saturation, standardized_sample
+from course.saturation import (
+    demo_data,
+    linear_r2,
+    mlp_forward_backward,
+    saturation,
+    saturation_fraction,
+    standardized_sample,
+)
 
 DEMOS = all_demos()
 
@@ -209,7 +219,47 @@ def test_draw_layers_labels_each_layer_with_its_saturated_fraction():
     draw_layers(ax, [np.array([0.0, 5.0]), np.array([-9.0, 9.0, 1.0, 2.0])])
     labels = [t.get_text() for t in ax.texts]
     plt.close(fig)
-    assert labels == ["layer 1\n50% saturated", "layer 2\n50% saturated"]
+    assert labels == ["layer 1: 50.0% sat.", "layer 2: 50.0% sat."]
+
+
+def test_scale_rows_keep_each_rows_labels_clear_of_the_row_above_without_warnings():
+    results = {s: mlp_forward_backward(*demo_data(), scale=s) for s in (1.0, 8.0)}
+    fig = plt.figure()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "Tight layout not applied"
+        axes = draw_scale_rows(fig, results)
+        fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    plt.close(fig)
+    above = axes[0].xaxis.get_tightbbox(renderer)  # row 1's tick labels
+    for text in axes[1].texts:  # row 2's "layer l: x% sat." labels
+        assert text.get_window_extent(renderer).y1 < above.y0
+    boxes = sorted(t.get_window_extent(renderer).x0 for t in axes[0].texts)
+    ends = sorted(t.get_window_extent(renderer).x1 for t in axes[0].texts)
+    assert all(e < b for e, b in zip(ends[:-1], boxes[1:]))  # labels side by side, apart
+    assert [ax.get_ylabel() for ax in axes] == ["c = 1", "c = 8"]
+
+
+def test_unit_strips_draw_one_bar_per_unit_sorted_by_mean():
+    rng = np.random.default_rng(0)
+    zs = [rng.normal(loc=rng.normal(0, 5, 7), size=(50, 7)) for _ in range(2)]  # (50, 7) each
+    fig = Figure()
+    axes = draw_unit_strips(fig, zs)
+    for ax, z in zip(axes, zs, strict=True):
+        dots = ax.lines[0].get_ydata()
+        np.testing.assert_allclose(dots, np.sort(z.mean(axis=0)))
+        assert len(ax.collections[0].get_segments()) == 7
+
+
+def test_saturation_demo_shows_centring_alone_as_a_third_bar():
+    fig = plt.figure()
+    draw_saturation(fig, scale=8.0)
+    bars = fig.axes[1].containers
+    centred = mlp_forward_backward(*demo_data(), scale=8.0, normalize="center")["z"]
+    plt.close(fig)
+    assert [c.get_label() for c in bars] == ["plain", "centred only", "standardised"]
+    np.testing.assert_allclose([b.get_height() for b in bars[1]],
+                               [saturation_fraction(z) for z in centred])
 
 
 def test_saturation_demo_draws_three_panels_for_its_sliders():
