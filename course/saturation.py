@@ -132,6 +132,10 @@ def scale_study(X, y, weights, scales=SCALES):
     study["saturated"] = {v: {s: np.array([saturation_fraction(z) for z in r["z"]])
                               for s, r in study[v].items()}
                           for v in ("plain", "centred", "standardised")}
+    # The control for "the output layer grows too": only the hidden weights scaled by c.
+    study["standardised, output at c = 1"] = {
+        s: mlp_forward_backward(X, y, [s * V for V in weights[:-1]] + [weights[-1]],
+                                normalize=True) for s in scales}
     # The control for "offsets, not spread": the plain net's own z with each unit's mean removed.
     study["saturated"]["plain, offsets removed"] = {
         s: np.array([saturation_fraction(z - z.mean(axis=0)) for z in r["z"]])
@@ -149,6 +153,8 @@ def claims(study):
     rel = {s: r["rel_grad_norms"][:-1] for s, r in study["standardised"].items()}  # hidden
     depth_flat = max(r.max() / r.min() for r in rel.values())
     inv_c = {s: float(np.median(rel[s] / rel[1.0]) * s) for s in rel if s != 1.0}
+    fixed_out = {s: r["rel_grad_norms"][:-1] for s, r in study["standardised, output at c = 1"].items()}
+    inv_c2 = {s: float(np.median(fixed_out[s] / fixed_out[1.0]) * s**2) for s in rel if s != 1.0}
     return [
         Claim("at scale 1 almost nothing saturates, but the spread collapses layer by layer",
               sat["plain"][1.0].max() < 0.01 and spread1[-1] < 0.01 * spread1[0],
@@ -191,6 +197,11 @@ def claims(study):
               "grow", all(abs(v - 1) < 0.1 for v in inv_c.values()),
               {f"c x (scale {s:g} / scale 1)": v for s, v in inv_c.items()},
               "median over the hidden layers; 1 means exactly 1/c"),
+        Claim("with the output layer kept at c = 1, it falls like 1/c^2: a standardised "
+              "layer's gradient shrinks like 1/c while its weights grow like c",
+              all(abs(v - 1) < 0.1 for v in inv_c2.values()),
+              {f"c^2 x (scale {s:g} / scale 1)": v for s, v in inv_c2.items()},
+              "only the hidden weights scaled; median over the hidden layers"),
     ]
 
 
