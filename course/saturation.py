@@ -153,7 +153,8 @@ def claims(study):
     rel = {s: r["rel_grad_norms"][:-1] for s, r in study["standardised"].items()}  # hidden
     depth_flat = max(r.max() / r.min() for r in rel.values())
     inv_c = {s: float(np.median(rel[s] / rel[1.0]) * s) for s in rel if s != 1.0}
-    fixed_out = {s: r["rel_grad_norms"][:-1] for s, r in study["standardised, output at c = 1"].items()}
+    fixed_out = {s: r["rel_grad_norms"][:-1]
+                 for s, r in study["standardised, output at c = 1"].items()}
     inv_c2 = {s: float(np.median(fixed_out[s] / fixed_out[1.0]) * s**2) for s in rel if s != 1.0}
     return [
         Claim("at scale 1 almost nothing saturates, but the spread collapses layer by layer",

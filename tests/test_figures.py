@@ -236,7 +236,7 @@ def test_scale_rows_keep_each_rows_labels_clear_of_the_row_above_without_warning
         assert text.get_window_extent(renderer).y1 < above.y0
     boxes = sorted(t.get_window_extent(renderer).x0 for t in axes[0].texts)
     ends = sorted(t.get_window_extent(renderer).x1 for t in axes[0].texts)
-    assert all(e < b for e, b in zip(ends[:-1], boxes[1:]))  # labels side by side, apart
+    assert all(e < b for e, b in zip(ends[:-1], boxes[1:], strict=True))  # apart
     assert [ax.get_ylabel() for ax in axes] == ["c = 1", "c = 8"]
 
 
@@ -293,16 +293,34 @@ def test_running_stats_demo_draws_two_panels(params):
     plt.close(fig)
 
 
-def test_experiment_plots_draw():
+def test_experiment_plots_draw_each_network_in_one_colour_with_the_tables_spread():
     from course import experiments as ex
 
-    fig, axes = plt.subplots(1, 4)
-    h = {bn: ex.run(bn, epochs=1)[1] for bn in (False, True)}
-    ex_fig.plot_curves(axes[:2], h)
-    ex_fig.plot_sweep(axes[2], [0.1, 1.0], {False: np.array([[0.9, 0.1], [0.8, 0.2]]),
-                                            True: np.array([[1, 1], [0.9, 1]])},
-                      "x")
-    ex_fig.plot_saturation(axes[3], {bn: {"init": np.zeros(3), "trained": np.ones(3),
-                                          "val_acc": 0.5} for bn in (False, True)})
-    assert [len(ax.lines) for ax in axes] == [2, 2, 3, 4]  # the sweep's chance line is the third
+    fig, axes = plt.subplots(1, 5)
+    curves = {"hist": {bn: [ex.run(bn, epochs=2, seed=s)[1] for s in (0, 1)]
+                       for bn in (False, True)}}
+    ex_fig.plot_curves(axes[:2], curves)
+    acc = {False: np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]]),
+           True: np.array([[1.0, 1.0], [0.9, 1.0], [0.8, 1.0]])}
+    ex_fig.plot_sweep(axes[2], {"values": (0.1, 1.0), "acc": acc}, "x")
+    sat = {"by_bn": {bn: {"init": np.zeros((2, 3)), "trained": np.ones((2, 3)),
+                          "val_acc": np.array([0.5, 0.6])} for bn in (False, True)}}
+    ex_fig.plot_saturation(axes[3], sat)
+    ex_fig.plot_deployment(axes[4], {"acc": {"test mode": 0.9, "batches of 1": 0.1}})
+    # Colour per network, the same in every panel.
+    for ax in axes[:4]:
+        for line in ax.lines:
+            label = line.get_label()
+            if "BN" in label:
+                want = ex_fig.COLORS["with BN" in label]
+                assert line.get_color() == want, (label, line.get_color())
+    # The band is mean ± sd (ddof=1), as the tables print.
+    band = axes[2].collections[0].get_paths()[0].vertices[:, 1]
+    low = acc[False].mean(axis=0) - np.std(acc[False], axis=0, ddof=1)
+    assert np.isclose(band.min(), low.min())
+    # Chance is labelled wherever it is drawn; integer epochs.
+    for ax in (axes[1], axes[2], axes[4]):
+        assert "chance (10 classes)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert all(float(t).is_integer() for t in axes[1].get_xticks())
+    assert axes[0].get_legend() is not None
     plt.close(fig)
