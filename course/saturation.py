@@ -14,6 +14,7 @@ from course.dataset import load_digits
 from course.layers import (
     affine_backward,
     affine_forward,
+    sigmoid,
     sigmoid_backward,
     sigmoid_forward,
     sigmoid_grad,
@@ -236,3 +237,27 @@ def linear_r2(x, y):
     slope = (xc * yc).sum(axis=0) / (xc**2).sum(axis=0)  # (D,)
     resid = yc - slope * xc  # (N, D)
     return 1 - (resid**2).sum(axis=0) / (yc**2).sum(axis=0)  # (D,)
+
+
+def and_readout(gammas, seed=1):
+    """What gamma changes for a fixed next layer: two units, each the standardised two-group
+    feature of standardized_sample times gamma, read by a next layer that sums their sigmoid
+    outputs and thresholds the sum (best threshold) to say "both in their upper group".
+    Returns {gamma: (share of one unit's output variance that lies between its groups, error
+    rate of that readout)}."""
+    x1 = standardized_sample(seed=0)  # (n,) groups: first half lower, second half upper
+    n = len(x1)
+    upper1 = np.arange(n) >= n // 2
+    perm = np.random.default_rng(seed).permutation(n)
+    x2, upper2 = standardized_sample(seed=seed)[perm], upper1[perm]  # an independent feature
+    both = upper1 & upper2
+    out = {}
+    for g in gammas:
+        s1 = sigmoid(g * x1)  # (n,)
+        within = 0.5 * (s1[upper1].var() + s1[~upper1].var())  # equal group sizes
+        total = sigmoid(g * x1) + sigmoid(g * x2)  # (n,) the next layer's fixed sum
+        order = np.sort(total)
+        cuts = (order[1:] + order[:-1]) / 2  # every distinct threshold
+        errors = [np.mean((total > t) != both) for t in cuts[::8]]
+        out[g] = (float(1 - within / s1.var()), float(min(errors)))
+    return out

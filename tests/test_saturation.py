@@ -192,3 +192,12 @@ def test_standardised_relative_gradients_are_flat_over_depth_and_fall_like_one_o
     plain = sat.mlp_forward_backward(X, y, weights, scale=3.0)
     W_norms = [np.linalg.norm(3.0 * W) for W in weights]
     np.testing.assert_allclose(plain["rel_grad_norms"], plain["grad_norms"] / W_norms)
+
+
+def test_gamma_makes_a_fixed_next_layers_and_readout_more_exact():
+    r = sat.and_readout((1.0, 2.5, 5.0))
+    shares = [r[g][0] for g in (1.0, 2.5, 5.0)]
+    errors = [r[g][1] for g in (1.0, 2.5, 5.0)]
+    assert shares == sorted(shares) and errors == sorted(errors, reverse=True)
+    assert errors[2] < errors[0] / 3  # gamma 5 makes far fewer errors than plain standardising
+    assert 0.9 < shares[0] < shares[2] < 1.0

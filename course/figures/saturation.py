@@ -219,19 +219,19 @@ def draw_gamma_beta(fig, gamma=1.0, beta=0.0):
     hist = ax_y.stairs(np.zeros(len(_Z_BINS) - 1), _Z_BINS, fill=True, alpha=0.5, zorder=1.6,
                        label=r"$y=\gamma\hat{x}+\beta$")
     grid = np.linspace(-8.0, 8.0, 200)
-    ax_y.plot(grid, sigmoid(grid), color="k", lw=1.2, label=r"$\sigma(y)$")
+    ax_y.plot(grid, sigmoid(grid), color="k", lw=1.2, label=r"$\mathrm{sig}(y)$")
     ax_y.plot(grid, 4 * sigmoid_grad(grid), color="C1", lw=1.2, ls="--",
-              label=r"$4\,\sigma'(y)$")
+              label=r"$4\,\mathrm{sig}'(y)$")
     for side in (-1, 1):
         ax_y.axvspan(side * SATURATION_THRESHOLD, side * 8.0, color="0.85", zorder=0)
     ax_y.set(xlim=(-8, 8), ylim=(0, 1.3), xticks=np.arange(-8, 9, 2), yticks=[0, 0.5, 1],
              xlabel=f"BN output y (grey: saturated, |y| > {SATURATION_THRESHOLD:g})",
              ylabel="share of the values (tallest bar = 1)")
     ax_y.legend(loc="upper center", ncols=3, handlelength=1.2)
-    (dots_line,) = ax_s.plot([], [], ".", ms=3, color="C2", label=r"$\sigma(y)$ of the values")
+    (dots_line,) = ax_s.plot([], [], ".", ms=3, color="C2", label="sig(y) of the values")
     (fit_line,) = ax_s.plot([], [], color="0.3", lw=1, label="best straight line")
     ax_s.set(xlim=(-8, 8), ylim=(-0.05, 1.05), xticks=np.arange(-8, 9, 2), xlabel="BN output y",
-             ylabel=r"sigmoid output $\sigma(y)$")
+             ylabel=r"sigmoid output $\mathrm{sig}(y)$")
     ax_s.legend(loc="upper left")
 
     def update(gamma=1.0, beta=0.0):
@@ -242,7 +242,7 @@ def draw_gamma_beta(fig, gamma=1.0, beta=0.0):
         hist.set_data(counts / counts.max())
         # Plain text, not mathtext: a changing mathtext title is re-typeset on every redraw.
         ax_y.set_title(f"γ = {gamma:.2f}, β = {beta:.2f}: {frac:.0%} saturated, "
-                       f"mean σ′ {slope:.3f}")
+                       f"mean sig′ {slope:.3f}")
         dots = gamma * _x_hat_dots() + beta  # (n / 10,) sorted
         s = sigmoid(dots)
         fit = np.polyfit(dots, s, 1) if gamma != 0 else (0.0, float(s.mean()))
