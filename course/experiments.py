@@ -65,6 +65,23 @@ def _ms(a):
 # Predicting with batch statistics: the deployment bug
 
 
+def batch_dependence(model, X, example=0, others=(range(1, 32), range(100, 131))):
+    """Largest change of one example's scores between two batches it is put into, predicting
+    with batch statistics (train-mode arithmetic, buffers untouched) and in test mode; and
+    whether that batch-statistics forward pass equals a copy's own train-mode forward pass."""
+    import copy
+
+    batches = [np.concatenate([X[example:example + 1], X[list(o)]]) for o in others]
+    probe = copy.deepcopy(model).train()  # a copy, so its buffers may change
+    with model.predicting("batch"):
+        same_as_train = bool(np.allclose(model.forward(batches[0]), probe.forward(batches[0])))
+        a, b = (model.forward(x)[0] for x in batches)  # (10,) each
+    with model.predicting():
+        ta, tb = (model.forward(x)[0] for x in batches)  # (10,) each
+    return {"train_mode_change": float(np.abs(a - b).max()),
+            "test_mode_change": float(np.abs(ta - tb).max()), "same_as_train": same_as_train}
+
+
 def one_class_accuracy(model, X, y):
     """Accuracy in train mode when each batch holds all the images of one class, and nothing
     else (one batch per class): the batch statistics are that class's statistics."""

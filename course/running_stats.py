@@ -228,6 +228,38 @@ def population_study(model, X_train, X_val, y_val, batch_size=64):
             "per_layer": per_layer, "acc": acc}
 
 
+def eps_study(pixels, groups=(("low-variance pixels", slice(3, 7)),
+                              ("typical pixels", slice(30, 34))), eps=(1e-3, 1e-5)):
+    """Test-mode outputs of features (columns of pixels, ranked by variance) with Keras' eps
+    against PyTorch's, the running statistics being the exact ones: per group, the variances
+    and the ratio of mean |output| with eps[0] to that with eps[1]."""
+    from course.batchnorm import batchnorm_forward
+
+    var = pixels.var(axis=0)  # (D,)
+    order = np.argsort(var)
+    out = {}
+    for label, rank in groups:
+        cols = order[rank]
+        stats = {"running_mean": pixels.mean(axis=0)[cols], "running_var": var[cols]}
+        k = len(cols)
+        y = {e: batchnorm_forward(pixels[:, cols], np.ones(k), np.zeros(k),
+                                  {"mode": "test", "eps": e, **stats})[0] for e in eps}
+        out[label] = {"var": var[cols],
+                      "ratio": np.abs(y[eps[0]]).sum(axis=0) / np.abs(y[eps[1]]).sum(axis=0)}
+    return {"experiment": "eps", "eps": eps, "groups": out}
+
+
+def _eps_claims(r):
+    low, typical = r["groups"]["low-variance pixels"], r["groups"]["typical pixels"]
+    return [
+        Claim(f"eps = {r['eps'][0]:g} instead of {r['eps'][1]:g} shrinks the test-mode outputs of "
+              "low-variance features several-fold", np.all(low["ratio"] < 0.5),
+              {"largest ratio": low["ratio"].max()}),
+        Claim("and leaves typical features almost unchanged", np.all(typical["ratio"] > 0.98),
+              {"smallest ratio": typical["ratio"].min()}),
+    ]
+
+
 def _warmup_claims(r):
     zero, one = r["rms"][0.0], r["rms"][1.0]
     return [
@@ -262,6 +294,6 @@ def _population_claims(r):
 
 
 def claims(result):
-    """The claims notebook 04 reads from a warmup_study or population_study result."""
-    return {"warmup": _warmup_claims, "population": _population_claims}[result["experiment"]](
-        result)
+    """The claims notebook 04 reads from a warmup_study, population_study or eps_study."""
+    return {"warmup": _warmup_claims, "population": _population_claims,
+            "eps": _eps_claims}[result["experiment"]](result)

@@ -231,6 +231,43 @@ def train_recording(X, y, weights, steps, lr, layer, scale=1.0, normalize=False,
     return [w / scale for w in W], record
 
 
+def drift_study(X, y, weights, steps=30, lr=2.0, layer=3, scale=2.0):
+    """Notebook 01's drift experiment: train_recording of the plain and the standardised net;
+    per net the record (steps + 1, batch, units), how far each unit's mean moved (median over
+    units, absolute, relative to the initial spread, and in the first 5 steps) and the loss on
+    all of X after training."""
+    out = {"experiment": "drift", "steps": steps, "lr": lr, "scale": scale}
+    for name, norm in (("plain", False), ("standardised", True)):
+        trained, record = train_recording(X, y, weights, steps, lr, layer, scale, norm)
+        rec = np.array(record)  # (steps + 1, batch, units)
+        means, stds = rec.mean(axis=1), rec.std(axis=1)  # (steps + 1, units) each
+        moved = np.abs(means[-1] - means[0])  # (units,)
+        out[name] = {"record": rec, "initial_spread": float(np.median(stds[0])),
+                     "moved": float(np.median(moved)),
+                     "moved_rel": float(np.median(moved / stds[0])),
+                     "early": float(np.median(np.abs(means[5] - means[0]))),
+                     "loss": mlp_forward_backward(X, y, trained, scale, normalize=norm)["loss"]}
+    return out
+
+
+def drift_claims(d):
+    """What notebook 01 reads from drift_study."""
+    p, s = d["plain"], d["standardised"]
+    return [
+        Claim("the plain net's unit means moved by more than 3 initial stds, but the spread had "
+              "collapsed, so in absolute terms the move is small, most of it in the first 5 steps",
+              p["moved_rel"] > 3 and p["moved"] < 0.5 and p["early"] > p["moved"] / 2,
+              {"moved / initial std": p["moved_rel"], "moved": p["moved"],
+               "in the first 5 steps": p["early"], "initial spread": p["initial_spread"]},
+              "medians over the units of layer 4"),
+        Claim(f"the plain net learned nothing in {d['steps']} steps: its loss is that of a "
+              "uniform guess, ln 10", abs(p["loss"] - np.log(10)) < 0.05, {"loss": p["loss"]}),
+        Claim("the standardised net's layer-4 inputs keep mean 0 and variance 1 while its loss "
+              "falls", s["moved"] < 1e-6 and s["loss"] < 0.5 * np.log(10),
+              {"moved": s["moved"], "loss": s["loss"]}),
+    ]
+
+
 def linear_r2(x, y):
     """R^2 of the best straight-line fit y ~ a x + b, per column (how linear y is in x)."""
     xc, yc = x - x.mean(axis=0), y - y.mean(axis=0)  # (N, D)

@@ -199,3 +199,11 @@ def test_population_claims_hold_for_a_trained_model():
     d = ex.digits()
     model = ex.run(True, epochs=5)[0]
     assert_all_hold(rs.claims(rs.population_study(model, d.X_train, d.X_val, d.y_val)))
+
+
+def test_keras_eps_claims_hold_and_the_ratio_is_the_closed_form():
+    pixels = load_digits().X_train / 16
+    r = rs.eps_study(pixels)
+    assert_all_hold(rs.claims(r))
+    for g in r["groups"].values():  # |x - mean| / sqrt(var + eps): the ratio is per feature
+        np.testing.assert_allclose(g["ratio"], np.sqrt((g["var"] + 1e-5) / (g["var"] + 1e-3)))

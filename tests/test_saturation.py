@@ -201,3 +201,12 @@ def test_gamma_makes_a_fixed_next_layers_and_readout_more_exact():
     assert shares == sorted(shares) and errors == sorted(errors, reverse=True)
     assert errors[2] < errors[0] / 3  # gamma 5 makes far fewer errors than plain standardising
     assert 0.9 < shares[0] < shares[2] < 1.0
+
+
+def test_drift_claims_hold():
+    from course.dataset import load_digits
+
+    d = load_digits(standardize=True)
+    drift = sat.drift_study(d.X_train, d.y_train, sat.demo_data()[2])
+    assert drift["plain"]["record"].shape == (31, 128, 64)
+    assert_all_hold(sat.drift_claims(drift))

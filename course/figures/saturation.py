@@ -115,6 +115,22 @@ def draw_unit_strips(fig, zs, threshold=SATURATION_THRESHOLD, title=""):
     return axes
 
 
+def draw_drift(fig, study, units=5):
+    """The first few units' inputs over the SGD steps of drift_study, mean ± std over the fixed
+    batch, plain and standardised side by side."""
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, name in zip(axes, ("plain", "standardised"), strict=True):
+        rec = study[name]["record"]  # (steps + 1, batch, units)
+        steps = np.arange(len(rec))
+        for u in range(units):
+            m, sd = rec[:, :, u].mean(axis=1), rec[:, :, u].std(axis=1)  # (steps + 1,) each
+            ax.plot(steps, m, color=f"C{u}")
+            ax.fill_between(steps, m - sd, m + sd, color=f"C{u}", alpha=0.2)
+        ax.set(title=f"{name}: layer-4 inputs to the sigmoid", xlabel="SGD step")
+    axes[0].set_ylabel("mean ± std over the fixed batch")
+    return axes
+
+
 def draw_saturation(fig, scale=1.0, shift=0.0):
     """Demo: per-layer histograms; saturated fraction plain, centred only and standardised;
     relative gradient plain vs standardised.
