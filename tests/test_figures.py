@@ -277,7 +277,7 @@ def test_gamma_beta_demo_reports_its_numbers():
     frac, slope = saturation(y)
     r2 = linear_r2(y[:, None], sigmoid(y)[:, None])[0]
     titles = [ax.get_title() for ax in fig.axes]
-    assert f"{frac:.0%} saturated, mean σ′ {slope:.3f}" in titles[0]
+    assert f"{frac:.0%} saturated, mean sig′ {slope:.3f}" in titles[0]
     assert f"a straight line leaves {1 - r2:.1%} unexplained" in titles[1]
     assert len(fig.axes) == 2
     plt.close(fig)
