@@ -75,7 +75,7 @@ def _draw_running_stats(fig, momentum=DEFAULT_MOMENTUM, batch_size=32):
 def plot_warmup(ax, result):
     """RMS of test-mode outputs after each training step, for both starting running_var."""
     for v0, rms in result["rms"].items():
-        ax.semilogy(rms, "o-" if v0 else "s--", ms=3, color="C1" if v0 else "C0",
+        ax.semilogy(rms, "o-" if v0 else "s--", ms=3, color="C2" if v0 else "C3",
                     label=f"running_var starts at {v0:g}")
     ax.set(xlabel="training steps taken", ylabel="RMS of test-mode outputs",
            title="test mode before the running variance has warmed up")
