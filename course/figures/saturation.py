@@ -21,7 +21,7 @@ Z_RANGE = 12.0  # histograms cover [-12, 12]; anything further out is piled into
 EDGES = np.linspace(-Z_RANGE, Z_RANGE, 61)  # (61,)
 _CURVE_Z = np.linspace(-Z_RANGE, Z_RANGE, 121)  # (121,)
 _CURVE_S = sigmoid(_CURVE_Z)  # (121,)
-_LOG_TICKS = 10.0 ** np.arange(-6, 3, 2)  # (5,) 1e-06 ... 100
+_LOG_TICKS = 10.0 ** np.arange(-8, 1, 2)  # (5,) 1e-08 ... 1
 PANEL = 2 * Z_RANGE + 3  # horizontal distance between two layers' z = 0 in draw_layers
 
 
@@ -160,7 +160,7 @@ def draw_saturation(fig, scale=1.0, shift=0.0):
     steps = np.arange(1, depth + 2)  # hidden layers, then the output layer
     grad_lines = [ax.semilogy(steps, np.ones(depth + 1), "o-", label="plain")[0],
                   ax.semilogy(steps, np.ones(depth + 1), "s-", label="standardised")[0]]
-    ax.set(xlabel="layer (last = output)", ylabel="‖dL/dW‖ / ‖W‖", ylim=(1e-7, 1e2))
+    ax.set(xlabel="layer (last = output)", ylabel="‖dL/dW‖ / ‖W‖", ylim=(1e-9, 1e1))
     # Plain-text labels: the default log labels are mathtext, slow to typeset on every redraw.
     ax.set_yticks(_LOG_TICKS, [f"{t:g}" for t in _LOG_TICKS])
     ax.minorticks_off()
