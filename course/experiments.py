@@ -142,6 +142,43 @@ def _deployment_claims(r):
 
 
 # ----------------------------------------------------------------------------------------------
+# The running variance against the population variance, over seeds
+
+
+def running_var_ratio(seeds=range(5), epochs=5, batch_size=64):
+    """For the BN net trained from each seed: median over features of its first BN layer's
+    running_var divided by the paper's population variance (N/(N-1) times the mean batch
+    variance, batches of batch_size), and divided by the same estimate without N/(N-1), the
+    control that leaves the batch variances' bias in: {"ratios", "ratios_biased": (seeds,)}."""
+    from course.running_stats import population_statistics
+
+    d = digits()
+    ratios, biased = [], []
+    for seed in seeds:
+        model = run(True, epochs=epochs, seed=seed, batch_size=batch_size)[0]
+        bn = next(b for b in model.bn if b is not None)
+        for out, unbiased in ((ratios, True), (biased, False)):
+            _, var = population_statistics(model, d.X_train, batch_size, unbiased=unbiased)[0]
+            out.append(float(np.median(bn.running_var / var)))
+    return {"experiment": "running_var_ratio", "ratios": np.array(ratios),
+            "ratios_biased": np.array(biased), "N": batch_size}
+
+
+def _ratio_claims(r):
+    a, b, N = r["ratios"], r["ratios_biased"], r["N"]
+    setup = f"first BN layer, batches of N = {N}, n = {len(a)} seeds"
+    return [
+        Claim(f"the running variance is (N - 1)/N = {(N - 1) / N:.3f} of the paper's population "
+              "estimate on average, up to the seed-to-seed scatter of a moving average",
+              abs(a.mean() - (N - 1) / N) < sd(a),
+              {"mean ratio": a.mean(), "sd": sd(a), "ratios": np.round(a, 3).tolist()}, setup),
+        Claim("against the same estimate without the N/(N - 1) factor (the bias left in on both "
+              "sides) the ratio is 1 on average: the gap is the biased batch variance",
+              abs(b.mean() - 1) < sd(b), {"mean ratio": b.mean(), "sd": sd(b)}, setup),
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
 # Sweeps
 
 
@@ -362,7 +399,8 @@ def _failure_claims(r):
                   f"n = {len(r['saturated'])} seeds each, same budget")]
 
 
-_CLAIMS = {"deployment_bug": _deployment_claims, "curves": _curves_claims,
+_CLAIMS = {"deployment_bug": _deployment_claims, "running_var_ratio": _ratio_claims,
+           "curves": _curves_claims,
            "weight_scale_sweep": _init_claims, "lr_sweep": _lr_claims,
            "batch_size_sweep": _batch_claims, "saturation_by_layer": _saturation_claims,
            "failure_modes": _failure_claims}

@@ -53,10 +53,11 @@ def test_spread_uses_ddof_1_and_states_n():
     assert ex.spread([1.0, 2.0, 3.0]) == "2.000 ± 1.000 [1.000, 3.000] (n = 3)"
 
 
-@pytest.mark.parametrize("name", ["curves", "saturation", "init", "lr", "batch"])
+@pytest.mark.parametrize("name", ["curves", "saturation", "init", "lr", "batch", "ratio"])
 def test_notebook_04_claims_hold(name):
     run = {"curves": ex.curves, "saturation": ex.saturation_by_layer,
-           "init": ex.init_scale_sweep, "lr": ex.lr_sweep, "batch": ex.batch_size_sweep}[name]
+           "init": ex.init_scale_sweep, "lr": ex.lr_sweep, "batch": ex.batch_size_sweep,
+           "ratio": ex.running_var_ratio}[name]
     assert_all_hold(ex.claims(run()))
 
 
