@@ -298,3 +298,13 @@ def and_readout(gammas, seed=1):
         errors = [np.mean((total > t) != both) for t in cuts[::8]]
         out[g] = (float(1 - within / s1.var()), float(min(errors)))
     return out
+
+
+def and_readout_claims(r):
+    """What notebook 02 reads from and_readout (gammas 1 and 5 among its keys)."""
+    (share1, err1), (share5, err5) = r[1.0], r[5.0]
+    return [Claim("a larger gamma makes each unit's output more nearly 0 or 1, and a fixed next "
+                  "layer that sums two units errs at least three times less often at gamma 5 "
+                  "than at gamma 1", share5 > share1 and err5 < err1 / 3,
+                  {"between-group share, gamma 1": share1, "between-group share, gamma 5": share5,
+                   "errors, gamma 1": err1, "errors, gamma 5": err5})]

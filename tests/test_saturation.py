@@ -201,7 +201,7 @@ def test_gamma_makes_a_fixed_next_layers_and_readout_more_exact():
     shares = [r[g][0] for g in (1.0, 2.5, 5.0)]
     errors = [r[g][1] for g in (1.0, 2.5, 5.0)]
     assert shares == sorted(shares) and errors == sorted(errors, reverse=True)
-    assert errors[2] < errors[0] / 3  # gamma 5 makes far fewer errors than plain standardising
+    assert_all_hold(sat.and_readout_claims(r))  # the threshold notebook 02 prints
     assert 0.9 < shares[0] < shares[2] < 1.0
 
 
