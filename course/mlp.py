@@ -34,7 +34,8 @@ class MLP(Network):
         rng = np.random.default_rng(seed)
         self.W, self.b, self.bn = [], [], []
         for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
-            # Default scale: He for ReLU, Xavier for sigmoid; a number overrides it (for sweeps).
+            # Default scale: He for ReLU, LeCun N(0, 1/fan_in) otherwise (not Xavier/Glorot, which
+            # averages fan-in and fan-out); a number overrides it (for sweeps).
             gain = 2.0 if activation == "relu" else 1.0
             scale = np.sqrt(gain / d_in) if weight_scale is None else weight_scale
             self.W.append(rng.normal(0.0, scale, (d_in, d_out)))  # (D_in, D_out)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM, ema_update
+from course.claims import Claim
 
 # ----------------------------------------------------------------------------------------------
 # Exponential moving averages (this course's convention: momentum = weight of the OLD value)
@@ -137,11 +138,6 @@ def unbiased_var(var, n):
     return var * n / (n - 1)
 
 
-def biased_var(var, n):
-    """Unbiased variance of a batch of n, rescaled to the biased one."""
-    return var * (n - 1) / n
-
-
 def running_update(running_mean, running_var, x, momentum=DEFAULT_MOMENTUM):
     """One train-mode update of the buffers, this course's (and Keras') way."""
     mu, var = x.mean(axis=0), x.var(axis=0)  # (D,), (D,)
@@ -190,3 +186,109 @@ def warmup_test_outputs(xs, X_eval, momentum=DEFAULT_MOMENTUM, init_var=1.0, eps
             bn_param["mode"] = "train"
             batchnorm_forward(xs[k], gamma, beta, bn_param)
     return np.array(rms)  # (K + 1,)
+
+
+def warmup_study(X_train, X_val, W1, steps=50, batch_size=64, momentum=DEFAULT_MOMENTUM):
+    """RMS of a fresh first BN layer's test-mode outputs (inputs X @ W1) after each of `steps`
+    training steps, with running_var started at 0 and at 1: {"rms": {init: (steps + 1,)}}."""
+    H, Hv = X_train @ W1, X_val @ W1  # (N, D), (N_val, D)  inputs of the first BN layer
+    xs = [H[idx] for seed in range(steps) for idx in batches(len(H), batch_size, seed)][:steps]
+    return {"experiment": "warmup", "rms": {v0: warmup_test_outputs(xs, Hv, momentum, v0)
+                                            for v0 in (0.0, 1.0)}}
+
+
+def population_study(model, X_train, X_val, y_val, batch_size=64):
+    """The paper's population statistics against the exact ones (first BN layer) and the moving
+    averages (every BN layer), and test-mode accuracy with moving averages, recalibrated
+    buffers, stale buffers and stale-then-recalibrated buffers."""
+    import copy
+
+    from course.train import accuracy
+
+    pop = population_statistics(model, X_train, batch_size)
+    H1 = X_train @ model.W[0] + model.b[0]  # (N, D)  inputs of the first BN layer
+    used = np.concatenate(batches(len(H1), batch_size))  # the examples in full batches
+    mean1, var1 = pop[0]
+    per_layer = [(float(np.median(np.abs(bn.running_mean - m) / np.sqrt(v))),
+                  float(np.median(bn.running_var / v)))
+                 for bn, (m, v) in zip(_bn_layers(model), pop, strict=True)]
+    stale = copy.deepcopy(model)
+    for bn in _bn_layers(stale):  # buffers never updated, e.g. after averaging two runs' weights
+        bn.running_mean = np.zeros_like(bn.running_mean)
+        bn.running_var = np.ones_like(bn.running_var)
+    acc = {"moving averages": accuracy(model, X_val, y_val),
+           "recalibrated": accuracy(recalibrate(copy.deepcopy(model), X_train, batch_size),
+                                    X_val, y_val),
+           "stale buffers (defaults)": accuracy(stale, X_val, y_val),
+           "stale, then recalibrated": accuracy(recalibrate(stale, X_train, batch_size),
+                                                X_val, y_val)}
+    return {"experiment": "population", "batch_size": batch_size,
+            "mean_error": float(np.abs(mean1 - H1[used].mean(axis=0)).max()),
+            "var_ratio": float(np.median(var1 / H1.var(axis=0))),
+            "per_layer": per_layer, "acc": acc}
+
+
+def eps_study(pixels, groups=(("low-variance pixels", slice(3, 7)),
+                              ("typical pixels", slice(30, 34))), eps=(1e-3, 1e-5)):
+    """Test-mode outputs of features (columns of pixels, ranked by variance) with Keras' eps
+    against PyTorch's, the running statistics being the exact ones: per group, the variances
+    and the ratio of mean |output| with eps[0] to that with eps[1]."""
+    from course.batchnorm import batchnorm_forward
+
+    var = pixels.var(axis=0)  # (D,)
+    order = np.argsort(var)
+    out = {}
+    for label, rank in groups:
+        cols = order[rank]
+        stats = {"running_mean": pixels.mean(axis=0)[cols], "running_var": var[cols]}
+        k = len(cols)
+        y = {e: batchnorm_forward(pixels[:, cols], np.ones(k), np.zeros(k),
+                                  {"mode": "test", "eps": e, **stats})[0] for e in eps}
+        out[label] = {"var": var[cols],
+                      "ratio": np.abs(y[eps[0]]).sum(axis=0) / np.abs(y[eps[1]]).sum(axis=0)}
+    return {"experiment": "eps", "eps": eps, "groups": out}
+
+
+def _eps_claims(r):
+    low, typical = r["groups"]["low-variance pixels"], r["groups"]["typical pixels"]
+    return [
+        Claim(f"eps = {r['eps'][0]:g} instead of {r['eps'][1]:g} shrinks the test-mode outputs of "
+              "low-variance features several-fold", np.all(low["ratio"] < 0.5),
+              {"largest ratio": low["ratio"].max()}),
+        Claim("and leaves typical features almost unchanged", np.all(typical["ratio"] > 0.98),
+              {"smallest ratio": typical["ratio"].min()}),
+    ]
+
+
+def _warmup_claims(r):
+    zero, one = r["rms"][0.0], r["rms"][1.0]
+    return [
+        Claim("before the first step, running_var started at 0 makes test-mode outputs hundreds "
+              "of times too large", zero[0] > 100 * one[0], {"ratio at step 0": zero[0] / one[0]}),
+        Claim("a zero start is never below a start at 1, and the two meet once warmed up",
+              np.all(zero >= one) and zero[-1] / one[-1] < 1.01,
+              {"ratio after 1 step": zero[1] / one[1],
+               "ratio at the end": f"{zero[-1] / one[-1]:.4f}"},
+              f"{len(zero) - 1} steps, momentum 0.9"),
+    ]
+
+
+def _population_claims(r):
+    acc = r["acc"]
+    return [
+        Claim("the paper's corrected variance is within 1 % of the exact one (layer 1)",
+              abs(r["var_ratio"] - 1) < 0.01, {"median ratio": f"{r['var_ratio']:.4f}"}),
+        Claim("recalibrating this well-trained model changes its accuracy little",
+              abs(acc["recalibrated"] - acc["moving averages"]) < 0.02,
+              {"moving averages": acc["moving averages"], "recalibrated": acc["recalibrated"]}),
+        Claim("stale buffers cost over 5 points of accuracy, and recalibrating recovers it",
+              acc["stale buffers (defaults)"] < acc["moving averages"] - 0.05
+              and acc["stale, then recalibrated"] > acc["moving averages"] - 0.02,
+              {k: acc[k] for k in ("stale buffers (defaults)", "stale, then recalibrated")}),
+    ]
+
+
+def claims(result):
+    """The claims notebook 04 reads from a warmup_study, population_study or eps_study."""
+    return {"warmup": _warmup_claims, "population": _population_claims,
+            "eps": _eps_claims}[result["experiment"]](result)

@@ -9,11 +9,6 @@ from course.optim import SGD
 from course.train import train
 
 
-def standardize(X):
-    """Per-feature standardisation of X (N, D) with its own statistics (constant features -> 0)."""
-    return (X - X.mean(axis=0)) / (X.std(axis=0) + 1e-8)  # (N, D)
-
-
 def whitening_matrix(X, kind="zca", eps=1e-5):
     """Mean (D,) and matrix M (D, D) so that (X - mean) @ M has (nearly) identity covariance:
     PCA rotates onto the eigenvectors and rescales, ZCA rotates back (M is then symmetric)."""

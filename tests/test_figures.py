@@ -2,6 +2,7 @@
 backward walk (notebook 03), the saturation and γ/β pictures (01, 02) and the experiment plots."""
 
 import io
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,11 +23,20 @@ from course.figures.saturation import (
     SATURATION_DEMO,
     draw_layers,
     draw_saturation,
+    draw_scale_rows,
+    draw_unit_strips,
     z_histogram,
 )
 from course.figures.sync_bn import BATCH_NOISE_DEMO, _demo_batches
 from course.layers import sigmoid
-from course.saturation import linear_r2, saturation, standardized_sample
+from course.saturation import (
+    demo_data,
+    linear_r2,
+    mlp_forward_backward,
+    saturation,
+    saturation_fraction,
+    standardized_sample,
+)
 
 DEMOS = all_demos()
 
@@ -209,7 +219,47 @@ def test_draw_layers_labels_each_layer_with_its_saturated_fraction():
     draw_layers(ax, [np.array([0.0, 5.0]), np.array([-9.0, 9.0, 1.0, 2.0])])
     labels = [t.get_text() for t in ax.texts]
     plt.close(fig)
-    assert labels == ["layer 1\n50% saturated", "layer 2\n50% saturated"]
+    assert labels == ["layer 1: 50.0% sat.", "layer 2: 50.0% sat."]
+
+
+def test_scale_rows_keep_each_rows_labels_clear_of_the_row_above_without_warnings():
+    results = {s: mlp_forward_backward(*demo_data(), scale=s) for s in (1.0, 8.0)}
+    fig = plt.figure()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "Tight layout not applied"
+        axes = draw_scale_rows(fig, results)
+        fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    plt.close(fig)
+    above = axes[0].xaxis.get_tightbbox(renderer)  # row 1's tick labels
+    for text in axes[1].texts:  # row 2's "layer l: x% sat." labels
+        assert text.get_window_extent(renderer).y1 < above.y0
+    boxes = sorted(t.get_window_extent(renderer).x0 for t in axes[0].texts)
+    ends = sorted(t.get_window_extent(renderer).x1 for t in axes[0].texts)
+    assert all(e < b for e, b in zip(ends[:-1], boxes[1:], strict=True))  # apart
+    assert [ax.get_ylabel() for ax in axes] == ["c = 1", "c = 8"]
+
+
+def test_unit_strips_draw_one_bar_per_unit_sorted_by_mean():
+    rng = np.random.default_rng(0)
+    zs = [rng.normal(loc=rng.normal(0, 5, 7), size=(50, 7)) for _ in range(2)]  # (50, 7) each
+    fig = Figure()
+    axes = draw_unit_strips(fig, zs)
+    for ax, z in zip(axes, zs, strict=True):
+        dots = ax.lines[0].get_ydata()
+        np.testing.assert_allclose(dots, np.sort(z.mean(axis=0)))
+        assert len(ax.collections[0].get_segments()) == 7
+
+
+def test_saturation_demo_shows_centring_alone_as_a_third_bar():
+    fig = plt.figure()
+    draw_saturation(fig, scale=8.0)
+    bars = fig.axes[1].containers
+    centred = mlp_forward_backward(*demo_data(), scale=8.0, normalize="center")["z"]
+    plt.close(fig)
+    assert [c.get_label() for c in bars] == ["plain", "centred only", "standardised"]
+    np.testing.assert_allclose([b.get_height() for b in bars[1]],
+                               [saturation_fraction(z) for z in centred])
 
 
 def test_saturation_demo_draws_three_panels_for_its_sliders():
@@ -227,7 +277,7 @@ def test_gamma_beta_demo_reports_its_numbers():
     frac, slope = saturation(y)
     r2 = linear_r2(y[:, None], sigmoid(y)[:, None])[0]
     titles = [ax.get_title() for ax in fig.axes]
-    assert f"{frac:.0%} saturated, mean σ′ {slope:.3f}" in titles[0]
+    assert f"{frac:.0%} saturated, mean sig′ {slope:.3f}" in titles[0]
     assert f"a straight line leaves {1 - r2:.1%} unexplained" in titles[1]
     assert len(fig.axes) == 2
     plt.close(fig)
@@ -243,16 +293,34 @@ def test_running_stats_demo_draws_two_panels(params):
     plt.close(fig)
 
 
-def test_experiment_plots_draw():
+def test_experiment_plots_draw_each_network_in_one_colour_with_the_tables_spread():
     from course import experiments as ex
 
-    fig, axes = plt.subplots(1, 4)
-    h = {bn: ex.run(bn, epochs=1)[1] for bn in (False, True)}
-    ex_fig.plot_curves(axes[:2], h)
-    ex_fig.plot_sweep(axes[2], [0.1, 1.0], {False: np.array([[0.9, 0.1], [0.8, 0.2]]),
-                                            True: np.array([[1, 1], [0.9, 1]])},
-                      "x")
-    ex_fig.plot_saturation(axes[3], {bn: {"init": np.zeros(3), "trained": np.ones(3),
-                                          "val_acc": 0.5} for bn in (False, True)})
-    assert [len(ax.lines) for ax in axes] == [2, 2, 3, 4]  # the sweep's chance line is the third
+    fig, axes = plt.subplots(1, 5)
+    curves = {"hist": {bn: [ex.run(bn, epochs=2, seed=s)[1] for s in (0, 1)]
+                       for bn in (False, True)}}
+    ex_fig.plot_curves(axes[:2], curves)
+    acc = {False: np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3]]),
+           True: np.array([[1.0, 1.0], [0.9, 1.0], [0.8, 1.0]])}
+    ex_fig.plot_sweep(axes[2], {"values": (0.1, 1.0), "acc": acc}, "x")
+    sat = {"by_bn": {bn: {"init": np.zeros((2, 3)), "trained": np.ones((2, 3)),
+                          "val_acc": np.array([0.5, 0.6])} for bn in (False, True)}}
+    ex_fig.plot_saturation(axes[3], sat)
+    ex_fig.plot_deployment(axes[4], {"acc": {"test mode": 0.9, "batches of 1": 0.1}})
+    # Colour per network, the same in every panel.
+    for ax in axes[:4]:
+        for line in ax.lines:
+            label = line.get_label()
+            if "BN" in label:
+                want = ex_fig.COLORS["with BN" in label]
+                assert line.get_color() == want, (label, line.get_color())
+    # The band is mean ± sd (ddof=1), as the tables print.
+    band = axes[2].collections[0].get_paths()[0].vertices[:, 1]
+    low = acc[False].mean(axis=0) - np.std(acc[False], axis=0, ddof=1)
+    assert np.isclose(band.min(), low.min())
+    # Chance is labelled wherever it is drawn; integer epochs.
+    for ax in (axes[1], axes[2], axes[4]):
+        assert "chance (10 classes)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert all(float(t).is_integer() for t in axes[1].get_xticks())
+    assert axes[0].get_legend() is not None
     plt.close(fig)

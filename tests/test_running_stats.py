@@ -10,6 +10,8 @@ from hypothesis.extra.numpy import arrays
 
 from course import running_stats as rs
 from course.batchnorm import batchnorm_forward
+from course.claims import assert_all_hold
+from course.dataset import load_digits
 from course.mlp import MLP
 from course.train import accuracy
 
@@ -88,9 +90,9 @@ def test_momentum_conversion_is_its_own_inverse(m):
     assert rs.to_pytorch_momentum(m) == pytest.approx(1 - m, abs=1e-15)
 
 
-@given(v=st.floats(0.0, 1e6), n=st.integers(2, 10_000))
-def test_variance_conversion_round_trips(v, n):
-    assert rs.biased_var(rs.unbiased_var(v, n), n) == pytest.approx(v, rel=1e-12, abs=1e-300)
+@given(arrays(np.float64, st.integers(2, 50), elements=st.floats(-1e3, 1e3)))
+def test_unbiased_var_is_numpys_ddof_1(x):
+    assert rs.unbiased_var(x.var(), len(x)) == pytest.approx(x.var(ddof=1), rel=1e-9, abs=1e-12)
 
 
 def test_defaults_in_the_course_convention():
@@ -181,3 +183,27 @@ def test_recalibration_repairs_stale_running_statistics():
     rs.recalibrate(model, d.X_train, batch_size=64)
     assert good > 0.95 and stale < good - 0.05
     assert accuracy(model, d.X_val, d.y_val) >= good - 0.01
+
+
+def test_warmup_claims_hold():
+    d = load_digits(standardize=True)
+    W1 = MLP((64, 64, 64, 10), batchnorm=True, seed=0).W[0]
+    r = rs.warmup_study(d.X_train, d.X_val, W1)
+    assert r["rms"][1.0].shape == (51,)
+    assert_all_hold(rs.claims(r))
+
+
+def test_population_claims_hold_for_a_trained_model():
+    from course import experiments as ex
+
+    d = ex.digits()
+    model = ex.run(True, epochs=5)[0]
+    assert_all_hold(rs.claims(rs.population_study(model, d.X_train, d.X_val, d.y_val)))
+
+
+def test_keras_eps_claims_hold_and_the_ratio_is_the_closed_form():
+    pixels = load_digits().X_train / 16
+    r = rs.eps_study(pixels)
+    assert_all_hold(rs.claims(r))
+    for g in r["groups"].values():  # |x - mean| / sqrt(var + eps): the ratio is per feature
+        np.testing.assert_allclose(g["ratio"], np.sqrt((g["var"] + 1e-5) / (g["var"] + 1e-3)))

@@ -86,12 +86,15 @@ _STEP_TEXT = {
             (("var", "std"),),
             "σ² reaches y through every x̂ᵢ of its column: dσ² already holds N paths "
             "(the Σᵢ taken at 1/s)."),
-    "sq": (r"$\partial\sigma^2/\partial(x-\mu)^2_i = 1/N$", r"$d(x-\mu)^2_i = d\sigma^2/N$",
-           (("sq", "var"),), "σ² is a mean over the batch: each row gets an equal 1/N share."),
+    "sq": (r"$\partial\sigma^2/\partial\,\mathrm{sq}_i = 1/N$", r"$d\,\mathrm{sq}_i = d\sigma^2/N$",
+           (("sq", "var"),), "σ² is a mean over the batch: each row gets an equal 1/N share "
+                             "(sq is the node (x−μ)², d sq the gradient arriving there)."),
     "xmu": (r"$\partial\hat{x}/\partial(x-\mu) = 1/s$,   "
             r"$\partial(x-\mu)^2/\partial(x-\mu) = 2(x-\mu)$",
-            r"$d(x-\mu) = d\hat{x}/s + 2(x-\mu)\,d(x-\mu)^2$", (("xmu", "x_hat"), ("xmu", "sq")),
-            "x−μ feeds two nodes, so two paths add: directly into x̂, and through σ²."),
+            r"$d(x-\mu) = d\hat{x}/s + 2(x-\mu)\,d\,\mathrm{sq}$",
+            (("xmu", "x_hat"), ("xmu", "sq")),
+            "x−μ feeds two nodes, so two paths add: directly into x̂, and through σ² "
+            "(d sq: the gradient at the node sq = (x−μ)²)."),
     "mu": (r"$\partial(x-\mu)_i/\partial\mu = -1$", r"$d\mu = -\sum_i d(x-\mu)_i$",
            (("mu", "xmu"),),
            "μ is subtracted from every row and x−μ carries both paths: dμ sums "

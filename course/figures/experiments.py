@@ -1,49 +1,85 @@
-"""Plots of the training experiments of notebook 04 (course.experiments computes the numbers)."""
+"""Plots of the training experiments of notebook 04 (course.experiments computes the numbers).
+
+One colour per network throughout: without BN blue (C0), with BN red (C1); line styles and
+markers tell the other conditions apart, so colour never carries meaning alone."""
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
+from course.experiments import LABELS, sd
 from course.saturation import SATURATION_THRESHOLD
 
-LABELS = {False: "without BN", True: "with BN"}
+COLORS = {False: "C0", True: "C1"}
+CHANCE = 0.1  # ten classes
 
 
-def plot_curves(axes, hists):
-    """Loss per step (left) and validation accuracy per epoch (right)."""
-    for bn, h in hists.items():
-        axes[0].plot(h.loss, lw=1, label=LABELS[bn])
-        axes[1].plot(np.arange(1, len(h.val_acc) + 1), h.val_acc, "o-", label=LABELS[bn])
-    axes[0].set(xlabel="SGD step", ylabel="training loss", title="loss per mini-batch")
+def _chance(ax, vertical=False):
+    """The chance level, labelled (it goes into the legend)."""
+    line = ax.axvline if vertical else ax.axhline
+    line(CHANCE, color="gray", ls=":", lw=1, label="chance (10 classes)")
+
+
+def plot_curves(axes, result):
+    """Loss per step of every seed (left) and validation accuracy per epoch, mean ± sd over
+    seeds (right)."""
+    for bn, hists in result["hist"].items():
+        for k, h in enumerate(hists):
+            axes[0].plot(h.loss, lw=0.8, alpha=0.6, color=COLORS[bn],
+                         ls="-" if bn else "--", label=LABELS[bn] if k == 0 else None)
+        acc = np.array([h.val_acc for h in hists])  # (seeds, epochs)
+        epochs = np.arange(1, acc.shape[1] + 1)
+        axes[1].errorbar(epochs, acc.mean(axis=0), sd(acc, axis=0), color=COLORS[bn],
+                         marker="o" if bn else "s", ls="-" if bn else "--", capsize=3,
+                         label=f"{LABELS[bn]} (mean ± sd, n = {len(acc)})")
+    n = len(next(iter(result["hist"].values())))
+    axes[0].set(xlabel="SGD step", ylabel="training loss", title=f"loss per mini-batch ({n} seeds)")
+    axes[0].legend()
+    _chance(axes[1])
+    axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1),
                 title="validation accuracy (test mode)")
-    axes[1].legend()
+    axes[1].legend(fontsize=8)
 
 
-def plot_sweep(ax, values, result, xlabel, log=True):
+def plot_sweep(ax, result, xlabel, log=True):
     """Final validation accuracy against one swept setting, without and with BN: the mean over
-    seeds, with a band from the worst to the best seed."""
-    for bn, acc in result.items():  # acc: (seeds, values)
-        line, = ax.plot(values, acc.mean(axis=0), "o-",
-                        label=f"{LABELS[bn]} (mean of {len(acc)} seeds)")
-        ax.fill_between(values, acc.min(axis=0), acc.max(axis=0), color=line.get_color(),
-                        alpha=0.2, lw=0)
+    seeds with a band of ± one sd (ddof=1), the spread the tables print."""
+    values = result["values"]
+    for bn, acc in result["acc"].items():  # acc: (seeds, values)
+        mean, s = acc.mean(axis=0), sd(acc, axis=0)
+        ax.plot(values, mean, "o-" if bn else "s--", color=COLORS[bn],
+                label=f"{LABELS[bn]} (mean ± sd, n = {len(acc)})")
+        ax.fill_between(values, mean - s, mean + s, color=COLORS[bn], alpha=0.2, lw=0)
     if log:
         ax.set_xscale("log")
+    _chance(ax)
     ax.set(xlabel=xlabel, ylabel="validation accuracy", ylim=(0, 1))
-    ax.axhline(0.1, color="gray", ls=":", lw=1)  # chance level: 10 classes
-    ax.legend()
+    ax.legend(fontsize=8)
 
 
 def plot_saturation(ax, result):
-    """Saturated fraction per hidden layer, at initialisation and after training."""
-    for bn, r in result.items():
-        layers = np.arange(1, len(r["init"]) + 1)
-        ax.plot(layers, r["init"], "o--", label=f"{LABELS[bn]}, at init")
-        ax.plot(layers, r["trained"], "s-", label=f"{LABELS[bn]}, trained "
-                                                   f"(val acc {r['val_acc']:.2f})")
+    """Saturated fraction per hidden layer (mean over seeds), at initialisation and after
+    training; the with-BN lines sit on zero, drawn slightly apart so both stay visible."""
+    for bn, r in result["by_bn"].items():
+        layers = np.arange(1, r["init"].shape[1] + 1)
+        for k, (when, marker, ls) in enumerate((("init", "o", "--"), ("trained", "s", "-"))):
+            ax.plot(layers + (k - 0.5) * 0.12, r[when].mean(axis=0), marker=marker, ls=ls,
+                    color=COLORS[bn], mfc="none" if when == "init" else COLORS[bn],
+                    label=f"{LABELS[bn]}, " + ("at init" if when == "init" else
+                                               f"trained (val acc {r['val_acc'].mean():.2f})"))
     ax.set_xticks(layers)
     ax.set(xlabel="hidden layer", ylabel=f"fraction with |z| > {SATURATION_THRESHOLD:g}",
-           ylim=(-0.02, 1), title="saturated sigmoid inputs per layer")
+           ylim=(-0.02, 1), title="saturated sigmoid inputs per layer (mean over seeds)")
     ax.legend(fontsize=8)
+
+
+def plot_deployment(ax, result):
+    """Validation accuracy of each way of predicting, as horizontal bars."""
+    names = list(result["acc"])[::-1]
+    ax.barh(names, [result["acc"][k] for k in names], color="C1")
+    _chance(ax, vertical=True)
+    ax.set(xlabel="validation accuracy", xlim=(0, 1), title="predicting in train mode")
+    ax.legend(loc="lower right", fontsize=8)
 
 
 def plot_strips(values, title, figsize=(7, 2.8)):

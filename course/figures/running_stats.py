@@ -26,7 +26,7 @@ def _draw_running_stats(fig, momentum=DEFAULT_MOMENTUM, batch_size=32):
     steps = np.arange(DEMO_STEPS + 1)
     # Fixed margins instead of the style's automatic layout, which lays all text out twice.
     fig.set_layout_engine("none")
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.82, wspace=0.22)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.25, top=0.82, wspace=0.22)
     axes = fig.subplots(1, 2)
     panels = []
     # Fixed y ranges (a pixel is 0..16, so a batch variance is at most 64): the axes stay put
@@ -39,8 +39,10 @@ def _draw_running_stats(fig, momentum=DEFAULT_MOMENTUM, batch_size=32):
         ax.set_xlabel("training step")
         ax.set(xlim=(-0.02 * DEMO_STEPS, 1.02 * DEMO_STEPS), ylim=(-0.02 * top, 1.02 * top))
         panels.append((ax, batch_line, run_line, pop, label, pop_line))
-    axes[1].legend(["batch value", "running average", "population value"], fontsize=8,
-                   loc="lower right")
+    # Below the panels: inside, tiny batches put their dots and curves under any corner.
+    fig.legend(panels[0][1:3] + (panels[0][5],), ["batch value", "running average",
+                                                  "value over the whole training set"],
+               loc="lower center", ncols=3, fontsize=8)
     title = fig.suptitle("")
 
     def update(momentum=DEFAULT_MOMENTUM, batch_size=32):
@@ -55,9 +57,10 @@ def _draw_running_stats(fig, momentum=DEFAULT_MOMENTUM, batch_size=32):
                 panels, (means, variances), (run_mean, run_var), strict=True):
             batch_line.set_data(steps[1:], batch_vals)
             run_line.set_data(steps, run)
-            # Error once warmed up: how far the estimate wanders over the last 100 steps.
+            # Error once warmed up: RMS distance from the population value over the last 100
+            # steps, relative to that value.
             err = np.sqrt(np.mean((run[-100:] - pop) ** 2)) / pop
-            ax.set_title(f"running {label}: late error {err:.1%}")
+            ax.set_title(f"running {label}: late relative RMS error {err:.1%}", fontsize=10)
         n_forget = steps_to_forget(momentum) if momentum > 0 else 1
         title.set_text(f"momentum {momentum:.3f}, batch {bs}: initial value weighs < 1% after "
                        f"{n_forget} steps")
@@ -65,9 +68,18 @@ def _draw_running_stats(fig, momentum=DEFAULT_MOMENTUM, batch_size=32):
     update(momentum, batch_size)
     # What a redraw changes, in drawing order (the population line and legend stay on top).
     update.artists = [a for ax, batch_line, run_line, _, _, pop_line in panels
-                      for a in (batch_line, run_line, pop_line, ax.get_legend(), ax.title)
-                      if a is not None] + [title]
+                      for a in (batch_line, run_line, pop_line, ax.title)] + [title]
     return update
+
+
+def plot_warmup(ax, result):
+    """RMS of test-mode outputs after each training step, for both starting running_var."""
+    for v0, rms in result["rms"].items():
+        ax.semilogy(rms, "o-" if v0 else "s--", ms=3, color="C2" if v0 else "C3",
+                    label=f"running_var starts at {v0:g}")
+    ax.set(xlabel="training steps taken", ylabel="RMS of test-mode outputs",
+           title="test mode before the running variance has warmed up")
+    ax.legend()
 
 
 RUNNING_STATS_DEMO = Demo(
