@@ -56,14 +56,16 @@ def check(grade_id, *fns, notebook=None):
     names = ", ".join(f"{n}()" for n in task.functions)
     borrowed = [n for n, f in zip(task.functions, fns, strict=False)
                 if any(f is r for r in task.reference)]
-    if borrowed:  # never praise the course's own code as the student's
+    results = _verdicts(task, fns)
+    if borrowed and all(v.passed for _, v in results):  # never praise the course's own code
         print("✗ The course reference is checked here, not your answer: the name(s)\n"
               f"  {', '.join(borrowed)}\n"
               "  hold the course's functions. A demo cell below puts them in your answer's\n"
               "  place while it fails its check (or your cell imports them). Run your answer\n"
               "  cell, then this check.")
         return Passed(False)
-    results = _verdicts(task, fns)
+    if borrowed:  # a failure is then the student's other function's: judged as usual
+        print(f"(the course's own {', '.join(borrowed)} is used here, not yours)")
     if any(v.mistake == "not_implemented" for _, v in results):
         todo = ", ".join(f"{n}()" for n in _unanswered(task, results)) or names
         print(f"… {todo}: not implemented yet. "

@@ -360,7 +360,10 @@ def test_a_backward_stub_is_reported_under_its_own_name(capsys):
     out = capsys.readouterr().out
     assert "… rmsnorm_backward(): not implemented yet" in out
     assert "rmsnorm_forward()" not in out.split("not implemented")[0]
-    assert check("rmsnorm_forward", rmsnorm_forward, rmsnorm_backward)
+    # the student's own functions (here: ones calling the course's) pass; the course's own
+    # functions in their place are never praised (tests/test_tasks.py)
+    assert check("rmsnorm_forward", lambda *a: rmsnorm_forward(*a),
+                 lambda *a: rmsnorm_backward(*a))
 
 
 def test_test_mode_on_a_fresh_layer_explains_the_missing_buffers():
