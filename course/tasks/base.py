@@ -74,8 +74,9 @@ def default_symbols(inputs):
     x = inputs.get("x")
     if isinstance(x, np.ndarray) and x.ndim == 2:
         params = inputs.get("bn_param") or inputs.get("ln_param") or {}
+        eps = params.get("eps", inputs.get("eps", DEFAULT_EPS))  # a dict's, or an argument's
         out["N"] = x.shape[0]
-        out["σ"] = np.sqrt(x.var(axis=0) + params.get("eps", DEFAULT_EPS))  # (D,)
+        out["σ"] = np.sqrt(x.var(axis=0) + eps)  # (D,)
     return out
 
 
@@ -231,7 +232,7 @@ def _structure(key, got, want_parts):
         if key in got:
             return (f"`{key}` is one array of shape {got[key].shape}; expected a list of {K} "
                     "arrays, one per device, in device order")
-        return f"no `{key}` was returned"
+        return _missing(key)
     if len(parts) != K:
         return f"`{key}` is a list of {len(parts)} arrays; expected {K}, one per device"
     if any(g.shape != w.shape for g, w in zip(parts, want_parts, strict=True)):
@@ -293,7 +294,7 @@ def _judge(task, case, result):
             return Verdict(False, f"`{name}` is not implemented yet", "not_implemented"), None
         if result.error.startswith(f"{OUTPUT_TYPE}: "):
             return Verdict(False, result.error.partition(": ")[2], "output_type"), None
-        return Verdict(False, f"raised {diagnose.explain_error(task, result.error)}",
+        return Verdict(False, f"raised {diagnose.explain_error(task, result.error, case.inputs)}",
                        "exception"), None
     expected = run_case(task, task.reference, case)
     if expected.error is not None:  # a broken reference is our bug, never the student's
@@ -315,10 +316,21 @@ def _judge(task, case, result):
         return Verdict(False, f"changed its input {names} in place; compute on new arrays "
                               "(e.g. x - mu, not x -= mu)", "mutates_input"), None
     missing = [k for k in want if k not in got]
-    facts = [f"no `{k}` was returned" for k in missing] + [t for _, t in facts]
+    facts = [_missing(k) for k in missing] + [t for _, t in facts]
     readings = {k: _read(task, case, k, got, want) for k in want
                 if k in got and k not in right}
     return None, _Pending(summary, facts, readings, bool(structural))
+
+
+_CACHE_ENTRY = re.compile(r"^cache\['(\w+)'\]$")
+
+
+def _missing(key):
+    """The sentence for an expected output that was not returned (a cache key, or an output)."""
+    m = _CACHE_ENTRY.match(key)
+    if m:
+        return f"the returned cache has no key '{m.group(1)}', which the backward pass reads"
+    return f"no `{key}` was returned"
 
 
 def _read(task, case, key, got, want):

@@ -15,6 +15,7 @@ detector `(ctx) -> [Cause, ...]`, add it to DETECTORS, and test it in tests/test
 """
 
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -167,9 +168,23 @@ class Overflow:
     text: str
 
 
-def eps_of(key):
-    """inputs -> the ε that the case's param dict inputs[key] states, or the course default."""
-    return lambda inputs: (inputs.get(key) or {}).get("eps", DEFAULT_EPS)
+@dataclass(frozen=True)
+class eps_of:  # noqa: N801 - used like a function: eps_of("bn_param")(inputs)
+    """inputs -> the ε that the case's param dict inputs[key] states, or the course default;
+    `key` also names the dict in hints (ln_param, rms_param, ...)."""
+
+    key: str
+
+    def __call__(self, inputs):
+        return (inputs.get(self.key) or {}).get("eps", DEFAULT_EPS)
+
+
+def read_eps_words(view):
+    """How the student's code should read ε, in the words of the view's own inputs."""
+    key = getattr(view.eps, "key", None)
+    if key is None:
+        return "use the eps argument the function is given"
+    return f"read it from the param dict, e.g. {key}.get('eps', {_fmt(DEFAULT_EPS)})"
 
 
 def term_names(mean, var, g="dout", direct="the N·dout term"):
@@ -368,7 +383,11 @@ def detect_complement(ctx):
 
 def detect_rounded(ctx):
     """The right values rounded (for printing?) to a number of decimals."""
+    if np.all(np.isin(ctx.got, (0.0, 1.0))):
+        return []  # a boolean (a comparison, of a mean say) is as plausible as rounding
     for decimals in ROUNDED_DECIMALS:
+        if decimals == 0 and ctx.got.size == 1:
+            continue  # one bare whole number: a count or a comparison as much as rounding
         r = np.round(ctx.want, decimals)
         if not np.array_equal(r, ctx.want) and np.array_equal(ctx.got, r):
             return [Cause("rounded", f"`{ctx.key}` is the expected values rounded to {decimals} "
@@ -649,15 +668,9 @@ def detect_normalised(ctx):
             out.append(Cause("train:running", f"`{ctx.key}`: train mode normalised with the "
                                               "running statistics: in train mode use the "
                                               "batch's own mean and variance"))
-    if not np.isclose(eps, DEFAULT_EPS):  # the case states its own ε: was it read?
-        right_z = _stat_candidates(view, xr, DEFAULT_EPS)[
-            ("group" if view.centred else "none", "group", "var" if view.centred else "ms",
-             "sqrt(v+eps)")]
-        if near(got, G * right_z + B):
-            out.append(Cause("eps_default", f"`{ctx.key}`: ε was {_fmt(DEFAULT_EPS)}, the "
-                                            f"default, although the case states {_fmt(eps)}: "
-                                            "read it from the param dict, e.g. "
-                                            f"bn_param.get('eps', {_fmt(DEFAULT_EPS)})"))
+    other = _eps_refit(view, xr, got, G, B, eps)
+    if other is not None:  # the right formula with another ε: its value, not its place
+        out.append(_eps_value_cause(ctx.key, view, other, eps))
     n = ctx.count
     for form, z in _stat_candidates(view, xr, eps).items():
         right = ("group" if view.centred else "none", "group",
@@ -667,6 +680,42 @@ def detect_normalised(ctx):
         if near(got, G * z + B):
             out.append(compound(ctx.key, _stat_parts(view, *form, n)))
     return out
+
+
+def _eps_refit(view, xr, got, G, B, eps):
+    """The ε (≠ the case's) with which the right standardisation reproduces got, or None:
+    solved from the column whose variance is smallest (where ε weighs most), then checked on
+    every entry."""
+    if np.any(G == 0):
+        return None
+    with np.errstate(all="ignore"):
+        top = xr - xr.mean(axis=0) if view.centred else xr  # (M, F)
+        v = np.mean(top**2, axis=0)  # (F,)
+        z = (got - B) / G
+        j = int(np.argmin(v))
+        mask = np.abs(z[:, j]) > 0
+        if not np.any(mask):
+            return None
+        e = float(np.median((top[mask, j] / z[mask, j]) ** 2) - v[j])
+        if not np.isfinite(e) or e <= 0 or np.isclose(e, eps, rtol=1e-3, atol=0):
+            return None
+        if near(got, G * top / np.sqrt(v) + B):
+            return None  # no ε at all fits as well: that is ε missing, not another value
+        for cand in (DEFAULT_EPS, eps**2, float(f"{e:.2g}"), e):  # a round value if one fits
+            if near(got, G * top / np.sqrt(v + cand) + B):
+                return cand
+    return None
+
+
+def _eps_value_cause(key, view, other, eps):
+    """ε had another value than the case states: the default, its square, or a number."""
+    if np.isclose(other, DEFAULT_EPS, rtol=1e-6, atol=0):
+        return Cause("eps_default", f"`{key}`: ε was {_fmt(DEFAULT_EPS)}, the default, although "
+                                    f"the case states {_fmt(eps)}: {read_eps_words(view)}")
+    what = "ε²" if np.isclose(other, eps**2, rtol=1e-6, atol=0) else _fmt(other)
+    return Cause("eps_value", f"`{key}`: ε's value differs: the output matches ε = {what} "
+                              f"where the case states {_fmt(eps)} ({read_eps_words(view)}); "
+                              "its place, sqrt(var + eps), is right")
 
 
 def _located_normalised(ctx, view):
@@ -699,9 +748,33 @@ def _located_normalised(ctx, view):
                      "the others" if len(flipped) < z.shape[1] else "its sign is flipped")
     if not parts:
         return ""
-    where = (f"statistics belong {view.over}" if view.stats == "batch" else
-             "test mode uses running_mean and running_var")
-    return f"{what}: " + "; ".join(parts) + f" ({where})"
+    where = _wrong_axis_words(view, z)
+    return f"{what}: " + "; ".join(parts) + (f" ({where})" if where else "")
+
+
+def _standardised(z, axis, centred):
+    """z has mean 0 (if centred) and unit spread along `axis`, each line (within a loose 1e-3:
+    ε keeps the spread a little below 1)."""
+    with np.errstate(all="ignore"):
+        spread = z.std(axis=axis) if centred else np.sqrt((z**2).mean(axis=axis))
+        ok = np.allclose(spread, 1.0, rtol=0, atol=1e-3)
+        return ok and (not centred or np.allclose(z.mean(axis=axis), 0.0, atol=1e-6))
+
+
+def _wrong_axis_words(view, z):
+    """Where the statistics belong, said only when the output shows them taken elsewhere: in
+    train mode standardised along the other axis, in test mode standardised per group by the
+    batch (where the running statistics belong); otherwise nothing, so no reminder reads like
+    a diagnosis of a slip the student did not make."""
+    if z.shape[0] < 2 or z.shape[1] < 2:
+        return ""
+    if view.stats == "batch" and _standardised(z, 1, view.centred) \
+            and not _standardised(z, 0, view.centred):
+        return f"it is standardised {view.across}: statistics belong {view.over}"
+    if view.stats == "running" and _standardised(z, 0, view.centred):
+        return "it is standardised with the batch's own statistics: test mode uses " \
+               "running_mean and running_var"
+    return ""
 
 
 # --- Gradient: which term of dx is off -------------------------------------------------------
@@ -940,6 +1013,16 @@ def detect_renorm(ctx):
     view = ctx.view(Renorm)
     if view is None:
         return []
+    p = view.parts(ctx.inputs)
+    if not np.isclose(p["eps"], DEFAULT_EPS):  # the case states its own ε: was it read?
+        x, mu, var = p["x"], p["x"].mean(axis=0), p["x"].var(axis=0)
+        r0, d0 = (o["right"] for o in _renorm_options(dict(p, eps=DEFAULT_EPS)))
+        z = (x - mu) / np.sqrt(var + DEFAULT_EPS) * r0 + d0
+        if near(ctx.got, p["gamma"] * z + p["beta"]):
+            return [Cause("eps_default", f"`{ctx.key}`: ε was {_fmt(DEFAULT_EPS)}, the default, "
+                                         f"although the case states {_fmt(p['eps'])}: read it "
+                                         f"from the param dict, e.g. bn_param.get('eps', "
+                                         f"{_fmt(DEFAULT_EPS)})")]
     fit = _renorm_fit(ctx, view)
     if fit is None:
         return []
@@ -1058,10 +1141,8 @@ def detect_regularised(ctx):
 
 def detect_alternatives(ctx):
     """The output equals one of the view's named other computations."""
-    view = ctx.view(Alternatives)
-    if view is None:
-        return []
     return [Cause(f"alt:{cid}", f"`{ctx.key}`: {text}")
+            for view in ctx.views if isinstance(view, Alternatives)
             for cid, (value, text) in view.forms(ctx.inputs).items()
             if np.shape(value) == ctx.got.shape and near(ctx.got, value)
             and not near(value, ctx.want)]
@@ -1085,6 +1166,18 @@ def _columns(ctx):
                 return x, view.rows(ctx.got), view.rows(ctx.want), ctx.symbols.get("eps",
                                                                                     DEFAULT_EPS)
     return None
+
+
+def _eps_value_fits(ctx):
+    """The output is the right normalisation with another ε (its value is off, not its place)."""
+    view = ctx.view(Normalised)
+    if view is None or view.stats != "batch":
+        return False
+    x, gamma, beta = view.source(ctx.inputs)
+    shape = ctx.want.shape
+    G, B = (view.rows(np.broadcast_to(a, shape)) for a in (gamma, beta))
+    xr = view.rows(np.broadcast_to(x, shape)).astype(float)
+    return _eps_refit(view, xr, view.rows(ctx.got), G, B, view.eps(ctx.inputs)) is not None
 
 
 def _column_errors(ctx, got, want):
@@ -1124,7 +1217,7 @@ def detect_where_numerics_fail(ctx):
                                          "variance computed as E[x²] − E[x]²; subtract the mean "
                                          "before squaring, var = ((x − μ)²).mean(), in float64"))
     tiny = var < NEAR_EPS * (eps or 0.0)
-    if eps is not None and sits_in(tiny) and not np.all(tiny):
+    if eps is not None and sits_in(tiny) and not np.all(tiny) and not _eps_value_fits(ctx):
         out.append(Cause("eps_features", f"`{ctx.key}` is off mostly in the features whose "
                                          "variance is comparable to ε: ε is not where it "
                                          "belongs, σ = sqrt(var + eps) everywhere"
@@ -1192,6 +1285,10 @@ def explain_output(task, inputs, key, got, want, expected):
     causes = []
     for detect in DETECTORS:
         causes += detect(ctx)
+    if any(c.id.split(":")[-1] in ("eps_default", "eps_value") for c in causes):
+        # ε is there with another value: a cause saying it is missing would mislead
+        causes = [c for c in causes if not any(m in q.id for q in c.components
+                                               for m in ("eps_missing", "no_eps"))]
     seen, unique = set(), []
     for c in causes:
         if c.id not in seen:
@@ -1245,9 +1342,45 @@ def right_and_wrong(names_right, names_wrong):
 _BUFFERS = ("running_mean", "running_var")
 
 
-def explain_error(task, error):
-    """A pointed hint for an exception, where the message alone is cryptic."""
+def _case_shapes(inputs):
+    """The (rows, columns) of every 2-D array among the case's inputs (in dicts and lists too)."""
+    found, todo = set(), [inputs]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, dict):
+            todo += list(v.values())
+        elif isinstance(v, (list, tuple)):
+            todo += list(v)
+        elif isinstance(v, np.ndarray) and v.ndim == 2:
+            found.add(v.shape)
+    return found
+
+
+def _broadcast_words(error, inputs):
+    """Where a broadcast error of shapes comes from, in terms of the case's axes; None if the
+    error is no such error."""
+    m = re.search(r"could not be broadcast together with (?:remapped )?shapes (.*)", error)
+    if m is None:
+        return None
+    shapes = [tuple(int(n) for n in t.split(",") if n.strip())
+              for t in re.findall(r"\(([\d, ]*)\)", m.group(1))]
+    for rows, cols in sorted(_case_shapes(inputs or {})):
+        if rows != cols and (rows,) in shapes and (cols,) in shapes:
+            return (f"a value per example ({rows} of them) met a value per feature ({cols}): "
+                    "a statistic was reduced over the wrong axis; reduce over the batch, "
+                    "axis=0")
+    shown = " and ".join(str(t) for t in shapes[:2])
+    return (f"arrays of shapes {shown} met in one operation: one of them comes from another "
+            "axis, layer or cache entry than intended; print the shapes where they meet")
+
+
+def explain_error(task, error, inputs=None):
+    """A pointed hint for an exception, where the message alone is cryptic; `inputs` (the
+    case's) name the axes behind a shape mismatch."""
     keys = task.cache_keys
+    words = _broadcast_words(error, inputs)
+    if words is not None:
+        return f"{error.rstrip()} — {words}"
     if error.startswith("KeyError") and any(f"'{b}'" in error for b in _BUFFERS):
         return (f"{error} — on a fresh layer bn_param has no running statistics yet: read them "
                 "with bn_param.get('running_mean', np.zeros(D)) and "
@@ -1280,6 +1413,16 @@ def dgamma_view(parts, devices=None):
                                            "it sums one device's rows only, but γ is shared "
                                            "by every device: add the sums of all of them")
         return out
+    return Alternatives(forms)
+
+
+def without_gamma(terms, unrows, text):
+    """A dx with γ left out of dx̂ = dout·γ, as an Alternatives form: the Gradient's terms made
+    with γ = 1 (x̂ does not depend on γ), summed and put back in the output's layout; for layers
+    whose γ varies inside a group, where no per-group factor can show it."""
+    def forms(inputs):
+        ones = dict(inputs, gamma=np.ones_like(inputs["gamma"]))
+        return {"gamma_missing": (unrows(sum(terms(ones)[0].values())), text)}
     return Alternatives(forms)
 
 

@@ -1,5 +1,7 @@
 """Graded exercises of notebook 01: a layer's saturated fraction, per-feature standardising."""
 
+import dataclasses
+
 import numpy as np
 
 from course.batchnorm import DEFAULT_EPS
@@ -130,19 +132,24 @@ def _standardize_cases(rng):
     return [Case("small batch (4, 3) with one nearly constant feature", {"x": batch(4, 3, 1)}),
             Case("batch (16, 5), features on different scales, one near 1e6",
                  {"x": batch(16, 5, 4, far_col=2)}),
-            Case("batch (32, 10), features on different scales", {"x": batch(32, 10, 0)})]
+            # a non-default ε, passed in: code that ignores its eps argument fails here
+            Case("batch (32, 10), features on different scales, eps 1e-3",
+                 {"x": batch(32, 10, 0), "eps": 1e-3})]
 
 
 def _standardize_run(fns, inputs):
     (fn,) = fns
-    return {"out": fn(inputs["x"])}
+    if "eps" in inputs:
+        return {"out": fn(inputs["x"], eps=inputs["eps"])}
+    return {"out": fn(inputs["x"])}  # the default ε
 
 
 STANDARDIZE = Task(
     notebook=NOTEBOOK, points=2,
     checks="per-feature standardisation of random batches, including a nearly constant feature",
     reference=(standardize,), make_cases=_standardize_cases, run=_standardize_run,
-    views={"out": batchnorm_view(params="(none)", affine=False)},
+    views={"out": dataclasses.replace(batchnorm_view(affine=False),
+                                      eps=lambda inputs: inputs.get("eps", DEFAULT_EPS))},
     mistakes=(
         Mistake("ddof1", "variance computed with ddof=1 (unbiased, divide by N-1); normalise "
                 "with the biased variance (divide by N), as batch normalization does", (_ddof1,)),

@@ -8,7 +8,7 @@ import numpy as np
 from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM, batchnorm_forward
 from course.running_stats import pytorch_running_update
 from course.tasks.base import Case, Mistake, Task, explicit_bn_param, random_gamma_beta
-from course.tasks.diagnose import Running, batchnorm_view
+from course.tasks.diagnose import Alternatives, Running, batchnorm_view
 
 NOTEBOOK = "04_running_stats"
 
@@ -201,6 +201,18 @@ def _torch_run(fns, inputs):
     return {"running_mean": rm, "running_var": rv}
 
 
+def _torch_per_example(inputs, key):
+    """The update fed a statistic per example (axis=1): on a square batch it still runs."""
+    x, m = inputs["x"], inputs["momentum"]
+    stat = x.mean(axis=1) if key == "running_mean" else x.var(axis=1, ddof=1)  # (N,)
+    if stat.shape != inputs[key].shape:
+        return {}  # another shape: the broadcast error or the shape sentence says it
+    return {"per_example": ((1 - m) * inputs[key] + m * stat,
+                            f"the batch {key[len('running_'):]} was taken per example "
+                            "(axis=1): a statistic reduced over the wrong axis; reduce over "
+                            "the batch, axis=0")}
+
+
 _TORCH_MISTAKES = (
     Mistake("course_convention_and_biased",
             "both conventions of this course kept: in PyTorch momentum weighs the NEW value and "
@@ -233,9 +245,10 @@ TASKS = [
          reference=(pytorch_running_update,), make_cases=_torch_cases, run=_torch_run,
          mistakes=_TORCH_MISTAKES,
          symbols=lambda inputs: {"N": inputs["x"].shape[0]},
-         views={k: Running(start=lambda inputs, k=k: inputs[k],
-                           batches=lambda inputs: [inputs["x"]],
-                           keep=lambda inputs: 1 - inputs["momentum"],  # PyTorch: weight of new
-                           stat=k[len("running_"):], unbiased=True)
+         views={k: (Running(start=lambda inputs, k=k: inputs[k],
+                            batches=lambda inputs: [inputs["x"]],
+                            keep=lambda inputs: 1 - inputs["momentum"],  # PyTorch: weight of new
+                            stat=k[len("running_"):], unbiased=True),
+                    Alternatives(lambda inputs, k=k: _torch_per_example(inputs, k)))
                 for k in ("running_mean", "running_var")}),
 ]

@@ -16,6 +16,7 @@ from course.norms import (
 )
 from course.tasks.base import Case, Mistake, Task, explicit_bn_param
 from course.tasks.diagnose import (
+    Alternatives,
     Gradient,
     Normalised,
     Running,
@@ -23,6 +24,7 @@ from course.tasks.diagnose import (
     dgamma_view,
     eps_of,
     term_names,
+    without_gamma,
 )
 
 NOTEBOOK = "05_cnn_and_layernorm"
@@ -256,6 +258,36 @@ def _spatial_view(stats):
         running=_spatial_running)
 
 
+_NO_TRANSPOSE = ("x.reshape(-1, C) without moving the channels last first mixes channels in "
+                 "one column: transpose to (N, H, W, C) before reshaping, and back after")
+_NO_TRANSPOSE_BACKWARD = ("dout.reshape(-1, C) without moving the channels last first mixes "
+                          "channels in one column: transpose dout to (N, H, W, C) before "
+                          "reshaping, as the forward does with x")
+
+
+def _no_transpose_forms(key):
+    """Outputs of a spatial BN that reshapes without the transpose, in its forward (and so its
+    backward) or in its backward only: named whichever other slips the student's code has."""
+    def forms(inputs):
+        x, gamma, beta, dout = inputs["x"], inputs["gamma"], inputs["beta"], inputs["dout"]
+        p = dict(inputs["bn_param"])
+        out, cache = _no_transpose_forward(x, gamma, beta, p)
+        grads = dict(zip(("dx", "dgamma", "dbeta"), _no_transpose_backward(dout, cache),
+                         strict=True))
+        found = {"forward": (({"out": out} | grads)[key], _NO_TRANSPOSE)}
+        if key != "out":
+            _, right = _channel_rows_forward(x, gamma, beta, dict(inputs["bn_param"]))
+            only = dict(zip(("dx", "dgamma", "dbeta"), _backward_no_transpose(dout, right),
+                            strict=True))
+            found["backward"] = (only[key], _NO_TRANSPOSE_BACKWARD)
+            if key == "dx":  # and dx put back with a plain reshape as well
+                N, C, H, W = x.shape
+                dx_rows = only["dx"].transpose(0, 2, 3, 1).reshape(-1, C)
+                found["backward_both"] = (dx_rows.reshape(N, C, H, W), _NO_TRANSPOSE_BACKWARD)
+        return found
+    return Alternatives(forms)
+
+
 _SPATIAL_GRADIENT = Gradient(
     terms=_spatial_terms, rows=_to_rows,
     names=term_names("the path through the channel mean, summed over N, H and W",
@@ -302,6 +334,9 @@ _LN_VIEW = Normalised(
     across="over the batch (axis=0), which is batch norm", group="example",
     has_running=False)
 
+_LN_GAMMA_MISSING = without_gamma(_ln_terms, _transpose, "γ is missing from dx: dx_hat = "
+                                                          "dout * gamma before the row backward")
+
 _LN_GRADIENT = Gradient(
     terms=_ln_terms, rows=_transpose,
     names=term_names("the path through each example's mean, summed over its features",
@@ -317,10 +352,13 @@ TASKS = [
                 "on random (N, C, H, W) feature maps",
          reference=(spatial_batchnorm_forward, spatial_batchnorm_backward),
          make_cases=_spatial_cases, run=_spatial_run, mutable=("bn_param",),
-         symbols=_spatial_symbols, views={"out": _spatial_view("batch"),
+         symbols=_spatial_symbols, views={"out": (_spatial_view("batch"),
+                                                  _no_transpose_forms("out")),
                                           "out_test": _spatial_view("running"),
-                                          "dx": _SPATIAL_GRADIENT,
-                                          "dgamma": dgamma_view(_spatial_dgamma_parts),
+                                          "dx": (_SPATIAL_GRADIENT, _no_transpose_forms("dx")),
+                                          "dgamma": (dgamma_view(_spatial_dgamma_parts),
+                                                     _no_transpose_forms("dgamma")),
+                                          "dbeta": _no_transpose_forms("dbeta"),
                                           "running_mean": _spatial_buffer("mean"),
                                           "running_var": _spatial_buffer("var")},
          mistakes=(
@@ -349,7 +387,7 @@ TASKS = [
          checks="forward and backward (random upstream gradient) on random (N, D) batches",
          reference=(layernorm_forward, layernorm_backward),
          make_cases=_ln_cases, run=_ln_run, mutable=("ln_param",),
-         symbols=_ln_symbols, views={"out": _LN_VIEW, "dx": _LN_GRADIENT,
+         symbols=_ln_symbols, views={"out": _LN_VIEW, "dx": (_LN_GRADIENT, _LN_GAMMA_MISSING),
                                      "dgamma": dgamma_view(_ln_dgamma_parts)},
          mistakes=(
              Mistake("batch_axis", "the mean and variance were taken over the batch (axis 0), "

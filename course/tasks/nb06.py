@@ -103,11 +103,33 @@ def _fold_bias_forms(inputs):
                                          "scale + beta")}
 
 
+_FOLD_EPS_DEFAULT = ("ε was {default:g}, the default, although the case passes eps = {eps:g}: "
+                     "use the eps argument")
+
+
+def _fold_eps_default_forms(inputs):
+    """The folded weights and bias computed with the default ε instead of the one passed."""
+    w, b = _fold_with(lambda g, v, e: g / np.sqrt(v + e), _right_bias)(
+        **{**inputs, "eps": DEFAULT_EPS})
+    words = _FOLD_EPS_DEFAULT.format(default=DEFAULT_EPS, eps=inputs["eps"])
+    return {"w_folded": (w, words), "b_folded": (b, words)}
+
+
+def _fold_forms(key):
+    """Alternatives of one folded output: its default-ε version, and for the bias its slips."""
+    def forms(inputs):
+        value, words = _fold_eps_default_forms(inputs)[key]
+        out = {"eps_default": (value, words)}
+        return out | (_fold_bias_forms(inputs) if key == "b_folded" else {})
+    return Alternatives(forms)
+
+
 FOLD_TASK = Task(
     notebook=NOTEBOOK, points=2,
     checks="folded weights and bias of random layers with random γ, β and running statistics",
     reference=(fold_batchnorm,), make_cases=_fold_cases, run=_fold_run, mistakes=_FOLD_MISTAKES,
-    symbols=_fold_symbols, views={"b_folded": Alternatives(_fold_bias_forms)})
+    symbols=_fold_symbols, views={"w_folded": _fold_forms("w_folded"),
+                                  "b_folded": _fold_forms("b_folded")})
 
 # ---------------------------------------------------------------------------------------------
 # sync_batchnorm_forward
@@ -166,17 +188,21 @@ def _no_running_update(shards, gamma, beta, bn_param):
 
 
 def _per_device_forward(shards, gamma, beta, bn_param):
-    return per_shard_batchnorm_forward(shards, gamma, beta, bn_param)
+    outs, caches = per_shard_batchnorm_forward(shards, gamma, beta, bn_param)
+    # the cache of Exercise 2 from per-shard statistics; inv_std, one per shard, has no place
+    # in it, so it is left out (and not compared when this mistake is matched)
+    return outs, {"x_hat": [c["x_hat"] for c in caches], "gamma": gamma,
+                  "count": sum(len(s) for s in shards)}
 
 
 _FORWARD_MISTAKES = (
     Mistake("averaged_variances", "averaged the per-shard variances: that misses the spread of the "
                                   "shard means around the global mean. Combine (count, mean, M2) "
-                                  "with Chan's formula, or all-reduce Σx and Σx².",
+                                  "with Chan's formula.",
             (_global_stats_variant(_avg_variances),)),
     Mistake("unweighted_shards", "gave every shard the same weight although the shards have "
                                  "different sizes: weight each shard's mean (and M2) by its "
-                                 "count, or simply all-reduce the sums.",
+                                 "count (Chan's formula weighs each shard by its size).",
             (_global_stats_variant(_equal_weights),)),
     Mistake("per_device", "normalised each shard with its own statistics (per-device BN): "
                           "synchronised BN uses the statistics of the whole batch on every "
@@ -222,15 +248,29 @@ def _forward_cases(rng):
                  {"mode": "train", "eps": 1e-3}, far=1e4)]
 
 
+CACHE_KEYS = ("x_hat", "inv_std", "gamma", "count")  # what Exercise 3 reads from the cache
+
+
+def cache_output(key):
+    """The output name under which the forward's cache entry `key` is judged."""
+    return f"cache['{key}']"
+
+
 def _forward_run(fns, inputs):
     (forward,) = fns
-    outs, _ = forward(_as_list(inputs["shards"]), inputs["gamma"], inputs["beta"],
-                      inputs["bn_param"])
+    outs, cache = forward(_as_list(inputs["shards"]), inputs["gamma"], inputs["beta"],
+                          inputs["bn_param"])
     p = inputs["bn_param"]
     # One output per device, each compared on its own: outputs split at other places than the
     # shards are wrong even when their concatenation is right.
-    return {"out": outs, "running_mean": p["running_mean"],
-            "running_var": p["running_var"]}
+    out = {"out": outs, "running_mean": p["running_mean"], "running_var": p["running_var"]}
+    # Exercise 3 consumes the cache, so its entries are outputs too; a key it lacks is simply
+    # not returned (the check says which), and other keys a student adds are never read.
+    if not isinstance(cache, dict):
+        raise TypeError(f"the cache is a {type(cache).__name__}; Exercise 3 reads a dict with "
+                        f"the keys {', '.join(CACHE_KEYS)}")
+    out.update({cache_output(k): cache[k] for k in CACHE_KEYS if k in cache})
+    return out
 
 
 def _sync_symbols(inputs):
@@ -256,14 +296,40 @@ _SYNC_VIEW = Normalised(
     eps=eps_of("bn_param"),
     over="per feature over the whole batch, all devices together")
 
+def _inv_std_forms(inputs):
+    """Other things a cache's inv_std may hold: σ itself, or 1/σ without ε."""
+    x = np.concatenate(_as_list(inputs["shards"]))  # (N, D)
+    var, eps = x.var(axis=0), eps_of("bn_param")(inputs)
+    return {"std": (np.sqrt(var + eps), "it holds σ = sqrt(var + eps); Exercise 3 multiplies "
+                                        "by it, so store the inverse 1 / sqrt(var + eps)"),
+            "no_eps": (1 / np.sqrt(var), "ε is missing: inv_std = 1 / sqrt(var + eps)")}
+
+
+def _count_forms(inputs):
+    """Other counts a cache may hold: the number of devices, or one shard's size."""
+    shards = _as_list(inputs["shards"])
+    return {"devices": (np.float64(len(shards)), "it holds the number of devices K; Exercise 3 "
+                                                 "needs the number of examples N over all "
+                                                 "devices")}
+
+
+_CACHE_XHAT_VIEW = Normalised(
+    source=lambda inputs: (np.concatenate(_as_list(inputs["shards"])), 1.0, 0.0),
+    eps=eps_of("bn_param"),
+    over="per feature over the whole batch, all devices together")
+
 FORWARD_TASK = Task(
     notebook=NOTEBOOK, points=3,
-    checks="outputs and running statistics of synchronised BN on uneven shards (must equal BN "
-           "of the concatenated batch)",
+    checks="outputs, running statistics and the cache Exercise 3 reads (x_hat, inv_std, "
+           "gamma, count) of synchronised BN on uneven shards (must equal BN of the "
+           "concatenated batch)",
     reference=(sync_batchnorm_forward,), make_cases=_forward_cases, run=_forward_run,
     mistakes=_FORWARD_MISTAKES, mutable=("bn_param",), rtol=1e-9, atol=1e-11,
     symbols=_sync_symbols, views={"out": _SYNC_VIEW, "running_mean": _sync_buffer("mean"),
-                                  "running_var": _sync_buffer("var")})
+                                  "running_var": _sync_buffer("var"),
+                                  cache_output("x_hat"): _CACHE_XHAT_VIEW,
+                                  cache_output("inv_std"): Alternatives(_inv_std_forms),
+                                  cache_output("count"): Alternatives(_count_forms)})
 
 # ---------------------------------------------------------------------------------------------
 # sync_batchnorm_backward

@@ -24,6 +24,7 @@ from course.tasks.diagnose import (
     batchnorm_view,
     dgamma_view,
     eps_of,
+    without_gamma,
 )
 
 NOTEBOOK = "07_why_bn_helps"
@@ -76,7 +77,8 @@ def _net_variant(reg_grad=1.0, reg_loss=True, reg_gamma=False, relu_first=False,
 
 
 def _net_cases(rng):
-    def case(label, sizes, N, reg, train=True, last_scale=1.0):
+    def case(label, sizes, N, reg, train=True, last_scale=1.0, extra=None):
+        extra = extra or {}  # what every layer's bn_param states besides its buffers
         params = {}
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False), start=1):
             params[f"W{i}"] = rng.normal(0.0, 1.0 / np.sqrt(a), (a, b))
@@ -85,14 +87,15 @@ def _net_cases(rng):
             params[f"b{i}"] = rng.normal(0.0, 0.5, b)  # non-zero: its gradient must still be 0
             if i < len(sizes) - 1:
                 params[f"gamma{i}"], params[f"beta{i}"] = random_gamma_beta(rng, b)
-        bn_params = [{"running_mean": rng.normal(size=h), "running_var": rng.uniform(0.5, 2.0, h)}
-                     for h in sizes[1:-1]]
+        bn_params = [{"running_mean": rng.normal(size=h), "running_var": rng.uniform(0.5, 2.0, h),
+                      **extra} for h in sizes[1:-1]]
         X = rng.normal(0.5, 2.0, (N, sizes[0]))
         y = rng.integers(0, sizes[-1], N) if train else None
         return Case(label, {"X": X, "params": params, "bn_params": bn_params, "y": y, "reg": reg})
     return [case("train mode, 2 hidden layers (5 -> 4 -> 3 -> 3), reg 0.1", (5, 4, 3, 3), 7, 0.1),
             case("train mode, 1 hidden layer (6 -> 5 -> 4), reg 0", (6, 5, 4), 5, 0.0),
-            case("train mode, 3 hidden layers, reg 0.5", (4, 5, 4, 3, 2), 6, 0.5),
+            case("train mode, 3 hidden layers, reg 0.5, eps 1e-3", (4, 5, 4, 3, 2), 6, 0.5,
+                 extra={"eps": 1e-3}),
             case("test mode (y=None): scores from the running statistics", (5, 4, 3, 3), 7, 0.1,
                  train=False),
             case("train mode, class scores in the thousands (exp overflows unless shifted), "
@@ -239,13 +242,16 @@ _RMS_VIEWS = {
                       over="per example over its D features (axis=1, keepdims=True)",
                       across="over the batch (axis=0)", group="example", has_running=False,
                       centred=False),
-    "dx": Gradient(terms=_rms_terms, rows=_transpose,
+    "dx": (Gradient(terms=_rms_terms, rows=_transpose,
                    names={"direct": "the direct term dout·γ/rms",
                           "proj": "the term through the rms, −x̂·mean(dout·γ·x̂)/rms"},
                    hints={("proj", "N"): "proj = np.mean(dx_hat * x_hat, axis=1): a mean over "
                                          "the D features, not a sum"},
                    scale_hints={"1/γ": "γ is missing: dx_hat = dout * gamma"},
                    sums="over each example's D features, per example", group="example"),
+           # γ varies inside an example's group: a missing γ is no per-group factor
+           without_gamma(_rms_terms, _transpose, "γ is missing from dx: dx_hat = dout * gamma "
+                                                 "before the projection")),
     "dgamma": dgamma_view(lambda inputs: (
         inputs["dout"], inputs["x"],
         rmsnorm_forward(inputs["x"], inputs["gamma"], inputs["rms_param"])[1]["x_hat"])),
