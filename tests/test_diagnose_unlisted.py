@@ -293,6 +293,15 @@ def _modes(x, gamma, beta, bn_param, *, feed_var=lambda x: x.var(0), keep_var=No
     return gamma * (x - c) / np.sqrt(v + eps) + beta, {}
 
 
+def modes_test_rescaled_running_var(x, gamma, beta, bn_param):  # running buffers, rescaled
+    if bn_param.get("mode", "train") == "train":
+        return _modes(x, gamma, beta, bn_param)
+    D, n = x.shape[1], max(len(x), 2)
+    rm = bn_param.get("running_mean", np.zeros(D))
+    rv = bn_param.get("running_var", np.ones(D)) * n / (n - 1)
+    return gamma * (x - rm) / np.sqrt(rv + _eps(bn_param)) + beta, {}
+
+
 def modes_test_batch_var(x, gamma, beta, bn_param):
     return _modes(x, gamma, beta, bn_param, test_var=lambda x: x.var(0))
 
@@ -938,6 +947,8 @@ WRONG = [
                                                                "the mean) is N"),
     ("03", "batchnorm_backward_alt", closed_prefactor_var, "divides by σ once, not twice"),
     ("03", "batchnorm_backward_alt", closed_var_term_with_x, LOCATED),
+    # test mode reads the running buffers (only rescaled): no reminder that it should
+    ("04", "batchnorm_forward", modes_test_rescaled_running_var, Not("test mode uses")),
     ("04", "batchnorm_forward", modes_test_batch_var, "divided by the batch's own spread"),
     ("04", "batchnorm_forward", modes_var_not_written, "still holds its old value"),
     ("04", "batchnorm_forward", modes_running_std, "standard deviation was averaged"),
