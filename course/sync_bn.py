@@ -219,7 +219,7 @@ def ring_all_reduce_bytes(values, devices, bytes_per_value=4):
 def forward_exchange_bytes(channels, devices, bytes_per_value=4):
     """Bytes each device sends for the forward statistics, per step: raw sums (n, sum x, sum x^2)
     add up, so a ring all-reduce does; Chan's (n, mean, M2) merge is not a sum, so the summaries
-    are all-gathered. Both start from 2C + 1 numbers per device: {"raw sums": ..., "centred": ...}."""
+    are all-gathered. Both start from 2C + 1 numbers per device: {"raw sums": B, "centred": B}."""
     values = 2 * channels + 1
     return {"raw sums": ring_all_reduce_bytes(values, devices, bytes_per_value),
             "centred": sync_bn_comm_cost(channels, devices, bytes_per_value).forward_bytes_sent}
