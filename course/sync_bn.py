@@ -216,6 +216,15 @@ def ring_all_reduce_bytes(values, devices, bytes_per_value=4):
     return 2 * (devices - 1) / devices * values * bytes_per_value
 
 
+def forward_exchange_bytes(channels, devices, bytes_per_value=4):
+    """Bytes each device sends for the forward statistics, per step: raw sums (n, sum x, sum x^2)
+    add up, so a ring all-reduce does; Chan's (n, mean, M2) merge is not a sum, so the summaries
+    are all-gathered. Both start from 2C + 1 numbers per device: {"raw sums": B, "centred": B}."""
+    values = 2 * channels + 1
+    return {"raw sums": ring_all_reduce_bytes(values, devices, bytes_per_value),
+            "centred": sync_bn_comm_cost(channels, devices, bytes_per_value).forward_bytes_sent}
+
+
 # ---------------------------------------------------------------------------------------------
 # How noisy are batch statistics?
 

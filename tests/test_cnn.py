@@ -73,6 +73,6 @@ def test_the_cnn_claims_hold_for_training_and_batch_dependence():
 
     runs = lr_runs()
     d = load_digits()
-    models = {"batch norm": runs["batch", 0.05][0], "layer norm": fit("layer", lr=0.05)[0]}
+    models = {"batch norm": runs["BN", 0.05][0], "layer norm": fit("layer", lr=0.05)[0]}
     sizes = [2, 8, 32, 128]
     assert_all_hold(claims(runs, batch_dependence(models, d.images("val"), d.y_val, sizes), sizes))

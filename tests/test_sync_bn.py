@@ -13,6 +13,7 @@ from course.sync_bn import (
     ShardedBatchNorm1d,
     all_gather_combine,
     batch_stat_noise,
+    forward_exchange_bytes,
     merge_stats,
     naive_sums_stats,
     per_shard_batchnorm_forward,
@@ -218,6 +219,16 @@ def test_comm_cost_exact_values():
     alone = sync_bn_comm_cost(channels=64, devices=1)
     assert alone.bytes_sent == 0 and alone.collectives == 0
     assert ring_all_reduce_bytes(64 * 64, 8) == 2 * 7 / 8 * 4096 * 4 == 28672
+
+
+@pytest.mark.parametrize("channels, devices", [(64, 8), (64, 64), (3, 2), (1024, 16)])
+def test_centred_summaries_send_K_over_2_times_the_raw_sums(channels, devices):
+    # Same 2C + 1 numbers per device, but an all-gather sends K - 1 blocks where a ring all-reduce
+    # sends 2 (K - 1) / K of one: the ratio is K / 2, whatever C.
+    cost = forward_exchange_bytes(channels, devices)
+    assert cost["raw sums"] == pytest.approx(2 * (devices - 1) / devices * (2 * channels + 1) * 4)
+    assert cost["centred"] == (devices - 1) * (2 * channels + 1) * 4
+    assert cost["centred"] / cost["raw sums"] == pytest.approx(devices / 2)
 
 
 def test_batch_stat_noise_follows_sampling_theory():

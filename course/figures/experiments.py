@@ -105,13 +105,15 @@ def plot_horizon(acc, depths, steps_per_epoch):
 
     fig, axes = plt.subplots(1, len(depths), figsize=(4.2 * len(depths), 3), sharey=True,
                              constrained_layout=True)
-    styles = {True: ("o-", "γ = 0 (block starts as identity)"), False: ("s--", "γ = 1")}
+    # Baseline (γ = 1) dashed squares in C0, treatment (γ = 0) solid circles in C1: the encoding of
+    # the notebook's other baseline-vs-treatment figures (course.figures.smoothness.STYLE).
+    styles = {False: ("s--", "C0", "γ = 1"), True: ("o-", "C1", "γ = 0 (block starts as identity)")}
     for j, (ax, blocks) in enumerate(zip(axes, depths, strict=True)):
-        for zero, (style, label) in styles.items():
+        for zero, (style, color, label) in styles.items():
             a = acc[zero][:, j]  # (seeds, epochs)
             steps = steps_per_epoch * np.arange(1, a.shape[1] + 1)
-            line, = ax.plot(steps, a.mean(axis=0), style, label=label)
-            ax.fill_between(steps, a.min(axis=0), a.max(axis=0), color=line.get_color(), alpha=0.2)
+            ax.plot(steps, a.mean(axis=0), style, color=color, label=label)
+            ax.fill_between(steps, a.min(axis=0), a.max(axis=0), color=color, alpha=0.2)
         ax.set(xlabel="SGD steps (22 per epoch)", title=f"{blocks} residual blocks", xticks=steps)
     axes[0].set_ylabel("validation accuracy")
     axes[0].legend(fontsize=8, title=f"mean, band min–max of {acc[True].shape[0]} seeds",

@@ -160,10 +160,34 @@ def plot_channel_stats(feats, normed):
         ax.bar(channels, stat(feats, axis=(0, 2, 3)), width=0.6, color="C0", label="conv output")
         ax.axhline(ref, color="k", lw=0.8, ls=":")
         ax.plot(channels, stat(normed, axis=(0, 2, 3)), "D", color="C1",
-                label=f"after spatial BN (all at {ref:g})")
+                label="after spatial BN (on the dotted lines: mean 0, variance 1)")
         ax.set(xlabel="channel", ylabel=f"{name} over (N, H, W)", title=f"per-channel {name}")
     axes[1].set_yscale("log")
-    axes[1].legend(fontsize=8, loc="center right")
+    # One legend for both panels, below them: inside either panel it would cover bars.
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2,
+               fontsize=8)
+    return fig
+
+
+# Per set-up of course.cnn.SETUPS: line style, marker and colour, so colour never carries it alone.
+CNN_STYLES = {"no BN": ("--s", "C0"), "no BN, pixels / 16": (":^", "C2"), "BN": ("-o", "C1")}
+
+
+def plot_lr_runs(runs):
+    """Validation accuracy per epoch, one panel per learning rate, one line per set-up; runs
+    from course.cnn.lr_runs."""
+    import matplotlib.pyplot as plt
+
+    lrs = sorted({lr for _, lr in runs})
+    fig, axes = plt.subplots(1, len(lrs), figsize=(4.2 * len(lrs), 3), sharey=True,
+                             constrained_layout=True)
+    for ax, lr in zip(axes, lrs, strict=True):
+        for name, (style, color) in CNN_STYLES.items():
+            acc = runs[name, lr][1].val_acc
+            ax.plot(range(1, len(acc) + 1), acc, style, color=color, label=name)
+        ax.set(xlabel="epoch", xticks=range(1, len(acc) + 1), title=f"lr {lr}", ylim=(0, 1))
+    axes[0].set_ylabel("validation accuracy")
+    axes[0].legend(fontsize=8, loc="lower right", title="one seed (seed 0)", title_fontsize=8)
     return fig
 
 

@@ -10,10 +10,13 @@ _DEMO_SIZES = 2 ** np.arange(1, 9)  # batch sizes 2 .. 256 on the demo's right p
 
 
 @cache
-def _std_noise_curve(n_batches=400):
-    """Sampled sd of the batch std of N(0, 1) data for each demo batch size (computed once)."""
+def _noise_curves(n_batches=400):
+    """Sampled sd of the batch mean and of the batch std of N(0, 1) data for each demo batch size
+    (computed once): (mean curve, std curve)."""
     rng = np.random.default_rng(1)
-    return [float(rng.normal(size=(n_batches, b)).std(axis=1).std()) for b in _DEMO_SIZES]
+    batches = [rng.normal(size=(n_batches, b)) for b in _DEMO_SIZES]  # (n_batches, B) each
+    return ([float(x.mean(axis=1).std()) for x in batches],
+            [float(x.std(axis=1).std()) for x in batches])
 
 
 @cache
@@ -33,8 +36,8 @@ def _draw_batch_noise(fig, log2_batch=3):
     more than 30 % off, and how the noise shrinks with B. Returns update(log2_batch)."""
     fig.set_layout_engine("none")  # fixed margins: no layout pass on every redraw
     fig.set_size_inches(10, 3.8)
-    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"left": 0.05, "right": 0.98, "bottom": 0.14,
-                                               "top": 0.88, "wspace": 0.18})
+    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"left": 0.06, "right": 0.98, "bottom": 0.14,
+                                               "top": 0.88, "wspace": 0.24})
     ax1.axvspan(1 - OFF, 1 + OFF, color="C2", alpha=0.12, lw=0,
                 label=f"std within ±{OFF:.0%} of 1")
     # Stairs, not hist: a redraw then only swaps the counts of one polygon per histogram; above
@@ -51,14 +54,16 @@ def _draw_batch_noise(fig, log2_batch=3):
             ylabel="share of the batches per bin")
     ax1.set_yticks([0, 0.1, 0.2, 0.3, 0.4, 0.5], ["0", "10%", "20%", "30%", "40%", "50%"])
     ax1.legend(loc="upper left", fontsize=8)
-    ax2.loglog(_DEMO_SIZES, 1 / np.sqrt(_DEMO_SIZES), "o-", label="sd of mean = 1/√B")
-    ax2.loglog(_DEMO_SIZES, _std_noise_curve(), "s-", label="sd of std (sampled)")
+    sd_mean, sd_std = _noise_curves()
+    ax2.loglog(_DEMO_SIZES, sd_mean, "o-", label="sd of mean (sampled)")
+    ax2.loglog(_DEMO_SIZES, sd_std, "s-", label="sd of std (sampled)")
+    ax2.loglog(_DEMO_SIZES, 1 / np.sqrt(_DEMO_SIZES), ":", color="k", label="1/√B (theory, mean)")
     marker = ax2.axvline(1, color="k", lw=1)
     # Fixed major ticks and no minor ones: log-axis minor ticks would dominate the redraw time.
     ax2.minorticks_off()
     ax2.set_xticks(_DEMO_SIZES, [str(b) for b in _DEMO_SIZES])
     ax2.set_yticks([0.05, 0.1, 0.2, 0.5], ["0.05", "0.1", "0.2", "0.5"])
-    ax2.set(xlabel="batch size B", xlim=(1.6, 320))
+    ax2.set(xlabel="batch size B", xlim=(1.6, 320), ylabel="sd over batches (data sd = 1)")
     ax2.set_title("noise of the batch statistics")
     ax2.legend(loc="lower left")
 
