@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from course.grade import report
+from course.grade import fingerprint, report
 from course.grade.grading import StudentGrade, grade_submission
 from course.grade.questions import Course
 from course.grade.sandbox import bwrap, launch, runner
@@ -140,6 +140,29 @@ def _grade_one(course, target, secret, limits, only):
     return grade
 
 
+def refuse_option_like(argv):
+    """An error message if an argument is an option and also a file or folder here (a student
+    folder named `--notebooks=x` under a bare `*`), else None. After `--` nothing is an option."""
+    for arg in argv[:argv.index("--")] if "--" in argv else argv:
+        if arg.startswith("-") and os.path.lexists(arg):
+            return (f"refusing {printable(arg, limit=80)!r}: it is an option and also a file or "
+                    "folder here (a submission named like an option?); give submissions after "
+                    "`--` or as ./NAME")
+    return None
+
+
+def refuse_out_in_submission(out, submissions):
+    """An error message if the output folder is a submission or inside one, else None."""
+    where = out.resolve()
+    for target in submissions:
+        t = target.resolve()
+        if where == t or t in where.parents:
+            return (f"refusing --out {printable(str(out), limit=200)}: it is inside the "
+                    f"submission {printable(str(target), limit=200)}, so the grader would "
+                    "write into what it grades; choose an output folder outside the submissions")
+    return None
+
+
 def _refuse_cli_secret(args):
     """An error message if the secret would be visible on the command line, else None."""
     if args.secret is None:
@@ -153,8 +176,13 @@ def main(argv=None):
     if argv[:1] == ["merge"]:
         from course.grade.merge import main as merge_main
         return merge_main(argv[1:])
+    refused = refuse_option_like(argv)
+    if refused:
+        print(refused, file=sys.stderr)
+        return 2
     args = parse(argv)
-    refused = _refuse_cli_secret(args)
+    refused = _refuse_cli_secret(args) or (
+        args.out is not None and refuse_out_in_submission(args.out, args.submissions))
     if refused:
         print(refused, file=sys.stderr)
         return 2
@@ -194,7 +222,11 @@ def main(argv=None):
         launch.shutdown()
         return 0
 
-    return grade_batch(args, course, limits, only)
+    try:
+        return grade_batch(args, course, limits, only)
+    except report.Refused as err:
+        print(err, file=sys.stderr)
+        return 2
 
 
 def _targets(args, book):
@@ -247,16 +279,42 @@ def _write_feedback(out, grade):
     os.replace(tmp, path)
 
 
+def _open_gradebook(args, course, columns):
+    """(gradebook, secret) once the output folder is checked: a fresh run never overwrites
+    graded rows, and --resume adds rows only to a gradebook of the same secret and course."""
+    path = args.out / "grades.csv"
+    rows = report.row_count(path)
+    if rows and not args.resume:
+        raise report.Refused(f"refusing to overwrite {printable(str(path), limit=200)}: it "
+                             f"holds {rows} graded students; pass --resume to continue it, or "
+                             "grade into a new --out")
+    secret = _secret(args)
+    current = fingerprint.make(course, columns, secret)
+    if rows and args.resume:
+        why = fingerprint.mismatch(fingerprint.read(args.out), current, str(args.out))
+        if why:
+            raise report.Refused(f"refusing --resume: {why}; grade into a new --out")
+    fingerprint.write(args.out, current)
+    return report.GradeBook(args.out, columns, resume=args.resume), secret
+
+
 def grade_batch(args, course, limits, only):
     """Grade every target into DIR/grades.csv and DIR/feedback/, stopping cleanly on a signal."""
     args.out.mkdir(parents=True, exist_ok=True)
+    lock = report.OutputLock(args.out)
+    try:
+        return _grade_locked(args, course, limits, only)
+    finally:
+        lock.close()
+
+
+def _grade_locked(args, course, limits, only):
     (args.out / "feedback").mkdir(exist_ok=True)
     columns = [q for q in course.questions if only is None or q.notebook in only]
-    book = report.GradeBook(args.out, columns, resume=args.resume)
+    book, secret = _open_gradebook(args, course, columns)
     if book.torn is not None:
         print(f"regrading {printable(book.torn, limit=80)}: its row in {book.path} was cut off",
               file=sys.stderr)
-    secret = _secret(args)
     targets = _targets(args, book)
     start, done, tty = time.monotonic(), 0, sys.stderr.isatty()
     skipped = len(args.submissions) - len(targets)

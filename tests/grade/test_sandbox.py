@@ -35,10 +35,16 @@ import os, sys
 _mine = {{1, os.getpid(), os.getppid()}}
 _others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in _mine]
 assert not _others, f'processes of someone else: {{_others}}'
+# pid 1 is the grader's zygote (or, spawned, bwrap's init), never a process a student started
+_pid1 = open('/proc/1/cmdline', 'rb').read()
+assert b'--zygote' in _pid1 or b'bwrap' in _pid1, _pid1[:200]
 # read-only mount points of an environment that lives below /tmp (a CI clone) are not leftovers
 _mounts = {{p.split('/')[2] for p in [sys.prefix, *sys.path] if p.startswith('/tmp/')}}
 _left = sorted(set(os.listdir('/tmp')) - {{'run', '.mpl'}} - _mounts) + os.listdir(os.getcwd())
-assert not _left, f'files of someone else: {{_left[:5]}}'
+_left += os.listdir('/dev/shm') + os.listdir('/tmp/.mpl') * ('{MARK}' in str(os.listdir('/tmp/.mpl')))
+for _kind in ('shm', 'msg', 'sem'):  # System V IPC objects: a header line and nothing else
+    _left += open(f'/proc/sysvipc/{{_kind}}').read().splitlines()[1:]
+assert not _left, f'files or IPC objects of someone else: {{_left[:5]}}'
 open('probe_{MARK}', 'w').write('x' * 1000)  # the scratch is writable again
 """
 
@@ -200,6 +206,70 @@ def _attacks(sol_src, out):
             "        _i += 1\n"
             "except OSError:\n"
             "    pass\n" + sol_src),
+        # -- one student steering the next: ptrace and process_vm_* on pid 1 (the zygote), on
+        # a child of its own; an attack that works fails this student (AssertionError)
+        "ptrace": (
+            "import ctypes, os, time\n"
+            "_libc = ctypes.CDLL(None, use_errno=True)\n"
+            "class _Iov(ctypes.Structure):\n"
+            "    _fields_ = [('base', ctypes.c_void_p), ('len', ctypes.c_size_t)]\n"
+            "_buf = ctypes.create_string_buffer(64)\n"
+            "_child = os.fork()\n"
+            "if _child == 0:\n"
+            "    time.sleep(30)\n"
+            "    os._exit(0)\n"
+            "_won = []\n"
+            "for _pid in (1, os.getppid(), _child):\n"
+            "    for _req in (16, 0x4206):  # PTRACE_ATTACH, PTRACE_SEIZE\n"
+            "        if _libc.ptrace(_req, _pid, 0, 0) == 0:\n"
+            "            _won.append(('ptrace', _pid, _req))\n"
+            "    _local = _Iov(ctypes.addressof(_buf), 64)\n"
+            "    _remote = _Iov(0x400000, 64)\n"
+            "    if _libc.process_vm_readv(_pid, ctypes.byref(_local), 1, ctypes.byref(_remote), 1,"
+            " 0) >= 0:\n"
+            "        _won.append(('process_vm_readv', _pid))\n"
+            "assert not _won, f'ATTACK WORKED {_won}'\n" + sol_src),
+        # -- state left for the next student: System V shared memory (600 MB, beyond --memory),
+        # a message queue, POSIX shared memory, the font cache, the scratch
+        "ipc_leftovers": (
+            "import ctypes, os\n"
+            "_libc = ctypes.CDLL(None, use_errno=True)\n"
+            "_libc.shmget.restype = ctypes.c_int\n"
+            "_id = _libc.shmget(0, 600 * 2**20, 0o1666)  # IPC_PRIVATE | IPC_CREAT | 0666\n"
+            "if _id >= 0:\n"
+            "    _libc.shmat.restype = ctypes.c_void_p\n"
+            "    _at = _libc.shmat(_id, None, 0)\n"
+            "    ctypes.memset(_at, 1, 600 * 2**20)\n"
+            "    _libc.shmdt(ctypes.c_void_p(_at))\n"
+            "_libc.msgget(0, 0o1666)\n"
+            "for _path in ('/dev/shm/left_" + MARK + "', '/tmp/.mpl/left_" + MARK + "',\n"
+            "              '/tmp/left_" + MARK + "', '/dev/left_" + MARK + "'):\n"
+            "    try:\n"
+            "        open(_path, 'w').write('x' * 4096)\n"
+            "    except OSError:\n"
+            "        pass\n" + sol_src),
+        # -- the grader's memory: zeros sent as int8 (60 MB, 60 KB compressed) that the grader
+        # would hold as float64 (480 MB) per student and thread
+        "int8_frames": (
+            RESULT_FD + "import io, zipfile\n"
+            f"def {FN}(*a, **k):\n"
+            "    buf = io.BytesIO()\n"
+            "    n = 60 * 2**20\n"
+            "    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as zf:\n"
+            "        for name in ('a0', 'a1', 'a2'):\n"
+            "            with zf.open(name + '.npy', 'w', force_zip64=True) as f:\n"
+            "                head = \"{'descr': '|i1', 'fortran_order': False, 'shape': (%d,), }\"\n"
+            "                head = (head % n).ljust(118) + '\\n'\n"
+            "                f.write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(head)))\n"
+            "                f.write(head.encode())\n"
+            "                zeros = bytes(2**22)\n"
+            "                for _ in range(n // len(zeros)):\n"
+            "                    f.write(zeros)\n"
+            "    rec = [{'error': None, 'mutated': [], 'outputs': {'out': f'a{i}'}} for i in "
+            "range(3)]\n"
+            f"    _send(_result_fd(), json.dumps({{'event': 'question', 'gid': '{GID}', "
+            "'cases': rec, 'npz': True}).encode(), buf.getvalue())\n"
+            "    os._exit(0)\n"),
         "nested_folders": (
             "import os\n"
             "_top = os.getcwd()\n"
@@ -217,10 +287,14 @@ EXPECTED = {
     "ref_stack_walk": (0.0, "ok"),
     "ref_code_path": (0.0, "ok"),
     "daemon": (POINTS, "ok"),
-    "kill_grader": (0.0, f"kernel died in answer cell {GID}"),  # we die, the grader lives
+    "kill_grader": (POINTS, "ok"),  # nothing of the grader is reachable: pid 1 ignores SIGKILL
     "leak": (POINTS, "ok"),
     "fifo_log": (POINTS, "ok"),
-    "npz_bomb": (0.0, f"kernel died (malformed result) in {FN}"),
+    # bigger than any output the grader expects: judged by its shape, never decoded
+    "npz_bomb": (0.0, "ok"),
+    "int8_frames": (0.0, "ok"),
+    "ptrace": (POINTS, "ok"),  # every attempt denied (else the answer cell raises)
+    "ipc_leftovers": (POINTS, "ok"),
     "deep_json": (0.0, f"kernel died (malformed result) in {FN}"),
     "noop_frames": (0.0, f"kernel died (malformed result) in {FN}"),
     "dribble_frame": (0.0, f"timeout in {FN}"),
@@ -325,3 +399,36 @@ def test_without_bwrap_the_grader_refuses_unless_told_no_sandbox(tmp_path):
     with open(out / "grades.csv", newline="") as f:
         (row,) = csv.DictReader(f)
     assert row["status"] == "ok (unconfined)" and float(row["total"]) == POINTS
+
+
+def test_oversized_outputs_are_judged_by_shape_without_being_decoded(batch):
+    for name, shape in (("npz_bomb", (32 * 2**20,)), ("int8_frames", (60 * 2**20,))):
+        text = (batch["out"] / "feedback" / f"{name}.md").read_text()
+        assert f"`out` has shape {shape}" in text, (name, text[-600:])
+
+
+PTRACE_CHILD = """
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+child = os.fork()
+if child == 0:
+    time.sleep(5)
+    os._exit(0)
+ok = libc.ptrace(16, child, 0, 0) == 0  # PTRACE_ATTACH a child of our own uid
+print('attached' if ok else f'denied {ctypes.get_errno()}')
+os.kill(child, 9)
+"""
+
+
+def test_the_seccomp_filter_is_what_denies_ptrace():
+    """Without the filter this kernel lets a sandboxed process ptrace another of its uid (no
+    Yama here), so the ptrace attack above is a real one; with it, the call fails with EPERM."""
+    from course.grade.sandbox import bwrap
+    bare = subprocess.run(["bwrap", "--unshare-all", "--unshare-user", "--uid", "1000",
+                           "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+                           sys.executable, "-I", "-c", PTRACE_CHILD],
+                          capture_output=True, text=True, timeout=60)
+    if bare.stdout.strip() != "attached":
+        pytest.skip(f"this kernel denies same-uid ptrace anyway: {bare.stdout}{bare.stderr}")
+    boxed = bwrap.run([sys.executable, "-I", "-c", PTRACE_CHILD], Path(bwrap.__file__).parent)
+    assert boxed.stdout.strip() == "denied 1", boxed.stdout + boxed.stderr  # EPERM

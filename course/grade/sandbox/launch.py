@@ -1,11 +1,12 @@
 """Start and stop student processes: inside a bubblewrap sandbox (or, with --no-sandbox, not).
 
 A student process is forked from a warm zygote (a process that imported numpy, matplotlib and
-the tasks once and never runs student code), or spawned from scratch. Confined, each zygote lives
-in its own sandbox, keyed by grader thread and notebook: after every child it kills whatever the
-child left and wipes the scratch tmpfs, and after any failure the grader throws the whole
-sandbox away. Unconfined, a student process starts in its own session and everything it started
-is killed by process group, descendants and an environment marker.
+the tasks once and never runs student code), or spawned from scratch in a sandbox of its own.
+Confined, each zygote is the pid 1 of its own sandbox, keyed by grader thread and notebook: after
+every child it kills whatever the child left and empties every writable place, and after any
+failure the grader throws the whole sandbox away. Unconfined (for developing the grader, never
+for grades that count), a student process starts in its own session and everything it started
+is killed by process group, descendants and an environment marker it could remove.
 """
 
 import importlib
@@ -67,12 +68,12 @@ def _registry_tasks(registry):
 
 
 def _argv(plan, zygote, work=None):
-    """(argv, config): the command that starts a harness for this plan."""
+    """(argv, descriptors to pass to it): the command that starts a harness for this plan."""
     copy = grading_copy(_registry_tasks(plan.registry), plan.notebook)
     if CONFINED:
         path = [bwrap.COPY] + [f"{bwrap.EXTRA}/{i}" for i in range(len(plan.path))]
         config = {"path": path, "registry": plan.registry, "confined": True,
-                  "scratch": bwrap.SCRATCH, "mpl": bwrap.MPL, "work": WORK}
+                  "scratch": bwrap.SCRATCH, "shm": bwrap.SHM, "mpl": bwrap.MPL, "work": WORK}
     else:
         config = {"path": [str(copy), *plan.path], "registry": plan.registry}
         if work:
@@ -80,19 +81,29 @@ def _argv(plan, zygote, work=None):
     argv = [sys.executable, "-I", "-c", BOOTSTRAP, json.dumps(config)]
     if zygote:
         argv.append("--zygote")
-    if CONFINED:
-        env = _env("", WORK, MPLDIR)
-        argv = bwrap.command(argv, copy, extra=plan.path, mpl=mpl_cache(), env=env)
-    return argv
+    if not CONFINED:
+        return argv, []
+    env = _env("", WORK, MPLDIR)
+    return bwrap.command(argv, copy, extra=plan.path, mpl=mpl_cache(), env=env, pid1=zygote)
+
+
+def _popen(plan, zygote, work, **kwargs):
+    """Start a harness (in its sandbox when confined), its own session leader."""
+    argv, fds = _argv(plan, zygote, work)
+    try:
+        return subprocess.Popen(argv, cwd=work, start_new_session=True, close_fds=True,
+                                pass_fds=fds, **kwargs)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 class Spawned:
     """A student process started from scratch (in a sandbox of its own when confined)."""
 
     def __init__(self, plan, env, work, log):
-        self.proc = subprocess.Popen(
-            _argv(plan, False, work), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-            cwd=work, env=env, start_new_session=True, close_fds=True)
+        self.proc = _popen(plan, False, work, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=log, env=env)
         self.pid, self.ctl, self.res = self.proc.pid, self.proc.stdin, self.proc.stdout
 
     def end(self, failed):
@@ -149,11 +160,11 @@ class Zygote:
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.home = tempfile.mkdtemp(prefix="course-grade-zygote-")
         env = None if CONFINED else env_for("", self.home)  # confined: bwrap sets it
-        self.proc = subprocess.Popen(_argv(plan, True, self.home), stdin=theirs,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     cwd=self.home, env=env,
-                                     start_new_session=True, close_fds=True)
-        theirs.close()
+        try:
+            self.proc = _popen(plan, True, self.home, stdin=theirs, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env)
+        finally:
+            theirs.close()
         self.sock.settimeout(120)
         if not json.loads(self.sock.recv(1 << 16) or b"{}").get("ready"):
             raise OSError("zygote did not start")
