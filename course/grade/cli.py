@@ -34,6 +34,7 @@ LIMIT_FLAGS = (
     ("--submission-timeout", "submission_timeout", 1, "seconds for all one student handed in"),
     ("--memory", "memory_mb", 1, "MB a student process may allocate beyond Python + numpy"),
     ("--output-limit", "output_bytes", 1024, "KB of output before a student process is stopped"),
+    ("--processes", "processes", 1, "processes and threads per sandbox (not applied to root)"),
 )
 
 
@@ -62,8 +63,8 @@ def parse(argv):
     p.add_argument("--no-fork", action="store_true",
                    help="start every student process from scratch instead of forking a warm one")
     p.add_argument("--no-sandbox", action="store_true",
-                   help="run student code without bubblewrap (only inside a container that is "
-                        "itself the sandbox); every status then says 'unconfined'")
+                   help="run student code without bubblewrap: for developing the grader only, "
+                        "never for grades that count; every status then says 'unconfined'")
     p.add_argument("--solutions", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--registry", default="course.tasks", help=argparse.SUPPRESS)
     p.add_argument("--path", action="append", default=[], help=argparse.SUPPRESS)
@@ -210,12 +211,15 @@ def main(argv=None):
     launch.CONFINED = not args.no_sandbox
     why = None if args.no_sandbox else bwrap.probe()
     if why:
-        print(f"refusing to grade: {why}. Install bubblewrap (make sandbox-deps), or pass "
-              "--no-sandbox inside a container that is itself the sandbox.", file=sys.stderr)
+        print(f"refusing to grade: {why}. Install bubblewrap and libseccomp (make "
+              "sandbox-deps); --no-sandbox is for developing the grader only.", file=sys.stderr)
         return 2
     if args.no_sandbox:
-        print("warning: --no-sandbox: student code runs unconfined; every status says so",
-              file=sys.stderr)
+        print("warning: --no-sandbox: student code runs unconfined and can read the secret and "
+              "change the gradebook; never use it for grades that count", file=sys.stderr)
+    elif os.geteuid() == 0:
+        print("warning: running as root: the kernel does not apply the process limit "
+              "(--processes) to root; run the grader as an ordinary user", file=sys.stderr)
     if args.out is None:  # a student grading their own notebook(s)
         for target in args.submissions:
             print(report.table(_grade_one(course, target, _secret(args), limits, only)))
