@@ -21,7 +21,7 @@ from pathlib import Path
 from course.grade import fingerprint, report
 from course.grade.grading import StudentGrade, grade_submission
 from course.grade.questions import Course
-from course.grade.sandbox import bwrap, launch, runner
+from course.grade.sandbox import bwrap, cgroup, launch, runner
 from course.grade.sandbox.failures import Kind
 from course.grade.sandbox.runner import Limits
 from course.grade.text import printable, status
@@ -34,7 +34,7 @@ LIMIT_FLAGS = (
     ("--submission-timeout", "submission_timeout", 1, "seconds for all one student handed in"),
     ("--memory", "memory_mb", 1, "MB a student process may allocate beyond Python + numpy"),
     ("--output-limit", "output_bytes", 1024, "KB of output before a student process is stopped"),
-    ("--processes", "processes", 1, "processes and threads per sandbox (not applied to root)"),
+    ("--processes", "processes", 1, "processes and threads per sandbox"),
 )
 
 
@@ -217,9 +217,10 @@ def main(argv=None):
     if args.no_sandbox:
         print("warning: --no-sandbox: student code runs unconfined and can read the secret and "
               "change the gradebook; never use it for grades that count", file=sys.stderr)
-    elif os.geteuid() == 0:
-        print("warning: running as root: the kernel does not apply the process limit "
-              "(--processes) to root; run the grader as an ordinary user", file=sys.stderr)
+    elif os.geteuid() == 0 and cgroup.available() is None:
+        print("warning: running as root without a pids cgroup: the kernel does not apply the "
+              "process limit (--processes) to root; run the grader as an ordinary user",
+              file=sys.stderr)
     if args.out is None:  # a student grading their own notebook(s)
         for target in args.submissions:
             print(report.table(_grade_one(course, target, _secret(args), limits, only)))

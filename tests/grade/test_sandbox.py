@@ -7,6 +7,7 @@ no process and no file of anyone before it. Real processes, no mocks.
 
 import copy
 import csv
+import os
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import nbformat
 import pytest
 
 from course import notebook as nbtools
+from course.grade.sandbox import cgroup
 from course.grade.sandbox.bwrap import probe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +43,8 @@ assert b'--zygote' in _pid1 or b'bwrap' in _pid1, _pid1[:200]
 # read-only mount points of an environment that lives below /tmp (a CI clone) are not leftovers
 _mounts = {{p.split('/')[2] for p in [sys.prefix, *sys.path] if p.startswith('/tmp/')}}
 _left = sorted(set(os.listdir('/tmp')) - {{'run', '.mpl'}} - _mounts) + os.listdir(os.getcwd())
-_left += os.listdir('/dev/shm') + os.listdir('/tmp/.mpl') * ('{MARK}' in str(os.listdir('/tmp/.mpl')))
+_mpl = os.listdir('/tmp/.mpl') if os.path.isdir('/tmp/.mpl') else []
+_left += os.listdir('/dev/shm') + [n for n in _mpl if not n.startswith('fontlist')]
 for _kind in ('shm', 'msg', 'sem'):  # System V IPC objects: a header line and nothing else
     _left += open(f'/proc/sysvipc/{{_kind}}').read().splitlines()[1:]
 assert not _left, f'files or IPC objects of someone else: {{_left[:5]}}'
@@ -160,15 +163,15 @@ def _attacks(sol_src, out):
             RESULT_FD + "import io, zipfile\n"
             f"def {FN}(*a, **k):\n"
             "    buf = io.BytesIO()\n"
-            "    n = 32 * 2**20  # 256 MB of float64 zeros, about 250 KB compressed\n"
-            "    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as zf:\n"
+            "    n = 32 * 2**20  # int8 zeros: 32 MB sent, 256 MB as the grader's float64\n"
+            "    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED, compresslevel=1) as zf:\n"
             "        with zf.open('a0.npy', 'w', force_zip64=True) as f:\n"
-            "            head = \"{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }\"\n"
+            "            head = \"{'descr': '|i1', 'fortran_order': False, 'shape': (%d,), }\"\n"
             "            head = (head % n).ljust(118) + '\\n'\n"
             "            f.write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(head)))\n"
             "            f.write(head.encode())\n"
             "            zeros = bytes(2**22)\n"
-            "            for _ in range(n * 8 // len(zeros)):\n"
+            "            for _ in range(n // len(zeros)):\n"
             "                f.write(zeros)\n"
             f"    rec = [{{'error': None, 'mutated': [], 'outputs': {{'out': 'a0'}}}}] * 3\n"
             f"    _send(_result_fd(), json.dumps({{'event': 'question', 'gid': '{GID}', "
@@ -248,17 +251,18 @@ def _attacks(sol_src, out):
             "        open(_path, 'w').write('x' * 4096)\n"
             "    except OSError:\n"
             "        pass\n" + sol_src),
-        # -- the grader's memory: zeros sent as int8 (60 MB, 60 KB compressed) that the grader
-        # would hold as float64 (480 MB) per student and thread
+        # -- the grader's memory: zeros sent as int8 (3 x 8 MB) that the grader would hold as
+        # float64 (192 MB) per student and thread
         "int8_frames": (
             RESULT_FD + "import io, zipfile\n"
             f"def {FN}(*a, **k):\n"
             "    buf = io.BytesIO()\n"
-            "    n = 60 * 2**20\n"
-            "    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as zf:\n"
+            "    n = 8 * 2**20\n"
+            "    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED, compresslevel=1) as zf:\n"
             "        for name in ('a0', 'a1', 'a2'):\n"
             "            with zf.open(name + '.npy', 'w', force_zip64=True) as f:\n"
-            "                head = \"{'descr': '|i1', 'fortran_order': False, 'shape': (%d,), }\"\n"
+            "                head = \"{'descr': '|i1', 'fortran_order': False, \"\n"
+            "                head += \"'shape': (%d,), }\"\n"
             "                head = (head % n).ljust(118) + '\\n'\n"
             "                f.write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(head)))\n"
             "                f.write(head.encode())\n"
@@ -270,6 +274,19 @@ def _attacks(sol_src, out):
             f"    _send(_result_fd(), json.dumps({{'event': 'question', 'gid': '{GID}', "
             "'cases': rec, 'npz': True}).encode(), buf.getvalue())\n"
             "    os._exit(0)\n"),
+        # -- a fork bomb (bounded here at 400): the sandbox's process limit must stop it first
+        "fork_bomb": (
+            "import os, time\n"
+            "_n = 0\n"
+            "try:\n"
+            "    while _n < 400:\n"
+            "        if os.fork() == 0:\n"
+            "            time.sleep(20)\n"
+            "            os._exit(0)\n"
+            "        _n += 1\n"
+            "except OSError:\n"
+            "    pass\n"
+            "assert _n < 400, 'ATTACK WORKED: 400 processes'\n" + sol_src),
         "nested_folders": (
             "import os\n"
             "_top = os.getcwd()\n"
@@ -295,6 +312,7 @@ EXPECTED = {
     "int8_frames": (0.0, "ok"),
     "ptrace": (POINTS, "ok"),  # every attempt denied (else the answer cell raises)
     "ipc_leftovers": (POINTS, "ok"),
+    "fork_bomb": (POINTS, "ok"),  # stopped by the limit (else the answer cell raises)
     "deep_json": (0.0, f"kernel died (malformed result) in {FN}"),
     "noop_frames": (0.0, f"kernel died (malformed result) in {FN}"),
     "dribble_frame": (0.0, f"timeout in {FN}"),
@@ -354,6 +372,9 @@ def test_honest_students_after_each_attack_get_full_marks_in_a_clean_sandbox(bat
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_attack_ends_with_the_right_points_and_a_readable_status(batch, name):
+    if name == "fork_bomb" and os.geteuid() == 0 and cgroup.available() is None:
+        pytest.skip("as root without a pids cgroup no process limit applies (the kernel exempts "
+                    "root from RLIMIT_NPROC): the README says so")
     row = batch["rows"][name]
     got, want = (float(row["total"]), row["status"]), EXPECTED[name]
     assert got in want if isinstance(want, set) else got == want
@@ -388,7 +409,6 @@ def _grade_one(tmp_path, extra=(), env=None):
 
 
 def test_without_bwrap_the_grader_refuses_unless_told_no_sandbox(tmp_path):
-    import os
     env = dict(os.environ, PATH=str(tmp_path))  # no bwrap on this PATH
     proc, out = _grade_one(tmp_path, env=env)
     assert proc.returncode == 2 and "--no-sandbox" in proc.stderr
@@ -402,7 +422,7 @@ def test_without_bwrap_the_grader_refuses_unless_told_no_sandbox(tmp_path):
 
 
 def test_oversized_outputs_are_judged_by_shape_without_being_decoded(batch):
-    for name, shape in (("npz_bomb", (32 * 2**20,)), ("int8_frames", (60 * 2**20,))):
+    for name, shape in (("npz_bomb", (32 * 2**20,)), ("int8_frames", (8 * 2**20,))):
         text = (batch["out"] / "feedback" / f"{name}.md").read_text()
         assert f"`out` has shape {shape}" in text, (name, text[-600:])
 

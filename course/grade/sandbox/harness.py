@@ -219,15 +219,15 @@ def _copy_mpl(src, dest):
 def _clean_sandbox(writable):
     """After a student: kill every other process of the sandbox, reap them, empty every
     writable place. We are pid 1: kill(-1) reaches every process but us, and orphans are ours."""
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except ProcessLookupError:  # nobody was left
-        pass
-    try:
-        while True:
+    while True:  # again after every reaped child: one forked while we killed is not missed
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:  # nobody was left
+            pass
+        try:
             os.waitpid(-1, 0)
-    except ChildProcessError:
-        pass
+        except ChildProcessError:
+            break
     for folder in writable:
         wipe(folder)
 

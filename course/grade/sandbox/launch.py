@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 
-from course.grade.sandbox import bwrap
+from course.grade.sandbox import bwrap, cgroup
 from course.grade.sandbox.copy import grading_copy, mpl_cache, remove_all
 from course.grade.sandbox.harness import BOOTSTRAP
 
@@ -87,12 +87,17 @@ def _argv(plan, zygote, work=None):
     return bwrap.command(argv, copy, extra=plan.path, mpl=mpl_cache(), env=env, pid1=zygote)
 
 
-def _popen(plan, zygote, work, **kwargs):
-    """Start a harness (in its sandbox when confined), its own session leader."""
+def _popen(plan, zygote, work, processes, **kwargs):
+    """(process, pids cgroup or None): a harness (in its sandbox when confined), its own session
+    leader; confined, in a pids cgroup of its own where one can be made (see cgroup)."""
     argv, fds = _argv(plan, zygote, work)
+    group = cgroup.create(processes + 2) if CONFINED else None  # + bwrap and the sandbox's pid 1
     try:
-        return subprocess.Popen(argv, cwd=work, start_new_session=True, close_fds=True,
-                                pass_fds=fds, **kwargs)
+        return subprocess.Popen(cgroup.wrap(group, argv), cwd=work, start_new_session=True,
+                                close_fds=True, pass_fds=fds, **kwargs), group
+    except BaseException:
+        cgroup.remove(group)
+        raise
     finally:
         for fd in fds:
             os.close(fd)
@@ -101,9 +106,9 @@ def _popen(plan, zygote, work, **kwargs):
 class Spawned:
     """A student process started from scratch (in a sandbox of its own when confined)."""
 
-    def __init__(self, plan, env, work, log):
-        self.proc = _popen(plan, False, work, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=log, env=env)
+    def __init__(self, plan, env, work, log, processes):
+        self.proc, self.group = _popen(plan, False, work, processes, stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=log, env=env)
         self.pid, self.ctl, self.res = self.proc.pid, self.proc.stdin, self.proc.stdout
 
     def end(self, failed):
@@ -113,7 +118,10 @@ class Spawned:
         self.res.close()
 
     def wait(self, failed=False):
-        return self.proc.wait()
+        try:
+            return self.proc.wait()
+        finally:
+            cgroup.remove(self.group)
 
 
 class Forked:
@@ -155,20 +163,27 @@ def _killpg(pid):
 class Zygote:
     """A warm process that imported numpy, matplotlib and the tasks once and forks per notebook."""
 
-    def __init__(self, plan):
+    def __init__(self, plan, processes):
         self.broken = False
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.home = tempfile.mkdtemp(prefix="course-grade-zygote-")
         env = None if CONFINED else env_for("", self.home)  # confined: bwrap sets it
         try:
-            self.proc = _popen(plan, True, self.home, stdin=theirs, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env=env)
+            self.proc, self.group = _popen(plan, True, self.home, processes, stdin=theirs,
+                                           stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL, env=env)
         finally:
             theirs.close()
-        self.sock.settimeout(120)
-        if not json.loads(self.sock.recv(1 << 16) or b"{}").get("ready"):
-            raise OSError("zygote did not start")
-        self.sock.settimeout(REPLY_TIMEOUT)
+        try:
+            self.sock.settimeout(120)
+            if not json.loads(self.sock.recv(1 << 16) or b"{}").get("ready"):
+                raise OSError("zygote did not start")
+            self.sock.settimeout(REPLY_TIMEOUT)
+        except BaseException:
+            self.broken = True
+            self.kill()
+            self.close()
+            raise
 
     def start(self, env, work, log):
         ctl_r, ctl_w = os.pipe()
@@ -206,6 +221,7 @@ class Zygote:
         except subprocess.TimeoutExpired:
             self.kill()
             self.proc.wait()
+        cgroup.remove(self.group)
         import shutil
         shutil.rmtree(self.home, ignore_errors=True)
 
@@ -213,10 +229,12 @@ class Zygote:
 _zygotes, _zygote_lock = {}, threading.Lock()
 
 
-def launch(plan, env, work, log):
-    """A student process: forked from this thread's zygote where possible, else spawned."""
+def launch(plan, env, work, log, processes):
+    """A student process: forked from this thread's zygote where possible, else spawned.
+
+    processes: the most processes and threads of one sandbox."""
     if not FORK:
-        return Spawned(plan, env, work, log)
+        return Spawned(plan, env, work, log, processes)
     key = (threading.get_ident(), plan.notebook, plan.registry, tuple(plan.path))
     for _ in range(2):
         with _zygote_lock:
@@ -227,7 +245,7 @@ def launch(plan, env, work, log):
                 zygote = None
         try:
             if zygote is None:
-                zygote = Zygote(plan)
+                zygote = Zygote(plan, processes)
                 with _zygote_lock:
                     _zygotes[key] = zygote
             return zygote.start(env, work, log)
@@ -238,7 +256,7 @@ def launch(plan, env, work, log):
                 zygote.broken = True
                 zygote.kill()
                 zygote.close()
-    return Spawned(plan, env, work, log)
+    return Spawned(plan, env, work, log, processes)
 
 
 def shutdown():
@@ -249,6 +267,7 @@ def shutdown():
     for z in zygotes:
         z.close()
     remove_all()
+    cgroup.remove_all()
 
 
 def kill_all(proc, marker, started, failed):

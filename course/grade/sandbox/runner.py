@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from course.grade.sandbox import wire
+from course.grade.sandbox import launch, wire
 from course.grade.sandbox.failures import Failure, Kind
-from course.grade.sandbox import launch
 from course.grade.sandbox.launch import env_for, kill_all
 from course.tasks.base import Result
 
@@ -39,7 +38,9 @@ class Limits:
     submission_timeout: float = 1200.0  # everything one student handed in
     memory_mb: int = 1024  # on top of what Python + numpy + matplotlib use
     output_bytes: int = 2 * 2**20
-    processes: int = 64  # processes and threads of one sandbox (RLIMIT_NPROC)
+    # processes and threads of one sandbox (RLIMIT_NPROC; a pids cgroup where one can be made):
+    # with --memory per process, one sandbox holds at most processes x memory_mb of new memory
+    processes: int = 8
 
 
 @dataclass
@@ -246,7 +247,7 @@ def run_once(plan, cells, questions, cases, sizes, limits, deadline):
     log = open(os.path.join(tmp, "output.log"), "w+b")  # noqa: SIM115 - read back below
     failure, finished, code, talk = None, False, None, None
     try:
-        proc = launch.launch(plan, env_for(marker, work), work, log)
+        proc = launch.launch(plan, env_for(marker, work), work, log, limits.processes)
         talk = Conversation(cells, questions, cases, sizes, proc, outcome)
         try:
             step_end = time.monotonic() + max(limits.timeout, 10.0)
