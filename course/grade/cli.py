@@ -39,7 +39,7 @@ LIMIT_FLAGS = (
 
 
 def parse(argv):
-    p = argparse.ArgumentParser(prog="python -m course.grade",
+    p = argparse.ArgumentParser(prog="python -m course.grade", allow_abbrev=False,  # `--no-s` is no option
                                 description="Grade student notebooks against hidden cases.")
     p.add_argument("submissions", nargs="*", type=Path,
                    help="a student's folder (id = folder name) or one .ipynb (id = file stem)")
@@ -144,7 +144,7 @@ def _grade_one(course, target, secret, limits, only):
 def refuse_option_like(argv):
     """An error message if an argument is an option and also a file or folder here (a student
     folder named `--notebooks=x` under a bare `*`), else None. After `--` nothing is an option."""
-    for arg in argv[:argv.index("--")] if "--" in argv else argv:
+    for arg in argv[:argv.index("--") + 1] if "--" in argv else argv:
         if arg.startswith("-") and os.path.lexists(arg):
             return (f"refusing {printable(arg, limit=80)!r}: it is an option and also a file or "
                     "folder here (a submission named like an option?); give submissions after "
@@ -174,13 +174,13 @@ def _refuse_cli_secret(args):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["merge"]:
-        from course.grade.merge import main as merge_main
-        return merge_main(argv[1:])
     refused = refuse_option_like(argv)
     if refused:
         print(refused, file=sys.stderr)
         return 2
+    if argv[:1] == ["merge"]:
+        from course.grade.merge import main as merge_main
+        return merge_main(argv[1:])
     args = parse(argv)
     refused = _refuse_cli_secret(args) or (
         args.out is not None and refuse_out_in_submission(args.out, args.submissions))

@@ -81,6 +81,7 @@ def _merge_locked(outs, dest):
 
 def _write(dest, header, rows, outs, print_):
     """Write the merged feedback, fingerprint and gradebook into dest."""
+    (dest / "feedback").mkdir(exist_ok=True)
     names = {}
     for out in outs:
         for f in sorted((Path(out) / "feedback").glob("*.md")):
@@ -102,7 +103,7 @@ def _write(dest, header, rows, outs, print_):
 
 
 def main(argv):
-    p = argparse.ArgumentParser(prog="python -m course.grade merge",
+    p = argparse.ArgumentParser(prog="python -m course.grade merge", allow_abbrev=False,
                                 description="Join sharded grading outputs into one gradebook.")
     p.add_argument("shards", nargs="+", type=Path, help="--out folders of the shards")
     p.add_argument("--out", type=Path, required=True, help="write grades.csv and feedback/ here")

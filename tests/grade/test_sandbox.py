@@ -45,6 +45,8 @@ _mounts = {{p.split('/')[2] for p in [sys.prefix, *sys.path] if p.startswith('/t
 _left = sorted(set(os.listdir('/tmp')) - {{'run', '.mpl'}} - _mounts) + os.listdir(os.getcwd())
 _mpl = os.listdir('/tmp/.mpl') if os.path.isdir('/tmp/.mpl') else []
 _left += os.listdir('/dev/shm') + [n for n in _mpl if not n.startswith('fontlist')]
+for _dir in ('/', '/etc', '/grade', '/dev'):  # the places between the mounts
+    _left += [n for n in os.listdir(_dir) if n.startswith('left_')]
 for _kind in ('shm', 'msg', 'sem'):  # System V IPC objects: a header line and nothing else
     _left += open(f'/proc/sysvipc/{{_kind}}').read().splitlines()[1:]
 assert not _left, f'files or IPC objects of someone else: {{_left[:5]}}'
@@ -246,7 +248,8 @@ def _attacks(sol_src, out):
             "    _libc.shmdt(ctypes.c_void_p(_at))\n"
             "_libc.msgget(0, 0o1666)\n"
             "for _path in ('/dev/shm/left_" + MARK + "', '/tmp/.mpl/left_" + MARK + "',\n"
-            "              '/tmp/left_" + MARK + "', '/dev/left_" + MARK + "'):\n"
+            "              '/tmp/left_" + MARK + "', '/dev/left_" + MARK + "',\n"
+            "              '/left_" + MARK + "', '/etc/left_" + MARK + "', '/grade/left_" + MARK + "'):\n"
             "    try:\n"
             "        open(_path, 'w').write('x' * 4096)\n"
             "    except OSError:\n"

@@ -72,6 +72,8 @@ def command(argv, copy, extra=(), mpl=None, tmpfs_bytes=256 * 2**20, env=None, p
         args += ["--ro-bind", str(mpl), MPL]
     for i, p in enumerate(extra):
         args += ["--ro-bind", str(p), f"{EXTRA}/{i}"]
+    # The root holding the mount points is one more host-sized tmpfs: read-only once they exist.
+    args += ["--remount-ro", "/"]
     fds = [seccomp_filter.fd()]  # last: nothing above can fail and leave it open
     args += ["--seccomp", str(fds[0])]
     for key, value in (env or {}).items():

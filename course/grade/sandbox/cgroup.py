@@ -10,6 +10,7 @@ of the sandbox is counted from its first fork. `available()` says which limit ap
 import itertools
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -63,10 +64,13 @@ def available():
                 probe = os.path.join(folder, f"course-grade-probe-{os.getpid()}")
                 try:
                     os.mkdir(probe)
-                    ok = os.path.exists(os.path.join(probe, "pids.max"))
-                    os.rmdir(probe)
+                    try:  # pids.max exists (the controller is on) and a process may join it
+                        ok = os.path.exists(os.path.join(probe, "pids.max")) and \
+                            subprocess.run(wrap(probe, ["true"]), timeout=10).returncode == 0
+                    finally:
+                        os.rmdir(probe)
                     _base = folder if ok else ""
-                except OSError:
+                except (OSError, subprocess.SubprocessError):
                     pass
         return _base or None
 
