@@ -39,7 +39,8 @@ LIMIT_FLAGS = (
 
 
 def parse(argv):
-    p = argparse.ArgumentParser(prog="python -m course.grade", allow_abbrev=False,  # `--no-s` is no option
+    # allow_abbrev=False: a student folder `--no-s` is never taken for --no-sandbox
+    p = argparse.ArgumentParser(prog="python -m course.grade", allow_abbrev=False,
                                 description="Grade student notebooks against hidden cases.")
     p.add_argument("submissions", nargs="*", type=Path,
                    help="a student's folder (id = folder name) or one .ipynb (id = file stem)")
@@ -114,18 +115,23 @@ def _given_secret(args):
 
 
 def _secret(args):
+    """(secret, whether it is new and must be kept in DIR/.secret): given, kept, or random."""
     given = _given_secret(args)
     if given:
-        return given
-    if args.out is None:
-        return secrets.token_hex(16)
-    path = args.out / ".secret"
-    if args.resume and path.exists():
-        return path.read_text().strip()
-    token = secrets.token_hex(16)
-    path.write_text(token + "\n")
-    path.chmod(0o600)
-    return token
+        return given, False
+    path = None if args.out is None else args.out / ".secret"
+    if args.resume and path is not None and path.exists():
+        return path.read_text().strip(), False
+    return secrets.token_hex(16), path is not None
+
+
+def _keep_secret(out, secret):
+    """DIR/.secret, readable by its owner only from the first byte."""
+    path = out / ".secret"
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
 
 
 def _grade_one(course, target, secret, limits, only):
@@ -223,7 +229,7 @@ def main(argv=None):
               file=sys.stderr)
     if args.out is None:  # a student grading their own notebook(s)
         for target in args.submissions:
-            print(report.table(_grade_one(course, target, _secret(args), limits, only)))
+            print(report.table(_grade_one(course, target, _secret(args)[0], limits, only)))
         launch.shutdown()
         return 0
 
@@ -293,12 +299,14 @@ def _open_gradebook(args, course, columns):
         raise report.Refused(f"refusing to overwrite {printable(str(path), limit=200)}: it "
                              f"holds {rows} graded students; pass --resume to continue it, or "
                              "grade into a new --out")
-    secret = _secret(args)
+    secret, new = _secret(args)
     current = fingerprint.make(course, columns, secret)
     if rows and args.resume:
         why = fingerprint.mismatch(fingerprint.read(args.out), current, str(args.out))
         if why:
             raise report.Refused(f"refusing --resume: {why}; grade into a new --out")
+    if new:
+        _keep_secret(args.out, secret)
     fingerprint.write(args.out, current)
     return report.GradeBook(args.out, columns, resume=args.resume), secret
 

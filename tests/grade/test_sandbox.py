@@ -234,6 +234,17 @@ def _attacks(sol_src, out):
             " 0) >= 0:\n"
             "        _won.append(('process_vm_readv', _pid))\n"
             "assert not _won, f'ATTACK WORKED {_won}'\n" + sol_src),
+        # -- every signal a handler could catch, sent to pid 1: were the zygote to die, so would
+        # this student (its pid namespace ends with it)
+        "signal_pid1": (
+            "import os, signal, time\n"
+            "for _sig in signal.valid_signals():\n"
+            "    if _sig not in (signal.SIGKILL, signal.SIGSTOP):\n"
+            "        try:\n"
+            "            os.kill(1, _sig)\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "time.sleep(0.5)\n" + sol_src),
         # -- state left for the next student: System V shared memory (600 MB, beyond --memory),
         # a message queue, POSIX shared memory, the font cache, the scratch
         "ipc_leftovers": (
@@ -249,7 +260,8 @@ def _attacks(sol_src, out):
             "_libc.msgget(0, 0o1666)\n"
             "for _path in ('/dev/shm/left_" + MARK + "', '/tmp/.mpl/left_" + MARK + "',\n"
             "              '/tmp/left_" + MARK + "', '/dev/left_" + MARK + "',\n"
-            "              '/left_" + MARK + "', '/etc/left_" + MARK + "', '/grade/left_" + MARK + "'):\n"
+            "              '/left_" + MARK + "', '/etc/left_" + MARK + "',\n"
+            "              '/grade/left_" + MARK + "'):\n"
             "    try:\n"
             "        open(_path, 'w').write('x' * 4096)\n"
             "    except OSError:\n"
@@ -315,6 +327,7 @@ EXPECTED = {
     "int8_frames": (0.0, "ok"),
     "ptrace": (POINTS, "ok"),  # every attempt denied (else the answer cell raises)
     "ipc_leftovers": (POINTS, "ok"),
+    "signal_pid1": (POINTS, "ok"),
     "fork_bomb": (POINTS, "ok"),  # stopped by the limit (else the answer cell raises)
     "deep_json": (0.0, f"kernel died (malformed result) in {FN}"),
     "noop_frames": (0.0, f"kernel died (malformed result) in {FN}"),
