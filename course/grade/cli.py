@@ -159,7 +159,9 @@ def refuse_option_like(argv):
 
 
 def refuse_out_in_submission(out, submissions):
-    """An error message if the output folder is a submission or inside one, else None."""
+    """An error message if the output folder is a file, a submission or inside one, else None."""
+    if out.exists() and not out.is_dir():
+        return f"refusing --out {printable(str(out), limit=200)}: it is a file, not a folder"
     where = out.resolve()
     for target in submissions:
         t = target.resolve()

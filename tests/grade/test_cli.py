@@ -297,11 +297,13 @@ def test_paths_that_look_like_options_are_refused(tmp_path):
             ["'" + trap.name, sub.stem])  # a spreadsheet never evaluates the id
 
 
-@pytest.mark.parametrize("where", ["equal", "inside"])
-def test_out_inside_a_submission_is_refused(tmp_path, where):
+@pytest.mark.parametrize("where", ["equal", "inside", "file"])
+def test_out_inside_a_submission_or_a_file_is_refused(tmp_path, where):
     folder = tmp_path / "subs" / "alice"
-    gh.write(folder / f"{gh.ZOO_NB}.ipynb", gh.SOURCES[gh.ZOO_NB])
-    out = folder if where == "equal" else folder / "grading"
+    nb = gh.write(folder / f"{gh.ZOO_NB}.ipynb", gh.SOURCES[gh.ZOO_NB])
+    out = {"equal": folder, "inside": folder / "grading", "file": nb}[where]
+    before = nb.read_bytes()
     proc = _run(folder, "--out", out, "--notebooks", gh.ZOO_NB)
-    assert proc.returncode == 2 and "inside the submission" in proc.stderr, proc.stderr
-    assert not (folder / "grades.csv").exists() and not (folder / "grading").exists()
+    said = "a file, not a folder" if where == "file" else "inside the submission"
+    assert proc.returncode == 2 and said in proc.stderr, proc.stderr
+    assert sorted(p.name for p in folder.iterdir()) == [nb.name] and nb.read_bytes() == before
