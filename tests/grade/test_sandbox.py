@@ -2,7 +2,9 @@
 
 One batch, graded by the real CLI with --jobs 1 so that every attacker is followed by an honest
 student in the same warm sandbox: each honest student's answer cell first asserts that it sees
-no process and no file of anyone before it. Real processes, no mocks.
+no process, file or IPC object of anyone before it, and that pid 1 is still the grader's. An
+attack that works makes its own answer cell raise where it can (ptrace, fork bomb), so both the
+attacker's row and the next student's say whether anything crossed. Real processes, no mocks.
 """
 
 import copy
