@@ -302,9 +302,10 @@ def _open_gradebook(args, course, columns):
                              f"holds {rows} graded students; pass --resume to continue it, or "
                              "grade into a new --out")
     secret, new = _secret(args)
-    current = fingerprint.make(course, columns, secret)
+    current = fingerprint.make(course, columns, secret, args.shard)
     if rows and args.resume:
-        why = fingerprint.mismatch(fingerprint.read(args.out), current, str(args.out))
+        why = fingerprint.mismatch(fingerprint.read(args.out), current, str(args.out),
+                                   resume=True)
         if why:
             raise report.Refused(f"refusing --resume: {why}; grade into a new --out")
     if new:

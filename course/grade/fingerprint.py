@@ -64,10 +64,11 @@ def course_id(course, questions):
     return h.hexdigest()
 
 
-def make(course, questions, secret):
-    """The fingerprint of a grading run, as a dict."""
+def make(course, questions, secret, shard=None):
+    """The fingerprint of a grading run, as a dict (shard: (K, N) or None)."""
     return {"secret": secret_id(secret), "course": course_id(course, questions),
-            "columns": [q.column for q in questions]}
+            "columns": [q.column for q in questions],
+            "shard": None if shard is None else f"{shard[0]}/{shard[1]}"}
 
 
 def read(out):
@@ -86,9 +87,9 @@ def write(out, print_):
     os.replace(tmp, path)
 
 
-def mismatch(stored, current, where, other="this run"):
+def mismatch(stored, current, where, other="this run", resume=False):
     """Why rows graded with `stored` (in `where`) may not join rows graded with `current` (in
-    `other`), or None."""
+    `other`), or None. A resumed run must also grade the same shard (merged shards differ)."""
     if not isinstance(stored, dict):
         return (f"{where} has no readable {FILE} (graded by an older grader, or edited): its rows "
                 "cannot be checked against this run")
@@ -101,4 +102,7 @@ def mismatch(stored, current, where, other="this run"):
     if stored.get("course") != current["course"]:
         return (f"{where} was graded with another version of the course than {other} "
                 "(questions, points, hidden-case code, references or setup cells changed)")
+    if resume and stored.get("shard") != current.get("shard"):
+        return (f"{where} holds shard {stored.get('shard') or 'all'}, not "
+                f"{current.get('shard') or 'all'}")
     return None

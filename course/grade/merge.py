@@ -76,7 +76,7 @@ def _merge_locked(outs, dest):
         why = fingerprint.mismatch(p, prints[0] or {}, str(out), str(outs[0]))
         if why:
             raise SystemExit(f"refusing to merge: {why}")
-    return _write(dest, header, rows, outs, prints[0])
+    return _write(dest, header, rows, outs, dict(prints[0], shard=None))
 
 
 def _write(dest, header, rows, outs, print_):

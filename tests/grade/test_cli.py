@@ -217,21 +217,23 @@ def test_a_second_grader_on_the_same_out_is_refused_and_the_first_keeps_its_rows
     nb = gh.SOURCES[gh.ZOO_NB]
     gid = gh.auto(gh.ZOO_NB)[0].grade_id
     source = nb.cells[gh.answer_index(nb, gid)].source
+    (fast,) = _students(tmp_path, 1)
     slow = gh.write(tmp_path / "slow.ipynb", gh.with_answer(
-        nb, gid, "import time\ntime.sleep(3)\n" + source))
-    (other,) = _students(tmp_path, 1)
+        nb, gid, "import time\ntime.sleep(50)  # still running while a second grader starts\n"
+        + source))
     out = tmp_path / "out"
-    first = subprocess.Popen([gh.PY, "-m", "course.grade", str(slow), "--out", str(out),
-                              *gh.LIMITS, "--notebooks", gh.ZOO_NB], stderr=subprocess.PIPE,
-                             text=True)
+    first = subprocess.Popen([gh.PY, "-m", "course.grade", str(fast), str(slow), "--out",
+                              str(out), "--jobs", "1", *gh.LIMITS, "--timeout", "60",
+                              "--notebooks", gh.ZOO_NB], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not (out / "grades.csv").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    second = _run(other, "--out", out, *gh.LIMITS, "--notebooks", gh.ZOO_NB, "--resume")
-    _, err = first.communicate(timeout=120)
-    assert first.returncode == 0, err
+    while time.monotonic() < deadline and (not (out / "grades.csv").exists()
+                                           or (out / "grades.csv").read_bytes().count(b"\n") < 2):
+        time.sleep(0.05)  # the fast student's row is written; the slow one is running
+    second = _run(fast, slow, "--out", out, *gh.LIMITS, "--notebooks", gh.ZOO_NB, "--resume")
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=120)
     assert second.returncode == 2 and "another grader" in second.stderr, second.stderr
-    assert [r[0] for r in _csv_is_whole(out / "grades.csv")[1:]] == ["slow"]
+    assert [r[0] for r in _csv_is_whole(out / "grades.csv")[1:]] == [fast.stem]
 
 
 def test_a_fresh_run_never_overwrites_graded_rows(tmp_path):
@@ -257,6 +259,18 @@ def _changed_course(tmp_path):
     setup.source += "\nEXTRA_SETUP = 1  # the course changed\n"
     nbformat.write(nb, str(path))
     return folder
+
+
+def test_resume_refuses_another_shard(tmp_path):
+    subs = _students(tmp_path, 4)
+    env = {"COURSE_GRADE_SECRET": "s"}
+    k = next(k for k in (1, 2) if any(in_shard(p.stem, (k, 2)) for p in subs))
+    out = tmp_path / "out"
+    gh.grade(out, *subs, extra=["--notebooks", gh.ZOO_NB, "--shard", f"{k}/2"], env=env)
+    other = _run(*subs, "--out", out, "--resume", "--notebooks", gh.ZOO_NB, "--shard",
+                 f"{3 - k}/2", env=env)
+    assert other.returncode == 2 and f"holds shard {k}/2, not {3 - k}/2" in other.stderr, \
+        other.stderr
 
 
 @pytest.mark.parametrize("change", ["secret", "course"])
