@@ -69,6 +69,19 @@ def _send(fd, raw_header, payload=None):
     os.write(fd, struct.pack('>Q', len(raw_header)) + raw_header)
     if payload is not None:
         os.write(fd, struct.pack('>Q', len(payload)) + payload)
+def _zeros_npz(names, n):  # n int8 zeros per array, never held whole by us
+    import io, zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name in names:
+            with zf.open(name + '.npy', 'w', force_zip64=True) as f:
+                head = "{'descr': '|i1', 'fortran_order': False, 'shape': (%d,), }" % n
+                head = head.ljust(118) + '\\n'
+                f.write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(head)) + head.encode())
+                zeros = bytes(2**22)
+                for _ in range(n // len(zeros)):
+                    f.write(zeros)
+    return buf.getvalue()
 """
 
 
@@ -163,23 +176,11 @@ def _attacks(sol_src, out):
             "        os.mkfifo(_path) if _fd == 1 else os.symlink('/dev/zero', _path)\n"
             "    except OSError:\n"
             "        pass\n" + sol_src),
-        "npz_bomb": (
-            RESULT_FD + "import io, zipfile\n"
-            f"def {FN}(*a, **k):\n"
-            "    buf = io.BytesIO()\n"
-            "    n = 32 * 2**20  # int8 zeros: 32 MB sent, 256 MB as the grader's float64\n"
-            "    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED, compresslevel=1) as zf:\n"
-            "        with zf.open('a0.npy', 'w', force_zip64=True) as f:\n"
-            "            head = \"{'descr': '|i1', 'fortran_order': False, 'shape': (%d,), }\"\n"
-            "            head = (head % n).ljust(118) + '\\n'\n"
-            "            f.write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(head)))\n"
-            "            f.write(head.encode())\n"
-            "            zeros = bytes(2**22)\n"
-            "            for _ in range(n // len(zeros)):\n"
-            "                f.write(zeros)\n"
+        "npz_bomb": (  # int8 zeros: 32 MB sent, 256 MB as the grader's float64
+            RESULT_FD + f"def {FN}(*a, **k):\n"
             f"    rec = [{{'error': None, 'mutated': [], 'outputs': {{'out': 'a0'}}}}] * 3\n"
             f"    _send(_result_fd(), json.dumps({{'event': 'question', 'gid': '{GID}', "
-            "'cases': rec, 'npz': True}).encode(), buf.getvalue())\n"
+            "'cases': rec, 'npz': True}).encode(), _zeros_npz(['a0'], 32 * 2**20))\n"
             "    os._exit(0)\n"),
         "deep_json": (
             RESULT_FD + f"def {FN}(*a, **k):\n"
@@ -271,25 +272,11 @@ def _attacks(sol_src, out):
         # -- the grader's memory: zeros sent as int8 (3 x 8 MB) that the grader would hold as
         # float64 (192 MB) per student and thread
         "int8_frames": (
-            RESULT_FD + "import io, zipfile\n"
-            f"def {FN}(*a, **k):\n"
-            "    buf = io.BytesIO()\n"
-            "    n = 8 * 2**20\n"
-            "    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED, compresslevel=1) as zf:\n"
-            "        for name in ('a0', 'a1', 'a2'):\n"
-            "            with zf.open(name + '.npy', 'w', force_zip64=True) as f:\n"
-            "                head = \"{'descr': '|i1', 'fortran_order': False, \"\n"
-            "                head += \"'shape': (%d,), }\"\n"
-            "                head = (head % n).ljust(118) + '\\n'\n"
-            "                f.write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(head)))\n"
-            "                f.write(head.encode())\n"
-            "                zeros = bytes(2**22)\n"
-            "                for _ in range(n // len(zeros)):\n"
-            "                    f.write(zeros)\n"
+            RESULT_FD + f"def {FN}(*a, **k):\n"
             "    rec = [{'error': None, 'mutated': [], 'outputs': {'out': f'a{i}'}} for i in "
             "range(3)]\n"
             f"    _send(_result_fd(), json.dumps({{'event': 'question', 'gid': '{GID}', "
-            "'cases': rec, 'npz': True}).encode(), buf.getvalue())\n"
+            "'cases': rec, 'npz': True}).encode(), _zeros_npz(['a0', 'a1', 'a2'], 8 * 2**20))\n"
             "    os._exit(0)\n"),
         # -- a fork bomb (bounded here at 400): the sandbox's process limit must stop it first
         "fork_bomb": (
