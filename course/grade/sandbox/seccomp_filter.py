@@ -2,10 +2,10 @@
 
 Built with libseccomp (through pyseccomp, its ctypes bindings) and handed to `bwrap --seccomp`,
 so it holds for every process of the sandbox, the warm zygote included. Denied with EPERM:
-inspecting or steering another process (ptrace, process_vm_readv/writev, pidfd_getfd, kcmp),
-System V and POSIX message-queue IPC (objects that would outlive a student), kernel keyrings
-(kept per user, not per sandbox), and the kernel interfaces no grading needs (bpf,
-perf_event_open, userfaultfd). A system call of another architecture (32-bit x86 on x86_64)
+inspecting or steering another process (ptrace, process_vm_readv/writev, pidfd_getfd, kcmp,
+process_madvise, process_mrelease), System V and POSIX message-queue IPC (objects that would
+outlive a student), kernel keyrings (kept per user, not per sandbox), and the kernel interfaces
+no grading needs (bpf, perf_event_open, userfaultfd). A system call of another architecture (32-bit x86 on x86_64)
 kills the process, so the numbers above cannot be reached under other names.
 """
 
@@ -14,6 +14,7 @@ import os
 
 DENIED = (
     "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
+    "process_madvise", "process_mrelease",
     "shmget", "shmat", "shmctl", "shmdt", "semget", "semop", "semtimedop", "semctl",
     "msgget", "msgsnd", "msgrcv", "msgctl",
     "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr",
