@@ -5,8 +5,8 @@ so it holds for every process of the sandbox, the warm zygote included. Denied w
 inspecting or steering another process (ptrace, process_vm_readv/writev, pidfd_getfd, kcmp,
 process_madvise, process_mrelease), System V and POSIX message-queue IPC (objects that would
 outlive a student), kernel keyrings (kept per user, not per sandbox), and the kernel interfaces
-no grading needs (bpf, perf_event_open, userfaultfd). A system call of another architecture (32-bit x86 on x86_64)
-kills the process, so the numbers above cannot be reached under other names.
+no grading needs (bpf, perf_event_open, userfaultfd). A system call of another architecture
+(32-bit x86 on x86_64) kills the process, so the calls above cannot be reached under other numbers.
 """
 
 import errno
