@@ -18,10 +18,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from course.grade import report
+from course.grade import fingerprint, report
 from course.grade.grading import StudentGrade, grade_submission
 from course.grade.questions import Course
-from course.grade.sandbox import bwrap, launch, runner
+from course.grade.sandbox import bwrap, cgroup, launch, runner
 from course.grade.sandbox.failures import Kind
 from course.grade.sandbox.runner import Limits
 from course.grade.text import printable, status
@@ -34,11 +34,13 @@ LIMIT_FLAGS = (
     ("--submission-timeout", "submission_timeout", 1, "seconds for all one student handed in"),
     ("--memory", "memory_mb", 1, "MB a student process may allocate beyond Python + numpy"),
     ("--output-limit", "output_bytes", 1024, "KB of output before a student process is stopped"),
+    ("--processes", "processes", 1, "processes and threads per sandbox"),
 )
 
 
 def parse(argv):
-    p = argparse.ArgumentParser(prog="python -m course.grade",
+    # allow_abbrev=False: a student folder `--no-s` is never taken for --no-sandbox
+    p = argparse.ArgumentParser(prog="python -m course.grade", allow_abbrev=False,
                                 description="Grade student notebooks against hidden cases.")
     p.add_argument("submissions", nargs="*", type=Path,
                    help="a student's folder (id = folder name) or one .ipynb (id = file stem)")
@@ -62,8 +64,8 @@ def parse(argv):
     p.add_argument("--no-fork", action="store_true",
                    help="start every student process from scratch instead of forking a warm one")
     p.add_argument("--no-sandbox", action="store_true",
-                   help="run student code without bubblewrap (only inside a container that is "
-                        "itself the sandbox); every status then says 'unconfined'")
+                   help="run student code without bubblewrap: for developing the grader only, "
+                        "never for grades that count; every status then says 'unconfined'")
     p.add_argument("--solutions", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--registry", default="course.tasks", help=argparse.SUPPRESS)
     p.add_argument("--path", action="append", default=[], help=argparse.SUPPRESS)
@@ -113,18 +115,23 @@ def _given_secret(args):
 
 
 def _secret(args):
+    """(secret, whether it is new and must be kept in DIR/.secret): given, kept, or random."""
     given = _given_secret(args)
     if given:
-        return given
-    if args.out is None:
-        return secrets.token_hex(16)
-    path = args.out / ".secret"
-    if args.resume and path.exists():
-        return path.read_text().strip()
-    token = secrets.token_hex(16)
-    path.write_text(token + "\n")
-    path.chmod(0o600)
-    return token
+        return given, False
+    path = None if args.out is None else args.out / ".secret"
+    if args.resume and path is not None and path.exists():
+        return path.read_text().strip(), False
+    return secrets.token_hex(16), path is not None
+
+
+def _keep_secret(out, secret):
+    """DIR/.secret, readable by its owner only from the first byte."""
+    path = out / ".secret"
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
 
 
 def _grade_one(course, target, secret, limits, only):
@@ -140,6 +147,31 @@ def _grade_one(course, target, secret, limits, only):
     return grade
 
 
+def refuse_option_like(argv):
+    """An error message if an argument is an option and also a file or folder here (a student
+    folder named `--notebooks=x` under a bare `*`), else None. After `--` nothing is an option."""
+    for arg in argv[:argv.index("--") + 1] if "--" in argv else argv:
+        if arg.startswith("-") and os.path.lexists(arg):
+            return (f"refusing {printable(arg, limit=80)!r}: it is an option and also a file or "
+                    "folder here (a submission named like an option?); give submissions after "
+                    "`--` or as ./NAME")
+    return None
+
+
+def refuse_out_in_submission(out, submissions):
+    """An error message if the output folder is a file, a submission or inside one, else None."""
+    if out.exists() and not out.is_dir():
+        return f"refusing --out {printable(str(out), limit=200)}: it is a file, not a folder"
+    where = out.resolve()
+    for target in submissions:
+        t = target.resolve()
+        if where == t or t in where.parents:
+            return (f"refusing --out {printable(str(out), limit=200)}: it is inside the "
+                    f"submission {printable(str(target), limit=200)}, so the grader would "
+                    "write into what it grades; choose an output folder outside the submissions")
+    return None
+
+
 def _refuse_cli_secret(args):
     """An error message if the secret would be visible on the command line, else None."""
     if args.secret is None:
@@ -150,11 +182,16 @@ def _refuse_cli_secret(args):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    refused = refuse_option_like(argv)
+    if refused:
+        print(refused, file=sys.stderr)
+        return 2
     if argv[:1] == ["merge"]:
         from course.grade.merge import main as merge_main
         return merge_main(argv[1:])
     args = parse(argv)
-    refused = _refuse_cli_secret(args)
+    refused = _refuse_cli_secret(args) or (
+        args.out is not None and refuse_out_in_submission(args.out, args.submissions))
     if refused:
         print(refused, file=sys.stderr)
         return 2
@@ -182,19 +219,27 @@ def main(argv=None):
     launch.CONFINED = not args.no_sandbox
     why = None if args.no_sandbox else bwrap.probe()
     if why:
-        print(f"refusing to grade: {why}. Install bubblewrap (make sandbox-deps), or pass "
-              "--no-sandbox inside a container that is itself the sandbox.", file=sys.stderr)
+        print(f"refusing to grade: {why}. Install bubblewrap and libseccomp (make "
+              "sandbox-deps); --no-sandbox is for developing the grader only.", file=sys.stderr)
         return 2
     if args.no_sandbox:
-        print("warning: --no-sandbox: student code runs unconfined; every status says so",
+        print("warning: --no-sandbox: student code runs unconfined and can read the secret and "
+              "change the gradebook; never use it for grades that count", file=sys.stderr)
+    elif os.geteuid() == 0 and cgroup.available() is None:
+        print("warning: running as root without a pids cgroup: the kernel does not apply the "
+              "process limit (--processes) to root; run the grader as an ordinary user",
               file=sys.stderr)
     if args.out is None:  # a student grading their own notebook(s)
         for target in args.submissions:
-            print(report.table(_grade_one(course, target, _secret(args), limits, only)))
+            print(report.table(_grade_one(course, target, _secret(args)[0], limits, only)))
         launch.shutdown()
         return 0
 
-    return grade_batch(args, course, limits, only)
+    try:
+        return grade_batch(args, course, limits, only)
+    except report.Refused as err:
+        print(err, file=sys.stderr)
+        return 2
 
 
 def _targets(args, book):
@@ -247,16 +292,45 @@ def _write_feedback(out, grade):
     os.replace(tmp, path)
 
 
+def _open_gradebook(args, course, columns):
+    """(gradebook, secret) once the output folder is checked: a fresh run never overwrites
+    graded rows, and --resume adds rows only to a gradebook of the same secret and course."""
+    path = args.out / "grades.csv"
+    rows = report.row_count(path)
+    if rows and not args.resume:
+        raise report.Refused(f"refusing to overwrite {printable(str(path), limit=200)}: it "
+                             f"holds {rows} graded students; pass --resume to continue it, or "
+                             "grade into a new --out")
+    secret, new = _secret(args)
+    current = fingerprint.make(course, columns, secret, args.shard)
+    if rows and args.resume:
+        why = fingerprint.mismatch(fingerprint.read(args.out), current, str(args.out),
+                                   resume=True)
+        if why:
+            raise report.Refused(f"refusing --resume: {why}; grade into a new --out")
+    if new:
+        _keep_secret(args.out, secret)
+    fingerprint.write(args.out, current)
+    return report.GradeBook(args.out, columns, resume=args.resume), secret
+
+
 def grade_batch(args, course, limits, only):
     """Grade every target into DIR/grades.csv and DIR/feedback/, stopping cleanly on a signal."""
     args.out.mkdir(parents=True, exist_ok=True)
+    lock = report.OutputLock(args.out)
+    try:
+        return _grade_locked(args, course, limits, only)
+    finally:
+        lock.close()
+
+
+def _grade_locked(args, course, limits, only):
     (args.out / "feedback").mkdir(exist_ok=True)
     columns = [q for q in course.questions if only is None or q.notebook in only]
-    book = report.GradeBook(args.out, columns, resume=args.resume)
+    book, secret = _open_gradebook(args, course, columns)
     if book.torn is not None:
         print(f"regrading {printable(book.torn, limit=80)}: its row in {book.path} was cut off",
               file=sys.stderr)
-    secret = _secret(args)
     targets = _targets(args, book)
     start, done, tty = time.monotonic(), 0, sys.stderr.isatty()
     skipped = len(args.submissions) - len(targets)

@@ -1,13 +1,15 @@
 """Turn raw student outputs into points: evaluate and score in the grader's own process."""
 
 import hashlib
+import threading
 import time
 from dataclasses import dataclass, field
 
 from course.grade import submission, text
 from course.grade.sandbox import runner
 from course.grade.sandbox.failures import Failure, from_error
-from course.tasks.base import PUBLIC_SEED, evaluate_all, score
+from course.grade.sandbox.wire import Oversized
+from course.tasks.base import PUBLIC_SEED, Verdict, evaluate_all, run_case, score
 
 
 @dataclass
@@ -59,6 +61,53 @@ def hidden_seed(secret, question):
     return seed if seed != PUBLIC_SEED else seed + 1
 
 
+def _bounds(task, case):
+    """({output name: reference shape}, {output name: most elements}) on one case. The most is
+    the biggest output of the reference or any known mistake: anything bigger is a shape the
+    grader never needs to look inside, so it is never decoded."""
+    expected = run_case(task, task.reference, case)
+    if expected.error is not None:  # a broken reference is our bug, never the student's
+        raise RuntimeError(f"reference for {task.grade_id} failed: {expected.error}")
+    most = {k: v.size for k, v in expected.outputs.items()}
+    for m in task.mistakes:
+        for k, v in run_case(task, m.impl, case).outputs.items():
+            most[k] = max(most.get(k, 0), v.size)
+    return {k: v.shape for k, v in expected.outputs.items()}, most
+
+
+_bounds_cache, _bounds_lock = {}, threading.Lock()
+
+
+def output_bounds(course, nb_id, gid, seed):
+    """Per hidden case of a question, what _bounds says; the same for every student of a run
+    (one seed per question), so computed once."""
+    key = (id(course), nb_id, gid, seed)
+    with _bounds_lock:
+        if key not in _bounds_cache:
+            task = course.tasks[nb_id, gid]
+            _bounds_cache[key] = [_bounds(task, c) for c in task.cases(seed)]
+        return _bounds_cache[key]
+
+
+def _oversized(result, shapes):
+    """The verdict on an output too big to decode (judged by its shape alone), or None."""
+    for key, got in result.outputs.items():
+        if isinstance(got, Oversized):  # a name the task has no output for: 0 elements allowed
+            want = f"expected {shapes[key]}" if key in shapes else "not an output of this task"
+            return Verdict(False, f"`{key}` has shape {got.shape}, {want}", "shape")
+    return None
+
+
+def _verdicts(task, cases, results, bounds):
+    """evaluate_all(), but a case with an output too big to decode is judged by its shape (and
+    stands in as an error for the explanation the other cases share)."""
+    shaped = [_oversized(r, b[0]) for r, b in zip(results, bounds, strict=True)]
+    plain = [runner.Result(error="RuntimeError: output not decoded") if v else r
+             for r, v in zip(results, shaped, strict=True)]
+    return [v or judged for v, judged in zip(shaped, evaluate_all(task, cases, plain),
+                                             strict=True)]
+
+
 def _case_status(q, verdicts):
     """A status for failures that happen inside a case but leave the process alive."""
     for _, v in verdicts:
@@ -74,7 +123,9 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
     ex = submission.extract(course, nb_id, nb)
     seeds = {g: hidden_seed(secret, f"{nb_id}:{g}") for g in ex.plan.questions}
     cases = {g: course.tasks[nb_id, g].cases(seeds[g]) for g in ex.plan.questions}  # sent
-    outcome = runner.run_plan(ex.plan, cases, limits, deadline)
+    bounds = {g: output_bounds(course, nb_id, g, seeds[g]) for g in cases}
+    outcome = runner.run_plan(ex.plan, cases, {g: [m for _, m in b] for g, b in bounds.items()},
+                              limits, deadline)
     grades = []
     for q in course.questions_of(nb_id):
         g = QuestionGrade(q, notes=list(ex.notes.get(q.grade_id, [])),
@@ -104,8 +155,8 @@ def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
                            " in place; compute on new arrays (e.g. x - mu, not x -= mu)")
         results = list(results[:len(cases)])
         results += [runner.Result(error="RuntimeError: no result")] * (len(cases) - len(results))
-        g.verdicts = list(zip([c.label for c in cases], evaluate_all(task, cases, results),
-                              strict=True))
+        g.verdicts = list(zip([c.label for c in cases],
+                              _verdicts(task, cases, results, bounds[q.grade_id]), strict=True))
         g.points = score(task, [v for _, v in g.verdicts])
         g.status = g.status or _case_status(q, g.verdicts)
     nbg = NotebookGrade(nb_id, None, grades)

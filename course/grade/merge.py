@@ -2,8 +2,10 @@
 
     python -m course.grade merge OUT1 OUT2 ... --out DIR
 
-Every shard must have the same columns (the same course and --notebooks), no student may appear
-in two shards, and every row must be whole; DIR gets grades.csv and feedback/ of all shards.
+Every shard must have the same columns (the same course and --notebooks), the same fingerprint
+(secret and course, see course.grade.fingerprint), no student in two shards, and only whole
+rows; DIR (not one of the shards, locked while merging) gets grades.csv, feedback/ and the
+fingerprint.
 """
 
 import argparse
@@ -13,6 +15,9 @@ import os
 import shutil
 import sys
 from pathlib import Path
+
+from course.grade import fingerprint
+from course.grade.report import OutputLock, Refused
 
 
 def _rows(out):
@@ -32,7 +37,27 @@ def _rows(out):
 
 
 def merge(outs, dest):
-    """Write dest/grades.csv and dest/feedback/ from the shard folders; the number of students."""
+    """Write dest/grades.csv and dest/feedback/ from the shard folders; the number of students.
+
+    Every folder is locked first: a shard still being graded, or another merge into dest, is
+    refused."""
+    dest = Path(dest)
+    if any(dest.resolve() == Path(o).resolve() for o in outs):
+        raise SystemExit(f"refusing to merge into {dest}: it is one of the shards")
+    dest.mkdir(parents=True, exist_ok=True)
+    locks = []
+    try:
+        for folder in {Path(o).resolve(): o for o in [*outs, dest]}.values():
+            locks.append(OutputLock(folder))
+        return _merge_locked(outs, dest)
+    except Refused as err:
+        raise SystemExit(str(err)) from None
+    finally:
+        for lock in locks:
+            lock.close()
+
+
+def _merge_locked(outs, dest):
     header, rows, owner = None, [], {}
     for out in outs:
         h, body = _rows(out)
@@ -46,12 +71,17 @@ def merge(outs, dest):
                 raise SystemExit(f"student {r[0]!r} is in both {owner[r[0]]} and {out}")
             owner[r[0]] = out
         rows += body
-    secrets = {(Path(o) / ".secret").read_text().strip() for o in outs
-               if (Path(o) / ".secret").exists()}
-    if len(secrets) > 1:
-        raise SystemExit("the shards used different secrets: their hidden cases differ")
-    dest = Path(dest)
-    (dest / "feedback").mkdir(parents=True, exist_ok=True)
+    prints = [fingerprint.read(o) for o in outs]
+    for out, p in zip(outs, prints, strict=True):
+        why = fingerprint.mismatch(p, prints[0] or {}, str(out), str(outs[0]))
+        if why:
+            raise SystemExit(f"refusing to merge: {why}")
+    return _write(dest, header, rows, outs, dict(prints[0], shard=None))
+
+
+def _write(dest, header, rows, outs, print_):
+    """Write the merged feedback, fingerprint and gradebook into dest."""
+    (dest / "feedback").mkdir(exist_ok=True)
     names = {}
     for out in outs:
         for f in sorted((Path(out) / "feedback").glob("*.md")):
@@ -67,12 +97,13 @@ def merge(outs, dest):
     writer.writerows(rows)
     tmp = dest / ".grades.csv.tmp"
     tmp.write_text(buf.getvalue(), newline="")
+    fingerprint.write(dest, print_)
     os.replace(tmp, dest / "grades.csv")
     return len(rows)
 
 
 def main(argv):
-    p = argparse.ArgumentParser(prog="python -m course.grade merge",
+    p = argparse.ArgumentParser(prog="python -m course.grade merge", allow_abbrev=False,
                                 description="Join sharded grading outputs into one gradebook.")
     p.add_argument("shards", nargs="+", type=Path, help="--out folders of the shards")
     p.add_argument("--out", type=Path, required=True, help="write grades.csv and feedback/ here")

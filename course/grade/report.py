@@ -1,6 +1,7 @@
 """What the grader writes: the CSV gradebook, per-student feedback, and a console score table."""
 
 import csv
+import fcntl
 import io
 import os
 import threading
@@ -16,6 +17,42 @@ def _fmt(x):
 def key(student):
     """How a student id appears in the gradebook (inert in a terminal and a spreadsheet)."""
     return csv_cell(student)
+
+
+class Refused(Exception):
+    """An instructor's slip the grader will not obey: the message says what and what to do."""
+
+
+class OutputLock:
+    """An exclusive lock on an output folder for a whole run: a second grader (or merge) on the
+    same folder is refused instead of truncating the first one's rows."""
+
+    def __init__(self, out):
+        self.path = Path(out) / ".lock"
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(self.fd, 100).decode(errors="replace").strip() or "?"
+            os.close(self.fd)
+            raise Refused(f"refusing to write to {printable(str(out), limit=200)}: another "
+                          f"grader (pid {printable(holder, limit=20)}) is writing there now; "
+                          "wait for it to finish, or grade into another --out") from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, f"{os.getpid()}\n".encode())
+
+    def close(self):
+        os.close(self.fd)  # releases the lock; the file stays (removing it would race)
+
+
+def row_count(path):
+    """How many student rows a grades.csv holds (0 if it is missing or holds only a header)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return 0
+    return max(0, sum(1 for r in csv.reader(io.StringIO(data.decode("utf-8", "replace"),
+                                                        newline="")) if r) - 1)
 
 
 class GradeBook:

@@ -26,6 +26,7 @@ MAX_ENTRIES = 2000  # directory entries looked at in one submission folder
 MAX_DEPTH = 6  # folder levels below the submission folder
 MAX_CELL_CHARS = 200_000  # a bigger cell is never parsed by the grader (the student process may)
 SUSPICIOUS = {"use_or_reference", "__import__", "importlib"}
+ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".7z", ".rar", ".gz")
 CELL_TYPES = {"code", "markdown", "raw"}
 
 
@@ -193,9 +194,27 @@ def _walk(folder):
                         files.append(Path(e.path))
                     else:
                         refused[rel] = "not a regular file"
+                elif meant(e.name):  # what a student likely meant to hand in: say so
+                    refused[rel] = meant(e.name)
             except OSError:
                 refused[rel] = "unreadable file"
     return sorted(files), refused, sorted(set(notes))
+
+
+def meant(name):
+    """Why a file that is not `*.ipynb` was likely meant as a notebook, or None."""
+    lower = name.lower()
+    if lower.endswith(".ipynb"):
+        return "extension not in lower case: rename it to .ipynb"
+    if lower.endswith(ARCHIVES):
+        return "an archive: unpack it"
+    return None
+
+
+def answers(nb, course, nb_id):
+    """The sources of a notebook's answer cells (auto-graded and written), by question id."""
+    ids = {q.grade_id for q in course.questions_of(nb_id)}
+    return {grade_id(c): c.source for c in nb.cells if grade_id(c) in ids}
 
 
 def collect(target, course):
@@ -210,6 +229,7 @@ def collect(target, course):
         files, refused = [target], {}
     for name, reason in refused.items():
         _refuse(sub, course, Path(name), f"not read ({reason})")
+    passed_over = set()
     for path in files:
         nb, reason, bad_meta = read_notebook(path)
         name = path.relative_to(target) if sub.folder else Path(path.name)
@@ -224,10 +244,12 @@ def collect(target, course):
                 sub.notes.append(f"ignored {inline(name)}: not a course notebook")
             continue
         if nb_id in sub.notebooks:
-            prev = sub.notebooks[nb_id][0]
+            prev, prev_nb = sub.notebooks[nb_id]
             keep = path if path.stem == nb_id and prev.stem != nb_id else prev
             sub.notes.append(f"two files claim {nb_id} ({inline(prev.name)}, "
                              f"{inline(path.name)}); graded {inline(keep.name)}")
+            if answers(nb, course, nb_id) != answers(prev_nb, course, nb_id):
+                passed_over.add(nb_id)  # the instructor should look: named in the status
             if keep is prev:
                 continue
         remarks = ([remark] if remark else []) + \
@@ -235,6 +257,8 @@ def collect(target, course):
         sub.notebooks[nb_id] = (path, nb)
         sub.remarks[nb_id] = remarks
         sub.broken.pop(nb_id, None)
+    for nb_id in passed_over:
+        sub.remarks[nb_id].append("another copy with other answers was not graded")
     return sub
 
 

@@ -203,3 +203,121 @@ def test_a_signal_ends_a_running_student_without_writing_its_row(tmp_path, after
     assert _csv_is_whole(out / "grades.csv")[1:] == []
     rows, _ = gh.grade(out, sub, extra=["--notebooks", gh.ZOO_NB, "--resume"])
     assert list(rows) == ["slow"]
+
+
+# ------------------------------------------------ instructor slips refused ------------------
+
+def _run(*args, cwd=None, env=None):
+    return subprocess.run([gh.PY, "-m", "course.grade", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300,
+                          env=None if env is None else {**os.environ, **env})
+
+
+def test_a_second_grader_on_the_same_out_is_refused_and_the_first_keeps_its_rows(tmp_path):
+    nb = gh.SOURCES[gh.ZOO_NB]
+    gid = gh.auto(gh.ZOO_NB)[0].grade_id
+    source = nb.cells[gh.answer_index(nb, gid)].source
+    (fast,) = _students(tmp_path, 1)
+    slow = gh.write(tmp_path / "slow.ipynb", gh.with_answer(
+        nb, gid, "import time\ntime.sleep(50)  # still running while a second grader starts\n"
+        + source))
+    out = tmp_path / "out"
+    first = subprocess.Popen([gh.PY, "-m", "course.grade", str(fast), str(slow), "--out",
+                              str(out), "--jobs", "1", *gh.LIMITS, "--timeout", "60",
+                              "--notebooks", gh.ZOO_NB], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not (out / "grades.csv").exists()
+                                           or (out / "grades.csv").read_bytes().count(b"\n") < 2):
+        time.sleep(0.05)  # the fast student's row is written; the slow one is running
+    second = _run(fast, slow, "--out", out, *gh.LIMITS, "--notebooks", gh.ZOO_NB, "--resume")
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=120)
+    assert second.returncode == 2 and "another grader" in second.stderr, second.stderr
+    assert [r[0] for r in _csv_is_whole(out / "grades.csv")[1:]] == [fast.stem]
+
+
+def test_a_fresh_run_never_overwrites_graded_rows(tmp_path):
+    (sub,) = _students(tmp_path, 1)
+    out = tmp_path / "out"
+    gh.grade(out, sub, extra=["--notebooks", gh.ZOO_NB])
+    before = (out / "grades.csv").read_bytes()
+    again = _run(sub, "--out", out, "--notebooks", gh.ZOO_NB)
+    assert again.returncode == 2 and "--resume" in again.stderr, again.stderr
+    assert (out / "grades.csv").read_bytes() == before
+
+
+def _changed_course(tmp_path):
+    """A copy of solutions/ whose graded notebook has one more setup line: another course."""
+    import nbformat
+
+    from course import notebook as nbtools
+    folder = tmp_path / "solutions-changed"
+    shutil.copytree(gh.COURSE.solutions, folder)
+    path = next(folder.glob(f"{gh.ZOO_NB}.ipynb"))
+    nb = nbformat.read(str(path), as_version=4)
+    setup = nbtools.setup_cells(nb)[0]
+    setup.source += "\nEXTRA_SETUP = 1  # the course changed\n"
+    nbformat.write(nb, str(path))
+    return folder
+
+
+def test_resume_refuses_another_shard(tmp_path):
+    subs = _students(tmp_path, 4)
+    env = {"COURSE_GRADE_SECRET": "s"}
+    k = next(k for k in (1, 2) if any(in_shard(p.stem, (k, 2)) for p in subs))
+    out = tmp_path / "out"
+    gh.grade(out, *subs, extra=["--notebooks", gh.ZOO_NB, "--shard", f"{k}/2"], env=env)
+    other = _run(*subs, "--out", out, "--resume", "--notebooks", gh.ZOO_NB, "--shard",
+                 f"{3 - k}/2", env=env)
+    assert other.returncode == 2 and f"holds shard {k}/2, not {3 - k}/2" in other.stderr, \
+        other.stderr
+
+
+@pytest.mark.parametrize("change", ["secret", "course"])
+def test_resume_and_merge_refuse_rows_of_another_secret_or_course(tmp_path, change):
+    subs = _students(tmp_path, 2)
+    env = {"COURSE_GRADE_SECRET": "first"}
+    a, b = tmp_path / "a", tmp_path / "b"
+    gh.grade(a, subs[0], extra=["--notebooks", gh.ZOO_NB], env=env)
+    other = {"secret": (["--notebooks", gh.ZOO_NB], {"COURSE_GRADE_SECRET": "second"}),
+             "course": (["--notebooks", gh.ZOO_NB, "--solutions", _changed_course(tmp_path)],
+                        env)}[change]
+    before = (a / "grades.csv").read_bytes()
+    resumed = _run(*subs, "--out", a, "--resume", *other[0], env=other[1])
+    word = {"secret": "another secret", "course": "another version of the course"}[change]
+    assert resumed.returncode == 2 and word in resumed.stderr, resumed.stderr
+    assert (a / "grades.csv").read_bytes() == before
+    gh.grade(b, subs[1], extra=list(map(str, other[0])), env=other[1])
+    merged = subprocess.run([gh.PY, "-m", "course.grade", "merge", str(a), str(b), "--out",
+                             str(tmp_path / "m")], capture_output=True, text=True)
+    assert merged.returncode != 0 and word in merged.stderr, merged.stderr
+    assert not (tmp_path / "m" / "grades.csv").exists()
+
+
+def test_paths_that_look_like_options_are_refused(tmp_path):
+    (sub,) = _students(tmp_path, 1)
+    trap = tmp_path / f"--notebooks={gh.ZOO_NB}"  # a student folder, as a bare * passes it
+    trap.mkdir()
+    gh.write(trap / f"{gh.ZOO_NB}.ipynb", gh.SOURCES[gh.ZOO_NB])
+    out = tmp_path / "out"
+    proc = _run(trap.name, sub, "--out", out, cwd=tmp_path)
+    assert proc.returncode == 2 and "--" in proc.stderr and "./NAME" in proc.stderr, proc.stderr
+    assert not out.exists()
+    after = _run("--out", out, *gh.LIMITS, "--notebooks", gh.ZOO_NB, "--", trap.name, sub,
+                 cwd=tmp_path)  # after `--`, the same name is a submission
+    assert after.returncode == 0, after.stderr
+    with open(out / "grades.csv", newline="") as f:
+        assert sorted(r["student"] for r in csv.DictReader(f)) == sorted(
+            ["'" + trap.name, sub.stem])  # a spreadsheet never evaluates the id
+
+
+@pytest.mark.parametrize("where", ["equal", "inside", "file"])
+def test_out_inside_a_submission_or_a_file_is_refused(tmp_path, where):
+    folder = tmp_path / "subs" / "alice"
+    nb = gh.write(folder / f"{gh.ZOO_NB}.ipynb", gh.SOURCES[gh.ZOO_NB])
+    out = {"equal": folder, "inside": folder / "grading", "file": nb}[where]
+    before = nb.read_bytes()
+    proc = _run(folder, "--out", out, "--notebooks", gh.ZOO_NB)
+    said = "a file, not a folder" if where == "file" else "inside the submission"
+    assert proc.returncode == 2 and said in proc.stderr, proc.stderr
+    assert sorted(p.name for p in folder.iterdir()) == [nb.name] and nb.read_bytes() == before

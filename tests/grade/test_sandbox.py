@@ -2,11 +2,14 @@
 
 One batch, graded by the real CLI with --jobs 1 so that every attacker is followed by an honest
 student in the same warm sandbox: each honest student's answer cell first asserts that it sees
-no process and no file of anyone before it. Real processes, no mocks.
+no process, file or IPC object of anyone before it, and that pid 1 is still the grader's. An
+attack that works makes its own answer cell raise where it can (ptrace, fork bomb), so both the
+attacker's row and the next student's say whether anything crossed. Real processes, no mocks.
 """
 
 import copy
 import csv
+import os
 import subprocess
 import sys
 import time
@@ -17,6 +20,7 @@ import nbformat
 import pytest
 
 from course import notebook as nbtools
+from course.grade.sandbox import cgroup
 from course.grade.sandbox.bwrap import probe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,10 +39,19 @@ import os, sys
 _mine = {{1, os.getpid(), os.getppid()}}
 _others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in _mine]
 assert not _others, f'processes of someone else: {{_others}}'
+# pid 1 is the grader's zygote (or, spawned, bwrap's init), never a process a student started
+_pid1 = open('/proc/1/cmdline', 'rb').read()
+assert b'--zygote' in _pid1 or b'bwrap' in _pid1, _pid1[:200]
 # read-only mount points of an environment that lives below /tmp (a CI clone) are not leftovers
 _mounts = {{p.split('/')[2] for p in [sys.prefix, *sys.path] if p.startswith('/tmp/')}}
 _left = sorted(set(os.listdir('/tmp')) - {{'run', '.mpl'}} - _mounts) + os.listdir(os.getcwd())
-assert not _left, f'files of someone else: {{_left[:5]}}'
+_mpl = os.listdir('/tmp/.mpl') if os.path.isdir('/tmp/.mpl') else []
+_left += os.listdir('/dev/shm') + [n for n in _mpl if not n.startswith('fontlist')]
+for _dir in ('/', '/etc', '/grade', '/dev'):  # the places between the mounts
+    _left += [n for n in os.listdir(_dir) if n.startswith('left_')]
+for _kind in ('shm', 'msg', 'sem'):  # System V IPC objects: a header line and nothing else
+    _left += open(f'/proc/sysvipc/{{_kind}}').read().splitlines()[1:]
+assert not _left, f'files or IPC objects of someone else: {{_left[:5]}}'
 open('probe_{MARK}', 'w').write('x' * 1000)  # the scratch is writable again
 """
 
@@ -56,6 +69,19 @@ def _send(fd, raw_header, payload=None):
     os.write(fd, struct.pack('>Q', len(raw_header)) + raw_header)
     if payload is not None:
         os.write(fd, struct.pack('>Q', len(payload)) + payload)
+def _zeros_npz(names, n):  # n int8 zeros per array, never held whole by us
+    import io, zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name in names:
+            with zf.open(name + '.npy', 'w', force_zip64=True) as f:
+                head = "{'descr': '|i1', 'fortran_order': False, 'shape': (%d,), }" % n
+                head = head.ljust(118) + '\\n'
+                f.write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(head)) + head.encode())
+                zeros = bytes(2**22)
+                for _ in range(n // len(zeros)):
+                    f.write(zeros)
+    return buf.getvalue()
 """
 
 
@@ -150,23 +176,11 @@ def _attacks(sol_src, out):
             "        os.mkfifo(_path) if _fd == 1 else os.symlink('/dev/zero', _path)\n"
             "    except OSError:\n"
             "        pass\n" + sol_src),
-        "npz_bomb": (
-            RESULT_FD + "import io, zipfile\n"
-            f"def {FN}(*a, **k):\n"
-            "    buf = io.BytesIO()\n"
-            "    n = 32 * 2**20  # 256 MB of float64 zeros, about 250 KB compressed\n"
-            "    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as zf:\n"
-            "        with zf.open('a0.npy', 'w', force_zip64=True) as f:\n"
-            "            head = \"{'descr': '<f8', 'fortran_order': False, 'shape': (%d,), }\"\n"
-            "            head = (head % n).ljust(118) + '\\n'\n"
-            "            f.write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(head)))\n"
-            "            f.write(head.encode())\n"
-            "            zeros = bytes(2**22)\n"
-            "            for _ in range(n * 8 // len(zeros)):\n"
-            "                f.write(zeros)\n"
+        "npz_bomb": (  # int8 zeros: 32 MB sent, 256 MB as the grader's float64
+            RESULT_FD + f"def {FN}(*a, **k):\n"
             f"    rec = [{{'error': None, 'mutated': [], 'outputs': {{'out': 'a0'}}}}] * 3\n"
             f"    _send(_result_fd(), json.dumps({{'event': 'question', 'gid': '{GID}', "
-            "'cases': rec, 'npz': True}).encode(), buf.getvalue())\n"
+            "'cases': rec, 'npz': True}).encode(), _zeros_npz(['a0'], 32 * 2**20))\n"
             "    os._exit(0)\n"),
         "deep_json": (
             RESULT_FD + f"def {FN}(*a, **k):\n"
@@ -200,6 +214,83 @@ def _attacks(sol_src, out):
             "        _i += 1\n"
             "except OSError:\n"
             "    pass\n" + sol_src),
+        # -- one student steering the next: ptrace and process_vm_* on pid 1 (the zygote), on
+        # a child of its own; an attack that works fails this student (AssertionError)
+        "ptrace": (
+            "import ctypes, os, time\n"
+            "_libc = ctypes.CDLL(None, use_errno=True)\n"
+            "class _Iov(ctypes.Structure):\n"
+            "    _fields_ = [('base', ctypes.c_void_p), ('len', ctypes.c_size_t)]\n"
+            "_buf = ctypes.create_string_buffer(64)\n"
+            "_child = os.fork()\n"
+            "if _child == 0:\n"
+            "    time.sleep(30)\n"
+            "    os._exit(0)\n"
+            "_won = []\n"
+            "for _pid in (1, os.getppid(), _child):\n"
+            "    for _req in (16, 0x4206):  # PTRACE_ATTACH, PTRACE_SEIZE\n"
+            "        if _libc.ptrace(_req, _pid, 0, 0) == 0:\n"
+            "            _won.append(('ptrace', _pid, _req))\n"
+            "    _local = _Iov(ctypes.addressof(_buf), 64)\n"
+            "    _remote = _Iov(0x400000, 64)\n"
+            "    if _libc.process_vm_readv(_pid, ctypes.byref(_local), 1, ctypes.byref(_remote), 1,"
+            " 0) >= 0:\n"
+            "        _won.append(('process_vm_readv', _pid))\n"
+            "assert not _won, f'ATTACK WORKED {_won}'\n" + sol_src),
+        # -- every signal a handler could catch, sent to pid 1: were the zygote to die, so would
+        # this student (its pid namespace ends with it)
+        "signal_pid1": (
+            "import os, signal, time\n"
+            "for _sig in signal.valid_signals():\n"
+            "    if _sig not in (signal.SIGKILL, signal.SIGSTOP):\n"
+            "        try:\n"
+            "            os.kill(1, _sig)\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "time.sleep(0.5)\n" + sol_src),
+        # -- state left for the next student: System V shared memory (600 MB, beyond --memory),
+        # a message queue, POSIX shared memory, the font cache, the scratch
+        "ipc_leftovers": (
+            "import ctypes, os\n"
+            "_libc = ctypes.CDLL(None, use_errno=True)\n"
+            "_libc.shmget.restype = ctypes.c_int\n"
+            "_id = _libc.shmget(0, 600 * 2**20, 0o1666)  # IPC_PRIVATE | IPC_CREAT | 0666\n"
+            "if _id >= 0:\n"
+            "    _libc.shmat.restype = ctypes.c_void_p\n"
+            "    _at = _libc.shmat(_id, None, 0)\n"
+            "    ctypes.memset(_at, 1, 600 * 2**20)\n"
+            "    _libc.shmdt(ctypes.c_void_p(_at))\n"
+            "_libc.msgget(0, 0o1666)\n"
+            "for _path in ('/dev/shm/left_" + MARK + "', '/tmp/.mpl/left_" + MARK + "',\n"
+            "              '/tmp/left_" + MARK + "', '/dev/left_" + MARK + "',\n"
+            "              '/left_" + MARK + "', '/etc/left_" + MARK + "',\n"
+            "              '/grade/left_" + MARK + "'):\n"
+            "    try:\n"
+            "        open(_path, 'w').write('x' * 4096)\n"
+            "    except OSError:\n"
+            "        pass\n" + sol_src),
+        # -- the grader's memory: zeros sent as int8 (3 x 8 MB) that the grader would hold as
+        # float64 (192 MB) per student and thread
+        "int8_frames": (
+            RESULT_FD + f"def {FN}(*a, **k):\n"
+            "    rec = [{'error': None, 'mutated': [], 'outputs': {'out': f'a{i}'}} for i in "
+            "range(3)]\n"
+            f"    _send(_result_fd(), json.dumps({{'event': 'question', 'gid': '{GID}', "
+            "'cases': rec, 'npz': True}).encode(), _zeros_npz(['a0', 'a1', 'a2'], 8 * 2**20))\n"
+            "    os._exit(0)\n"),
+        # -- a fork bomb (bounded here at 400): the sandbox's process limit must stop it first
+        "fork_bomb": (
+            "import os, time\n"
+            "_n = 0\n"
+            "try:\n"
+            "    while _n < 400:\n"
+            "        if os.fork() == 0:\n"
+            "            time.sleep(20)\n"
+            "            os._exit(0)\n"
+            "        _n += 1\n"
+            "except OSError:\n"
+            "    pass\n"
+            "assert _n < 400, 'ATTACK WORKED: 400 processes'\n" + sol_src),
         "nested_folders": (
             "import os\n"
             "_top = os.getcwd()\n"
@@ -217,10 +308,16 @@ EXPECTED = {
     "ref_stack_walk": (0.0, "ok"),
     "ref_code_path": (0.0, "ok"),
     "daemon": (POINTS, "ok"),
-    "kill_grader": (0.0, f"kernel died in answer cell {GID}"),  # we die, the grader lives
+    "kill_grader": (POINTS, "ok"),  # nothing of the grader is reachable: pid 1 ignores SIGKILL
     "leak": (POINTS, "ok"),
     "fifo_log": (POINTS, "ok"),
-    "npz_bomb": (0.0, f"kernel died (malformed result) in {FN}"),
+    # bigger than any output the grader expects: judged by its shape, never decoded
+    "npz_bomb": (0.0, "ok"),
+    "int8_frames": (0.0, "ok"),
+    "ptrace": (POINTS, "ok"),  # every attempt denied (else the answer cell raises)
+    "ipc_leftovers": (POINTS, "ok"),
+    "signal_pid1": (POINTS, "ok"),
+    "fork_bomb": (POINTS, "ok"),  # stopped by the limit (else the answer cell raises)
     "deep_json": (0.0, f"kernel died (malformed result) in {FN}"),
     "noop_frames": (0.0, f"kernel died (malformed result) in {FN}"),
     "dribble_frame": (0.0, f"timeout in {FN}"),
@@ -280,6 +377,9 @@ def test_honest_students_after_each_attack_get_full_marks_in_a_clean_sandbox(bat
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_attack_ends_with_the_right_points_and_a_readable_status(batch, name):
+    if name == "fork_bomb" and os.geteuid() == 0 and cgroup.available() is None:
+        pytest.skip("as root without a pids cgroup no process limit applies (the kernel exempts "
+                    "root from RLIMIT_NPROC): the README says so")
     row = batch["rows"][name]
     got, want = (float(row["total"]), row["status"]), EXPECTED[name]
     assert got in want if isinstance(want, set) else got == want
@@ -314,7 +414,6 @@ def _grade_one(tmp_path, extra=(), env=None):
 
 
 def test_without_bwrap_the_grader_refuses_unless_told_no_sandbox(tmp_path):
-    import os
     env = dict(os.environ, PATH=str(tmp_path))  # no bwrap on this PATH
     proc, out = _grade_one(tmp_path, env=env)
     assert proc.returncode == 2 and "--no-sandbox" in proc.stderr
@@ -325,3 +424,36 @@ def test_without_bwrap_the_grader_refuses_unless_told_no_sandbox(tmp_path):
     with open(out / "grades.csv", newline="") as f:
         (row,) = csv.DictReader(f)
     assert row["status"] == "ok (unconfined)" and float(row["total"]) == POINTS
+
+
+def test_oversized_outputs_are_judged_by_shape_without_being_decoded(batch):
+    for name, shape in (("npz_bomb", (32 * 2**20,)), ("int8_frames", (8 * 2**20,))):
+        text = (batch["out"] / "feedback" / f"{name}.md").read_text()
+        assert f"`out` has shape {shape}" in text, (name, text[-600:])
+
+
+PTRACE_CHILD = """
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+child = os.fork()
+if child == 0:
+    time.sleep(5)
+    os._exit(0)
+ok = libc.ptrace(16, child, 0, 0) == 0  # PTRACE_ATTACH a child of our own uid
+print('attached' if ok else f'denied {ctypes.get_errno()}')
+os.kill(child, 9)
+"""
+
+
+def test_the_seccomp_filter_is_what_denies_ptrace():
+    """Without the filter this kernel lets a sandboxed process ptrace another of its uid (no
+    Yama here), so the ptrace attack above is a real one; with it, the call fails with EPERM."""
+    from course.grade.sandbox import bwrap
+    bare = subprocess.run(["bwrap", "--unshare-all", "--unshare-user", "--uid", "1000",
+                           "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+                           sys.executable, "-I", "-c", PTRACE_CHILD],
+                          capture_output=True, text=True, timeout=60)
+    if bare.stdout.strip() != "attached":
+        pytest.skip(f"this kernel denies same-uid ptrace anyway: {bare.stdout}{bare.stderr}")
+    boxed = bwrap.run([sys.executable, "-I", "-c", PTRACE_CHILD], Path(bwrap.__file__).parent)
+    assert boxed.stdout.strip() == "denied 1", boxed.stdout + boxed.stderr  # EPERM

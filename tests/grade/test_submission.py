@@ -186,3 +186,24 @@ def test_parser_bombs_and_deep_trees_are_bounded_in_extract():
         lambda src: src + "\nDEEP = " + "-" * 900 + "1\n")
     assert "DEEP = " in cell.source and all(f"def {f}" in cell.source for f in q.functions)
     assert definitions_only.__doc__
+
+
+def test_files_a_student_likely_meant_are_named_in_the_status(tmp_path):
+    from course.release import student_version
+    subs = tmp_path / "subs"
+    sol = gh.SOURCES[gh.ZOO_NB]
+    gh.write(subs / "upper" / f"{gh.ZOO_NB}.IPYNB", sol)
+    (subs / "upper" / "work.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    gh.write(subs / "copies" / f"{gh.ZOO_NB}.ipynb", student_version(sol, gh.ZOO_NB))
+    gh.write(subs / "copies" / f"{gh.ZOO_NB}-Copy1.ipynb", sol)
+    gh.write(subs / "same_copies" / f"{gh.ZOO_NB}.ipynb", sol)
+    gh.write(subs / "same_copies" / f"{gh.ZOO_NB} (1).ipynb", sol)
+    rows, _ = gh.grade(tmp_path / "out", *sorted(subs.iterdir()),
+                       extra=["--notebooks", gh.ZOO_NB])
+    assert rows["upper"]["status"] == ("not read (extension not in lower case: rename it to "
+                                       ".ipynb); not read (an archive: unpack it): 1 file")
+    assert rows["copies"]["status"] == "another copy with other answers was not graded"
+    assert float(rows["copies"]["total"]) == 0  # the copy named like the notebook was graded
+    text = (tmp_path / "out" / "feedback" / "copies.md").read_text()
+    assert f"{gh.ZOO_NB}-Copy1.ipynb" in text and "graded" in text
+    assert rows["same_copies"]["status"] == "ok" and gh.full_marks(rows["same_copies"])

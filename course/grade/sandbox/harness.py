@@ -54,12 +54,15 @@ def _limit(which, value):
 
 
 def apply_limits(limits):
-    """Memory (beyond what the imports already use), output file size, CPU time, no core files."""
+    """Memory (beyond what the imports already use), output file size, CPU time, no core files,
+    and (in a sandbox) processes: RLIMIT_NPROC counts the tasks of our uid in the sandbox's own
+    user namespace, so it is a limit per sandbox (the kernel exempts a host root uid)."""
     base = _vm_size()
     if base is not None and limits.get("memory_mb"):
         _limit("RLIMIT_AS", base + int(limits["memory_mb"]) * 2**20)
     _limit("RLIMIT_FSIZE", limits.get("output_bytes"))
     _limit("RLIMIT_CPU", limits.get("cpu_seconds"))
+    _limit("RLIMIT_NPROC", limits.get("processes"))
     _limit("RLIMIT_CORE", 0)
     if hasattr(signal, "SIGXFSZ"):  # Python ignores it; the default kills at the output cap
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
@@ -188,6 +191,7 @@ def _child(sock, fds, header, tasks):
     from course.grade.sandbox import wire
     sock.close()
     os.setsid()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the zygote's pid-1 SIG_DFL
     ctl, res, log = fds
     for fd in (ctl, res):
         os.set_inheritable(fd, False)
@@ -204,13 +208,28 @@ def _child(sock, fds, header, tasks):
     return serve(job, ctl, res, tasks)
 
 
-def _in_own_pid_namespace():
-    """True when we are the process bwrap started in a fresh PID namespace (pid 2 under it)."""
-    try:
-        with open("/proc/1/comm") as f:
-            return os.getpid() == 2 and f.read().strip() == "bwrap"
-    except OSError:
-        return False
+def _copy_mpl(src, dest):
+    """The grader's matplotlib font cache into dest, so matplotlib never rebuilds it."""
+    import shutil
+    os.makedirs(dest, exist_ok=True)
+    for name in os.listdir(src):
+        shutil.copy(os.path.join(src, name), os.path.join(dest, name))
+
+
+def _clean_sandbox(writable):
+    """After a student: kill every other process of the sandbox, reap them, empty every
+    writable place. We are pid 1: kill(-1) reaches every process but us, and orphans are ours."""
+    while True:  # again after every reaped child: one forked while we killed is not missed
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:  # nobody was left
+            pass
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+    for folder in writable:
+        wipe(folder)
 
 
 def _not_dumpable():
@@ -221,9 +240,9 @@ def _not_dumpable():
         pass
 
 
-def wipe(folder, keep=()):
+def wipe(folder):
     """Delete everything under folder, iteratively (a 1,200-deep tree must not recurse)."""
-    stack = [os.path.join(folder, n) for n in os.listdir(folder) if n not in keep]
+    stack = [os.path.join(folder, n) for n in os.listdir(folder)]
     dirs = []
     while stack:
         path = stack.pop()
@@ -243,9 +262,12 @@ def zygote(config):
 
     Talks over a SOCK_SEQPACKET socket on fd 0: each request carries the child's control pipe,
     result pipe and log file as passed descriptors; replies give the pid, then the exit code.
-    No student code ever runs in the zygote itself. Inside a sandbox, after each child it kills
-    every other process of the sandbox (a daemon the child left) and wipes the scratch tmpfs, so
-    the next student starts clean; the grader replaces the whole sandbox after any failure.
+    No student code ever runs in the zygote itself. Inside a sandbox the zygote is the sandbox's
+    pid 1 (bwrap --as-pid-1): no signal from inside reaches it (SIGINT is left at SIG_DFL for
+    that), the seccomp filter denies ptrace, and it is not dumpable. After each child it kills
+    every other process of the sandbox (a daemon the child left) and empties the scratch tmpfs
+    and /dev/shm, so the next student starts clean; the grader replaces the whole sandbox after
+    any failure.
     """
     import json
     import socket
@@ -254,15 +276,14 @@ def zygote(config):
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    confined = bool(config.get("confined")) and _in_own_pid_namespace()
-    scratch = config.get("scratch")
+    confined = bool(config.get("confined")) and os.getpid() == 1
+    writable = [p for p in (config.get("scratch"), config.get("shm")) if p]
     mpl = os.environ.get("MPLCONFIGDIR")
-    if mpl and config.get("mpl"):  # the grader's font cache, so matplotlib never rebuilds it
-        import shutil
-        os.makedirs(mpl, exist_ok=True)
-        for name in os.listdir(config["mpl"]):
-            shutil.copy(os.path.join(config["mpl"], name), os.path.join(mpl, name))
+    if mpl and config.get("mpl"):
+        _copy_mpl(config["mpl"], mpl)
     tasks = warm_up(config.get("registry", "course.tasks"))
+    if confined:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     _not_dumpable()
     sock.send(b'{"ready": true}')
     while True:
@@ -292,16 +313,9 @@ def zygote(config):
         sock.send(json.dumps({"pid": pid}).encode())
         _, status = os.waitpid(pid, 0)
         if confined:
-            try:
-                os.kill(-1, signal.SIGKILL)  # every process of this sandbox but bwrap and us
-            except ProcessLookupError:  # nobody was left
-                pass
-            try:
-                while True:
-                    os.waitpid(-1, 0)
-            except ChildProcessError:
-                pass
-            wipe(scratch, keep={os.path.basename(mpl or "")})
+            _clean_sandbox(writable)
+            if mpl and config.get("mpl"):  # wiped with the rest: the student could write it
+                _copy_mpl(config["mpl"], mpl)
         sock.send(json.dumps({"pid": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
 
 

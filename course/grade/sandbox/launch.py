@@ -1,11 +1,12 @@
 """Start and stop student processes: inside a bubblewrap sandbox (or, with --no-sandbox, not).
 
 A student process is forked from a warm zygote (a process that imported numpy, matplotlib and
-the tasks once and never runs student code), or spawned from scratch. Confined, each zygote lives
-in its own sandbox, keyed by grader thread and notebook: after every child it kills whatever the
-child left and wipes the scratch tmpfs, and after any failure the grader throws the whole
-sandbox away. Unconfined, a student process starts in its own session and everything it started
-is killed by process group, descendants and an environment marker.
+the tasks once and never runs student code), or spawned from scratch in a sandbox of its own.
+Confined, each zygote is the pid 1 of its own sandbox, keyed by grader thread and notebook: after
+every child it kills whatever the child left and empties every writable place, and after any
+failure the grader throws the whole sandbox away. Unconfined (for developing the grader, never
+for grades that count), a student process starts in its own session and everything it started
+is killed by process group, descendants and an environment marker it could remove.
 """
 
 import importlib
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import threading
 
-from course.grade.sandbox import bwrap
+from course.grade.sandbox import bwrap, cgroup
 from course.grade.sandbox.copy import grading_copy, mpl_cache, remove_all
 from course.grade.sandbox.harness import BOOTSTRAP
 
@@ -67,12 +68,12 @@ def _registry_tasks(registry):
 
 
 def _argv(plan, zygote, work=None):
-    """(argv, config): the command that starts a harness for this plan."""
+    """(argv, descriptors to pass to it): the command that starts a harness for this plan."""
     copy = grading_copy(_registry_tasks(plan.registry), plan.notebook)
     if CONFINED:
         path = [bwrap.COPY] + [f"{bwrap.EXTRA}/{i}" for i in range(len(plan.path))]
         config = {"path": path, "registry": plan.registry, "confined": True,
-                  "scratch": bwrap.SCRATCH, "mpl": bwrap.MPL, "work": WORK}
+                  "scratch": bwrap.SCRATCH, "shm": bwrap.SHM, "mpl": bwrap.MPL, "work": WORK}
     else:
         config = {"path": [str(copy), *plan.path], "registry": plan.registry}
         if work:
@@ -80,19 +81,34 @@ def _argv(plan, zygote, work=None):
     argv = [sys.executable, "-I", "-c", BOOTSTRAP, json.dumps(config)]
     if zygote:
         argv.append("--zygote")
-    if CONFINED:
-        env = _env("", WORK, MPLDIR)
-        argv = bwrap.command(argv, copy, extra=plan.path, mpl=mpl_cache(), env=env)
-    return argv
+    if not CONFINED:
+        return argv, []
+    env = _env("", WORK, MPLDIR)
+    return bwrap.command(argv, copy, extra=plan.path, mpl=mpl_cache(), env=env, pid1=zygote)
+
+
+def _popen(plan, zygote, work, processes, **kwargs):
+    """(process, pids cgroup or None): a harness (in its sandbox when confined), its own session
+    leader; confined, in a pids cgroup of its own where one can be made (see cgroup)."""
+    argv, fds = _argv(plan, zygote, work)
+    group = cgroup.create(processes + 2) if CONFINED else None  # + bwrap and the sandbox's pid 1
+    try:
+        return subprocess.Popen(cgroup.wrap(group, argv), cwd=work, start_new_session=True,
+                                close_fds=True, pass_fds=fds, **kwargs), group
+    except BaseException:
+        cgroup.remove(group)
+        raise
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 class Spawned:
     """A student process started from scratch (in a sandbox of its own when confined)."""
 
-    def __init__(self, plan, env, work, log):
-        self.proc = subprocess.Popen(
-            _argv(plan, False, work), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-            cwd=work, env=env, start_new_session=True, close_fds=True)
+    def __init__(self, plan, env, work, log, processes):
+        self.proc, self.group = _popen(plan, False, work, processes, stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=log, env=env)
         self.pid, self.ctl, self.res = self.proc.pid, self.proc.stdin, self.proc.stdout
 
     def end(self, failed):
@@ -102,7 +118,10 @@ class Spawned:
         self.res.close()
 
     def wait(self, failed=False):
-        return self.proc.wait()
+        try:
+            return self.proc.wait()
+        finally:
+            cgroup.remove(self.group)
 
 
 class Forked:
@@ -144,20 +163,27 @@ def _killpg(pid):
 class Zygote:
     """A warm process that imported numpy, matplotlib and the tasks once and forks per notebook."""
 
-    def __init__(self, plan):
+    def __init__(self, plan, processes):
         self.broken = False
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.home = tempfile.mkdtemp(prefix="course-grade-zygote-")
         env = None if CONFINED else env_for("", self.home)  # confined: bwrap sets it
-        self.proc = subprocess.Popen(_argv(plan, True, self.home), stdin=theirs,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     cwd=self.home, env=env,
-                                     start_new_session=True, close_fds=True)
-        theirs.close()
-        self.sock.settimeout(120)
-        if not json.loads(self.sock.recv(1 << 16) or b"{}").get("ready"):
-            raise OSError("zygote did not start")
-        self.sock.settimeout(REPLY_TIMEOUT)
+        try:
+            self.proc, self.group = _popen(plan, True, self.home, processes, stdin=theirs,
+                                           stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL, env=env)
+        finally:
+            theirs.close()
+        try:
+            self.sock.settimeout(120)
+            if not json.loads(self.sock.recv(1 << 16) or b"{}").get("ready"):
+                raise OSError("zygote did not start")
+            self.sock.settimeout(REPLY_TIMEOUT)
+        except BaseException:
+            self.broken = True
+            self.kill()
+            self.close()
+            raise
 
     def start(self, env, work, log):
         ctl_r, ctl_w = os.pipe()
@@ -195,6 +221,7 @@ class Zygote:
         except subprocess.TimeoutExpired:
             self.kill()
             self.proc.wait()
+        cgroup.remove(self.group)
         import shutil
         shutil.rmtree(self.home, ignore_errors=True)
 
@@ -202,10 +229,12 @@ class Zygote:
 _zygotes, _zygote_lock = {}, threading.Lock()
 
 
-def launch(plan, env, work, log):
-    """A student process: forked from this thread's zygote where possible, else spawned."""
+def launch(plan, env, work, log, processes):
+    """A student process: forked from this thread's zygote where possible, else spawned.
+
+    processes: the most processes and threads of one sandbox."""
     if not FORK:
-        return Spawned(plan, env, work, log)
+        return Spawned(plan, env, work, log, processes)
     key = (threading.get_ident(), plan.notebook, plan.registry, tuple(plan.path))
     for _ in range(2):
         with _zygote_lock:
@@ -216,7 +245,7 @@ def launch(plan, env, work, log):
                 zygote = None
         try:
             if zygote is None:
-                zygote = Zygote(plan)
+                zygote = Zygote(plan, processes)
                 with _zygote_lock:
                     _zygotes[key] = zygote
             return zygote.start(env, work, log)
@@ -227,7 +256,7 @@ def launch(plan, env, work, log):
                 zygote.broken = True
                 zygote.kill()
                 zygote.close()
-    return Spawned(plan, env, work, log)
+    return Spawned(plan, env, work, log, processes)
 
 
 def shutdown():
@@ -238,6 +267,7 @@ def shutdown():
     for z in zygotes:
         z.close()
     remove_all()
+    cgroup.remove_all()
 
 
 def kill_all(proc, marker, started, failed):

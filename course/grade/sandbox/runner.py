@@ -9,7 +9,6 @@ that question is marked and a fresh process grades the rest, until every questio
 or the whole-submission deadline passes.
 """
 
-import json
 import os
 import select
 import shutil
@@ -22,9 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from course.grade.sandbox import wire
+from course.grade.sandbox import launch, wire
 from course.grade.sandbox.failures import Failure, Kind
-from course.grade.sandbox.launch import env_for, kill_all, launch
+from course.grade.sandbox.launch import env_for, kill_all
 from course.tasks.base import Result
 
 LOG_TAIL = 4096  # bytes of the output log the grader ever reads back
@@ -39,6 +38,9 @@ class Limits:
     submission_timeout: float = 1200.0  # everything one student handed in
     memory_mb: int = 1024  # on top of what Python + numpy + matplotlib use
     output_bytes: int = 2 * 2**20
+    # processes and threads of one sandbox (RLIMIT_NPROC; a pids cgroup where one can be made):
+    # with --memory per process, one sandbox holds at most processes x memory_mb of new memory
+    processes: int = 8
 
 
 @dataclass
@@ -100,18 +102,34 @@ def _results(header, arrays, n_cases):
         for k, v in rec.get("outputs", {}).items():
             if not isinstance(v, str) or v not in arrays:
                 raise wire.ProtocolError("malformed case")
-            outputs[str(k)[:100]] = np.asarray(arrays[v], dtype=float)
+            a = arrays[v]
+            outputs[str(k)[:100]] = a if isinstance(a, wire.Oversized) else \
+                np.asarray(a, dtype=float)
         mutated.update(str(n)[:100] for n in names[:20])
         # In-place changes are reported by the student process: advice only, never a verdict.
         out.append(Result(outputs=outputs, error=None if error is None else error[:300]))
     return out, sorted(mutated)
 
 
-class Conversation:
-    """The grader's side of the protocol: what may come next, and what it means."""
+def _most(record, sizes):
+    """{array name: most elements} for one case record, per output name (an array named by two
+    outputs gets the smaller bound; an output the task does not have, none)."""
+    most = {}
+    outputs = record.get("outputs") if isinstance(record, dict) else None
+    for name, array in (outputs.items() if isinstance(outputs, dict) else ()):
+        if isinstance(array, str):
+            most[array] = min(most.get(array, sizes.get(name, 0)), sizes.get(name, 0))
+    return most
 
-    def __init__(self, plan, cells, questions, cases, proc, outcome):
-        self.cells, self.questions, self.cases = cells, questions, cases
+
+class Conversation:
+    """The grader's side of the protocol: what may come next, and what it means.
+
+    sizes: grade_id -> per case {output name: most elements}; a student's output with more is
+    never decoded (it comes back as wire.Oversized)."""
+
+    def __init__(self, cells, questions, cases, sizes, proc, outcome):
+        self.cells, self.questions, self.cases, self.sizes = cells, questions, cases, sizes
         self.proc, self.outcome = proc, outcome
         self.state, self.index, self.q = "startup", 0, 0  # next cell index, next question index
         self.deadline = float("inf")  # of the current step, for writes to the process
@@ -124,6 +142,20 @@ class Conversation:
         if self.state == "question":
             return ("question", self.questions[self.q])
         return (self.state, None)
+
+    def expected(self, header):
+        """{array name: most elements} a frame may carry: arrays only with the answer to the
+        question now running, no bigger than the reference's outputs."""
+        if self.state != "question" or header.get("event") != "question":
+            return {}
+        cases, sizes = header.get("cases"), self.sizes.get(self.questions[self.q])
+        if not isinstance(cases, list) or sizes is None or len(cases) != len(sizes):
+            return {}
+        most = {}
+        for record, case_sizes in zip(cases, sizes, strict=True):
+            for array, n in _most(record, case_sizes).items():
+                most[array] = min(most.get(array, n), n)
+        return most
 
     def handle(self, header, arrays):
         """Advance on one frame: True when the process said it is done; ProtocolError if it
@@ -172,8 +204,8 @@ class Conversation:
         arrays = {}
         trees = {gid: [wire.pack(c.inputs, arrays) for c in self.cases[gid]]
                  for gid in self.questions}
-        _write_within(self.proc.ctl.fileno(), _frame({"event": "cases", "cases": trees}, arrays),
-                      self.deadline)
+        _write_within(self.proc.ctl.fileno(),
+                      wire.frame({"event": "cases", "cases": trees}, arrays), self.deadline)
 
 
 def _write_within(fd, data, deadline):
@@ -191,23 +223,13 @@ def _write_within(fd, data, deadline):
                 pass
 
 
-def _frame(header, arrays=None):
-    """The bytes `wire.send` would write, for a buffered file object."""
-    body = json.dumps(dict(header, npz=arrays is not None)).encode()
-    data = wire._LEN.pack(len(body)) + body
-    if arrays is not None:
-        payload = wire.encode_arrays(arrays)
-        data += wire._LEN.pack(len(payload)) + payload
-    return data
-
-
 # Set by the command line on SIGINT/SIGTERM: running student processes end within POLL seconds
 # (and everything they started with them); a cancelled student gets no gradebook row.
 CANCEL = threading.Event()
 POLL = 0.25
 
 
-def run_once(plan, cells, questions, cases, limits, deadline):
+def run_once(plan, cells, questions, cases, sizes, limits, deadline):
     """One process: returns (outcome, failure) with failure = (where, Failure) or None."""
     outcome = Outcome()
     tmp = tempfile.mkdtemp(prefix="course-grade-")
@@ -219,21 +241,23 @@ def run_once(plan, cells, questions, cases, limits, deadline):
            "cells": [{"source": c.source, "label": c.label} for c in cells],
            "notebook": plan.notebook, "questions": list(questions),
            "limits": {"memory_mb": limits.memory_mb, "output_bytes": limits.output_bytes,
-                      "cpu_seconds": int(limits.total_timeout) + 5}}
+                      "cpu_seconds": int(limits.total_timeout) + 5,
+                      # unconfined, RLIMIT_NPROC would count every process of the instructor
+                      "processes": limits.processes if launch.CONFINED else None}}
     log = open(os.path.join(tmp, "output.log"), "w+b")  # noqa: SIM115 - read back below
     failure, finished, code, talk = None, False, None, None
     try:
-        proc = launch(plan, env_for(marker, work), work, log)
-        talk = Conversation(plan, cells, questions, cases, proc, outcome)
+        proc = launch.launch(plan, env_for(marker, work), work, log, limits.processes)
+        talk = Conversation(cells, questions, cases, sizes, proc, outcome)
         try:
             step_end = time.monotonic() + max(limits.timeout, 10.0)
-            _write_within(proc.ctl.fileno(), _frame(job), min(step_end, deadline))
+            _write_within(proc.ctl.fileno(), wire.frame(job), min(step_end, deadline))
             fd = proc.res.fileno()
             os.set_blocking(fd, False)
             reader = wire.Reader(fd)
             while not finished:
                 try:
-                    msg = reader.message()
+                    msg = reader.message(talk.expected)
                     if msg is None:
                         if reader.closed:
                             break
@@ -296,10 +320,11 @@ def _death(code, size, tail, limits):
     return Failure(Kind.CRASH) if code is None else Failure(Kind.CRASH, f"exit code {code}")
 
 
-def run_plan(plan, cases, limits, submission_deadline=float("inf")):
+def run_plan(plan, cases, sizes, limits, submission_deadline=float("inf")):
     """Run a plan to the end, restarting after failures; every question gets results or a status.
 
-    cases: grade_id -> [Case], made in the grader (hidden seeds, references) and sent as data.
+    cases: grade_id -> [Case], made in the grader (hidden seeds, references) and sent as data;
+    sizes: grade_id -> per case {output name: most elements an output may have}.
     """
     outcome = Outcome()
     cells, todo = list(plan.cells), list(plan.questions)
@@ -316,7 +341,7 @@ def run_plan(plan, cases, limits, submission_deadline=float("inf")):
             for gid in todo:
                 outcome.failures[gid] = Failure(kind)
             break
-        part, failure = run_once(plan, cells, todo, cases, limits, deadline)
+        part, failure = run_once(plan, cells, todo, cases, sizes, limits, deadline)
         outcome.results.update(part.results)
         outcome.mutated.update(part.mutated)
         for gid, err in part.cell_errors.items():

@@ -2,8 +2,10 @@
 
 Nothing here unpickles, and nothing is allocated on the sender's word: a header is bounded in
 bytes and nesting depth, an .npz payload in compressed size, and each array in dtype, shape and
-uncompressed size (read from the .npy header) before it is read. Every violation raises
-ProtocolError, which the grader turns into that question's failure.
+size (read from the .npy header) before it is read: its size as the grader will hold it (float64,
+whatever dtype was sent) counts against the payload's budget, and the grader may name the arrays
+it expects with the most elements each may have (an output is never bigger than the reference's).
+Every violation raises ProtocolError, which the grader turns into that question's failure.
 """
 
 import io
@@ -11,22 +13,30 @@ import json
 import os
 import struct
 import zipfile
+from dataclasses import dataclass
 
 import numpy as np
 
 _LEN = struct.Struct(">Q")
 MAX_HEADER = 1 * 2**20  # one JSON header
 MAX_PAYLOAD = 16 * 2**20  # one .npz payload, compressed
-MAX_ARRAYS_BYTES = 64 * 2**20  # all arrays of one payload, uncompressed
+MAX_ARRAYS_BYTES = 64 * 2**20  # all arrays of one payload, as float64
 MAX_ARRAYS = 4096
 MAX_NDIM = 8
 MAX_DEPTH = 32  # JSON nesting
-MAX_FRAME = MAX_PAYLOAD  # kept for callers that check one bound
+GRADER_ITEMSIZE = np.dtype(float).itemsize  # what the grader converts every array to
 _DTYPES = "biuf"  # bool, integers, floats: never objects, strings or structured records
 
 
 class ProtocolError(ValueError):
     """A frame that breaks the protocol: malformed, oversized, or out of order."""
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """An array with more elements than the grader expected, left undecoded: only its shape."""
+
+    shape: tuple
 
 
 def _write_all(fd, data):
@@ -35,14 +45,19 @@ def _write_all(fd, data):
         view = view[os.write(fd, view):]
 
 
-def send(fd, header, arrays=None):
-    """Write one JSON header and, if arrays are given, one .npz payload after it."""
-    header = dict(header, npz=arrays is not None)
-    body = json.dumps(header).encode()
-    _write_all(fd, _LEN.pack(len(body)) + body)
+def frame(header, arrays=None):
+    """The bytes of one message: a JSON header and, if arrays are given, an .npz payload."""
+    body = json.dumps(dict(header, npz=arrays is not None)).encode()
+    data = _LEN.pack(len(body)) + body
     if arrays is not None:
         payload = encode_arrays(arrays)
-        _write_all(fd, _LEN.pack(len(payload)) + payload)
+        data += _LEN.pack(len(payload)) + payload
+    return data
+
+
+def send(fd, header, arrays=None):
+    """Write one message to a blocking descriptor."""
+    _write_all(fd, frame(header, arrays))
 
 
 def encode_arrays(arrays):
@@ -85,8 +100,9 @@ def decode_header(body):
     return header
 
 
-def _read_member(zf, info, budget):
-    """One array from an .npz member, after checking its header against the budget."""
+def _read_member(zf, info, budget, most):
+    """(float array, bytes as float) from an .npz member, after checking its header against the
+    budget; (Oversized, 0) when it has more elements than `most` (None: no such bound)."""
     with zf.open(info) as f:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
@@ -98,19 +114,25 @@ def _read_member(zf, info, budget):
         if dtype.kind not in _DTYPES or dtype.hasobject or len(shape) > MAX_NDIM or \
                 any(not isinstance(n, int) or n < 0 for n in shape):
             raise ProtocolError("array of a refused dtype or shape")
-        size = int(np.prod(shape, dtype=object)) * dtype.itemsize
-        if size > budget:
+        count = int(np.prod(shape, dtype=object))
+        if most is not None and count > most:
+            return Oversized(tuple(shape)), 0
+        held = count * max(dtype.itemsize, GRADER_ITEMSIZE)  # int8 sent, float64 kept
+        if held > budget:
             raise ProtocolError("arrays too large")
-        data = f.read(size)
-        if len(data) != size:
+        data = f.read(count * dtype.itemsize)
+        if len(data) != count * dtype.itemsize:
             raise ProtocolError("truncated array")
         flat = np.frombuffer(data, dtype=dtype)
         array = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
-        return np.array(array, dtype=float), size
+        return np.array(array, dtype=float), held
 
 
-def decode_arrays(payload):
-    """A dict of float arrays from .npz bytes, every bound checked before anything is allocated."""
+def decode_arrays(payload, expected=None):
+    """A dict of float arrays from .npz bytes, every bound checked before anything is allocated.
+
+    expected: {array name: most elements}; then any other array is refused, and one with more
+    elements comes back as an Oversized marker (the student's wrong shape, judged as such)."""
     zf = _bounded(payload, MAX_PAYLOAD, "payload", lambda p: zipfile.ZipFile(io.BytesIO(p)),
                   (zipfile.BadZipFile, ValueError, OSError))
     with zf:
@@ -121,15 +143,19 @@ def decode_arrays(payload):
         for info in infos:
             if not info.filename.endswith(".npy"):
                 raise ProtocolError("malformed payload")
+            name = info.filename[:-4]
+            if expected is not None and name not in expected:
+                raise ProtocolError("an array the grader did not expect")
             try:
-                array, size = _read_member(zf, info, budget)
+                array, size = _read_member(zf, info, budget,
+                                           None if expected is None else expected[name])
             except ProtocolError:
                 raise
             except (zipfile.BadZipFile, ValueError, OSError, EOFError, TypeError,
                     NotImplementedError, SyntaxError, OverflowError, MemoryError) as exc:
                 raise ProtocolError("malformed payload") from exc
             budget -= size
-            out[info.filename[:-4]] = array
+            out[name] = array
         return out
 
 
@@ -199,8 +225,10 @@ class Reader:
             self.closed = True
         self.buf += chunk
 
-    def message(self):
-        """The next complete (header, arrays) message, or None if it has not fully arrived."""
+    def message(self, expected=None):
+        """The next complete (header, arrays) message, or None if it has not fully arrived.
+
+        expected(header) -> {array name: most elements}, or None for no such bound."""
         if len(self.buf) < _LEN.size:
             return None
         (n,) = _LEN.unpack_from(self.buf)
@@ -219,7 +247,8 @@ class Reader:
                 raise ProtocolError(f"payload of {m} bytes exceeds the {MAX_PAYLOAD}-byte limit")
             if len(self.buf) < end + _LEN.size + m:
                 return None
-            arrays = decode_arrays(bytes(self.buf[end + _LEN.size:end + _LEN.size + m]))
+            arrays = decode_arrays(bytes(self.buf[end + _LEN.size:end + _LEN.size + m]),
+                                   None if expected is None else expected(header))
             del self.buf[:end + _LEN.size + m]
         else:
             del self.buf[:_LEN.size + n]
