@@ -152,3 +152,17 @@ def test_the_readme_counts_what_the_course_has():
     assert f"holds the {total} auto-graded points" in readme
     assert f"a perfect student {total}," in readme
     assert f"`ddof=1` loses exactly that exercise's {ddof_lost:g} points" in readme
+
+
+def test_what_instructors_write_in_the_clone_is_ignored_by_git():
+    """Submissions, the nbgrader course (solutions, hidden seeds), the grader's output (its
+    secret) and a student edition written in the clone never end up in a commit."""
+    for path in ("submissions/alice/02_forward_pass.ipynb", "submissions/bob.ipynb",
+                 "nbgrader-course/source/batchnorm/02_forward_pass.ipynb",
+                 "nbgrader-course/gradebook.db", "grading-out/.secret",
+                 "student-edition/README.md"):
+        done = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
+        assert done.returncode == 0, f"{path} is not ignored by .gitignore"
+    tracked = subprocess.run(["git", "check-ignore", "-q", "notebooks/02_forward_pass.ipynb"],
+                             cwd=ROOT)
+    assert tracked.returncode == 1  # the patterns are not so broad that they hide the course
