@@ -63,8 +63,12 @@ browser-deps:
 sandbox-deps:
 	$(call apt_dep,bwrap,bubblewrap,sandbox-deps,the sandbox tests)
 
+# jupyter-config/: a terminal's `python` is the course's (python -m course.selfgrade works there,
+# from any folder) and JupyterLab's news pop-up stays off. Binder's binder/start does the same.
+LAB_CONFIG := JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}"
+
 lab: install
-	$(ONE_THREAD) $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_why_normalize.ipynb
+	$(ONE_THREAD) $(LAB_CONFIG) $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_why_normalize.ipynb
 
 # Everything the tests need was installed on purpose, so nothing may skip: COURSE_REQUIRE_TORCH
 # makes a framework cell that would skip fail, COURSE_NO_SKIP does the same for any test.

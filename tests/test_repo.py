@@ -43,13 +43,19 @@ def test_binder_uses_the_student_pins_plus_a_notebook_that_accepts_our_jupyterla
     assert "-e" not in (ROOT / "binder/requirements.txt").read_text()
 
 
-def test_binder_start_sets_one_blas_thread_and_runs_the_command():
+def test_binder_start_sets_one_blas_thread_and_the_lab_settings_and_runs_the_command(tmp_path):
     start = ROOT / "binder/start"
     assert start.stat().st_mode & stat.S_IXUSR
-    out = subprocess.run([str(start), sys.executable, "-c",
-                          "import os; print(os.environ['OPENBLAS_NUM_THREADS'])"],
-                         capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "1"
+    show = ("import os; print(os.environ['OPENBLAS_NUM_THREADS']); "
+            "print(os.environ['JUPYTER_CONFIG_PATH'])")
+    for before, after in ((None, []), ("/hub/etc", ["/hub/etc"])):  # Binder's own path is kept
+        env = {k: v for k, v in os.environ.items() if k != "JUPYTER_CONFIG_PATH"}
+        if before:
+            env["JUPYTER_CONFIG_PATH"] = before
+        out = subprocess.run([str(start), sys.executable, "-c", show], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert out[0] == "1"
+        assert out[1].split(os.pathsep) == [str(ROOT / "jupyter-config"), *after]
 
 
 def test_binder_post_build_installs_the_package_without_touching_pins():
@@ -72,6 +78,8 @@ def test_make_lab_passes_allow_root_exactly_when_running_as_root():
     assert ("--allow-root" in lab) == (os.geteuid() == 0)
     assert "OPENBLAS_NUM_THREADS=1" in lab  # one BLAS thread per kernel, as in make test
     assert "notebooks/01_why_normalize.ipynb" in lab
+    # the settings tests/test_lab.py checks in a running server: a terminal's python, no news
+    assert f'JUPYTER_CONFIG_PATH="{ROOT}/jupyter-config' in lab
 
 
 def test_ruff_is_clean():
