@@ -1,9 +1,10 @@
 """JupyterLab as `make lab` and Binder start it (their JUPYTER_CONFIG_PATH names this folder).
 
-A JupyterLab terminal's `python` is the course environment's, so `python -m course.selfgrade`
-works there, from any folder: the server's own environment goes first on PATH (kernels and
-terminals inherit it), and terminals run bash with terminal.bashrc, which puts it first again
-after ~/.bashrc (conda's or pyenv's setup would otherwise win). labconfig/page_config.json turns
+A JupyterLab terminal's `python` is the course environment's, so the course's commands
+(`python -m course.selfgrade ...`) work there, from any folder: the server's own environment
+goes first on PATH (kernels and terminals inherit it), and terminals run bash with
+terminal.bashrc, which puts it first again after ~/.bashrc (conda's or pyenv's setup would
+otherwise win). labconfig/page_config.json turns
 off JupyterLab's news pop-up, which covered figures on first start.
 """
 
