@@ -11,7 +11,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # oversubscribes the machine and made small matrix products 10x slower. One thread per process.
 ONE_THREAD := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install install-dev torch-deps browser-deps sandbox-deps lab test test-fast lint release check-release bench clean
+.PHONY: install install-dev torch-deps browser-deps sandbox-deps lab test test-fast lint release check-release edition bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +90,11 @@ release: install
 
 check-release: install
 	$(BIN)/python -m course.release --check
+
+# The student edition an instructor who grades publishes (README, "What students get").
+edition: install
+	rm -rf student-edition
+	$(BIN)/python -m course.edition student-edition
 
 # Every benchmarks/bench*.py prints its own table (benchmarks are never timed tests).
 bench: install-dev

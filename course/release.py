@@ -68,13 +68,16 @@ def student_version(nb, nb_id):
             # in the solution's metadata), so changing them is a one-line edit in course/tasks.
             task = tasks.get(grade_id(cell))
             if task is None:
-                raise ValueError(f"{nb_id}: answer cell {grade_id(cell)} has no Task in "
-                                 "course/tasks")
+                raise ValueError(
+                    f"{nb_id}: answer cell {grade_id(cell)}\nhas no Task in course/tasks: "
+                    f"add one with notebook={nb_id!r} to the TASKS list of\n"
+                    f"course/tasks/nb{nb_id[:2]}.py ({RECIPE}).")
             cell.metadata["nbgrader"]["points"] = task.points
         if "answer" in tags(cell):
             new, count = stub_source(cell.source, cell.cell_type, grade_id(cell) or nb_id)
             if count == 0 and cell.cell_type == "code":
-                raise ValueError(f"{nb_id}: answer cell {grade_id(cell)} has no {BEGIN} region")
+                raise ValueError(f"{nb_id}: answer cell {grade_id(cell)} has no {BEGIN} region\n"
+                                 f"({RECIPE}).")
             cell.source = new
         if tags(cell) & LOCKED_TAGS:
             cell.metadata["editable"] = False

@@ -119,3 +119,12 @@ def test_new_notebooks_have_their_own_ids_and_never_replace_a_notebook(new_noteb
     assert release.main(["--new", "9_Bad Name"]) == 2
     assert release.RECIPE in out and "TASKS" in out and "tests/test_tasks.py" in out
     assert max(len(line) for line in out.splitlines()) <= 90
+
+
+def test_an_answer_without_a_task_names_the_tasks_list_and_the_recipe(monkeypatch, capsys):
+    monkeypatch.setattr(release, "for_notebook", lambda nb_id: [])  # as if TASKS were not filled
+    assert release.main(["--check"]) == 1
+    err = capsys.readouterr().err
+    assert "has no Task in course/tasks" in err and "TASKS list of" in err
+    assert "course/tasks/nb01.py" in err and release.RECIPE in err
+    assert max(len(line) for line in err.splitlines()) <= 90

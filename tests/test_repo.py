@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from course.release import RECIPE
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -142,7 +144,12 @@ def test_the_readme_module_map_names_every_module():
         stem = "nbNN" if re.fullmatch(r"nb\d\d", p.stem) else p.stem
         return f"`{stem}.py`" in readme or f"`{stem}`" in readme or f"{stem}.py" in readme
     missing = [str(p.relative_to(ROOT)) for p in modules if not named(p)]
-    assert not missing, missing
+    assert not missing, f"name {missing} in the README's module map ({RECIPE})"
+
+
+def test_messages_pointing_to_the_recipe_name_a_readme_section_that_exists():
+    section = re.search(r"'(.*)'", RECIPE).group(1)
+    assert f"### {section}\n" in (ROOT / "README.md").read_text()
 
 
 def test_the_readme_counts_what_the_course_has():
@@ -153,12 +160,12 @@ def test_the_readme_counts_what_the_course_has():
     readme = " ".join((ROOT / "README.md").read_text().split())  # line breaks folded
     words = {6: "six", 7: "seven", 8: "eight", 9: "nine"}
     n = len(solution_paths())
-    assert f"{words.get(n, n)} Jupyter notebooks" in readme
+    assert f"{words.get(n, n)} Jupyter notebooks" in readme, f"count the notebooks ({RECIPE})"
     total = sum(t.points for t in all_tasks().values())
     # notebook 02's classic slip, ddof=1, loses that exercise's points
     ddof_lost = all_tasks()[("02_forward_pass", "batchnorm_forward")].points
-    assert f"holds the {total} auto-graded points" in readme
-    assert f"a perfect student {total}," in readme
+    assert f"holds the {total} auto-graded points" in readme, f"state {total} points ({RECIPE})"
+    assert f"a perfect student {total}," in readme, f"state {total} points ({RECIPE})"
     assert f"`ddof=1` loses exactly that exercise's {ddof_lost:g} points" in readme
 
 
