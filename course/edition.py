@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from course.notebook import BEGIN, END, ROOT, NotInRepository, answer_cells, grade_id, read
-from course.release import build, checked_id
+from course.release import build, checked_id, stale_message
 from course.tasks import for_notebook
 
 # Left out, by path from the repository root (a folder ends in /).
@@ -105,8 +105,7 @@ def edition():
     """{relative path: text or bytes} of the student edition."""
     stale = [p.name for p, text in build().items() if not p.exists() or p.read_text() != text]
     if stale:
-        raise ValueError(f"notebooks/ is stale ({', '.join(stale)}): run python -m "
-                         "course.release first")
+        raise ValueError(stale_message(stale))
     files = {}
     for rel in tracked_files():
         if omitted(rel):

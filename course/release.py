@@ -10,6 +10,7 @@ import copy
 import difflib
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -148,6 +149,12 @@ def render(nb):
     return nbformat.writes(nb, version=4) + "\n"
 
 
+def stale_message(names):
+    """notebooks/ is stale: which ones and what to run, in lines under 90 columns."""
+    return textwrap.fill(f"notebooks/ is stale ({', '.join(names)}).", 88) + \
+        "\nRun: python -m course.release"
+
+
 def checked_id(nb, path):
     """A solution notebook's id, which must be its file name: a copied notebook keeps the id of
     the one it was copied from, and its Tasks, errors and grades would go to that one."""
@@ -221,7 +228,7 @@ def main(argv=None):
             stale.append(path.name)
             print(f"{path.name}: in notebooks/ but has no source in solutions/")
         if stale:
-            print(f"\nnotebooks/ is stale ({', '.join(stale)}). Run: python -m course.release")
+            print("\n" + stale_message(stale))
             return 1
         print(f"notebooks/ is up to date ({len(wanted)} notebooks).")
         return 0

@@ -34,6 +34,9 @@ def test_release_check_fails_with_a_readable_diff_when_a_student_copy_is_stale(
         shutil.copy(NOTEBOOKS / path.name, tmp_path / path.name)
     monkeypatch.setattr(release, "NOTEBOOKS", tmp_path)
     assert release.main(["--check"]) == 0
+    for path in SOLUTIONS:  # every one stale: the message names them all, in short lines
+        stale = tmp_path / path.name
+        stale.write_text(stale.read_text().replace('"cells": [', '"cells": [\n', 1))
     stale = tmp_path / SOLUTIONS[0].name
     stale.write_text(stale.read_text().replace("# YOUR CODE HERE", "# hand-edited", 1))
     (tmp_path / "99_stray.ipynb").write_text("{}")
@@ -45,6 +48,7 @@ def test_release_check_fails_with_a_readable_diff_when_a_student_copy_is_stale(
     assert any(ln.startswith("+") and "# YOUR CODE HERE" in ln for ln in lines), out
     assert "99_stray.ipynb: in notebooks/ but has no source" in out
     assert "Run: python -m course.release" in out
+    assert max(len(ln) for ln in lines if not ln.startswith(("+", "-", " "))) <= 90
     assert release.main([]) == 0  # regenerating repairs it and removes the stray file
     assert not (tmp_path / "99_stray.ipynb").exists()
     assert release.main(["--check"]) == 0
