@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from course.notebook import BEGIN, END, ROOT, NotInRepository, answer_cells, grade_id, read
+from course.notebook import BEGIN, END, ROOT, NotInRepository, grade_id, read, tags
 from course.release import build, checked_id, stale_message
 from course.tasks import for_notebook
 
@@ -73,7 +73,7 @@ def solution_texts():
         nb = read(path)
         nb_id = checked_id(nb, path)
         tasks = {t.grade_id: t for t in for_notebook(nb_id)}
-        for cell in answer_cells(nb):
+        for cell in (c for c in nb.cells if "answer" in tags(c)):
             task = tasks.get(grade_id(cell))
             allowed = set() if task is None else {
                 Path(inspect.getsourcefile(fn)).resolve().relative_to(ROOT).as_posix()
