@@ -11,7 +11,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # oversubscribes the machine and made small matrix products 10x slower. One thread per process.
 ONE_THREAD := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install install-dev torch-deps browser-deps sandbox-deps lab test test-fast lint release check-release bench clean
+.PHONY: install install-dev torch-deps browser-deps sandbox-deps lab test test-fast lint release check-release edition bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,8 +68,12 @@ sandbox-deps:
 	      --no-install-recommends libseccomp2 >/dev/null; } || \
 	  echo "sandbox-deps: no libseccomp2; the sandbox tests will be skipped"
 
+# jupyter-config/: a terminal's `python` is the course's (python -m course.selfgrade works there,
+# from any folder) and JupyterLab's news pop-up stays off. Binder's binder/start does the same.
+LAB_CONFIG := JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}"
+
 lab: install
-	$(ONE_THREAD) $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_why_normalize.ipynb
+	$(ONE_THREAD) $(LAB_CONFIG) $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_why_normalize.ipynb
 
 # Everything the tests need was installed on purpose, so nothing may skip: COURSE_REQUIRE_TORCH
 # makes a framework cell that would skip fail, COURSE_NO_SKIP does the same for any test.
@@ -91,6 +95,11 @@ release: install
 
 check-release: install
 	$(BIN)/python -m course.release --check
+
+# The student edition an instructor who grades publishes (README, "What students get").
+edition: install
+	rm -rf student-edition
+	$(BIN)/python -m course.edition student-edition
 
 # Every benchmarks/bench*.py prints its own table (benchmarks are never timed tests).
 bench: install-dev

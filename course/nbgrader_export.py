@@ -1,13 +1,14 @@
 """Write an nbgrader course source from solutions/ and the Tasks, so nbgrader grades the course.
 
-    python -m course.nbgrader_export OUT_DIR [--assignment batchnorm] [--secret S]
+    python -m course.nbgrader_export OUT_DIR [--assignment batchnorm] [--secret-file PATH]
 
 OUT_DIR gets nbgrader_config.py and source/<assignment>/NN_topic.ipynb: each solution notebook
 with its setup and check cells locked, and after each exercise's check cell a locked test cell
 worth the Task's points. The test runs the Task on the public cases (what `nbgrader validate`
 shows a student) and, between nbgrader's hidden-test markers, on cases from a hidden seed; a
 failed case fails the cell with the check cells' own mistake sentences. Then, in OUT_DIR:
-`nbgrader generate_assignment <assignment>`, `nbgrader autograde <assignment>`.
+`nbgrader generate_assignment <assignment>`, `nbgrader autograde <assignment>`. The hidden seeds
+derive from COURSE_GRADE_SECRET or --secret-file, never from the command line (as the grader).
 """
 
 import argparse
@@ -21,8 +22,8 @@ from pathlib import Path
 import nbformat
 
 from course.grade.grading import hidden_seed
-from course.notebook import NotInRepository, grade_id, notebook_id, read, solution_paths, tags
-from course.release import KERNELSPEC, render
+from course.notebook import NotInRepository, grade_id, read, solution_paths, tags
+from course.release import KERNELSPEC, checked_id, render
 from course.tasks import for_notebook
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -107,7 +108,7 @@ def build(assignment=ASSIGNMENT, secret="", timeout=120):
     for path in solution_paths():
         nb = read(path)
         files[f"source/{assignment}/{path.name}"] = render(
-            source_version(nb, notebook_id(nb, path), secret))
+            source_version(nb, checked_id(nb, path), secret))
     return files
 
 
@@ -117,24 +118,38 @@ def main(argv=None):
     parser.add_argument("out", type=Path, help="the nbgrader course folder to write")
     parser.add_argument("--assignment", default=ASSIGNMENT,
                         help=f"assignment name, one for all notebooks (default: {ASSIGNMENT})")
-    parser.add_argument("--secret", default=os.environ.get("COURSE_GRADE_SECRET"),
-                        help="derives the hidden seeds (default: random)")
+    parser.add_argument("--secret", help=argparse.SUPPRESS)  # refused: visible in /proc
+    parser.add_argument("--secret-file", type=Path,
+                        help="file holding the secret the hidden seeds derive from (or set "
+                        "COURSE_GRADE_SECRET; default: random)")
     parser.add_argument("--timeout", type=int, default=120, help="seconds per cell for nbgrader")
     args = parser.parse_args(argv)
+    if args.secret is not None:
+        print("refusing --secret: a command line is readable by every process\n"
+              "(/proc/PID/cmdline); set COURSE_GRADE_SECRET or pass --secret-file PATH",
+              file=sys.stderr)
+        return 2
+    secret = (args.secret_file.read_text().strip() if args.secret_file
+              else os.environ.get("COURSE_GRADE_SECRET"))
     try:
-        files = build(args.assignment, args.secret or secrets.token_hex(16), args.timeout)
+        files = build(args.assignment, secret or secrets.token_hex(16), args.timeout)
     except NotInRepository as err:
         print(f"course.nbgrader_export: {err}", file=sys.stderr)
         return 2
+    except ValueError as err:  # a notebook breaks a rule the export relies on
+        print(f"course.nbgrader_export: {err}", file=sys.stderr)
+        return 1
     for rel, text in files.items():
         target = args.out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
-    print(f"wrote {len(files) - 1} notebooks to {args.out / 'source' / args.assignment}/ and "
-          f"{args.out / 'nbgrader_config.py'}.\nNext, in {args.out}: nbgrader generate_assignment "
-          f"{args.assignment}; students' work goes to submitted/<student>/{args.assignment}/; "
-          f"then nbgrader autograde {args.assignment}. Keep {args.out} from students: its "
-          "notebooks hold the solutions and the hidden seeds.")
+    out, source = args.out, args.out / "source" / args.assignment
+    print(f"wrote {len(files) - 1} notebooks to {source}/\nand {out / 'nbgrader_config.py'}.\n"
+          f"Next, in {out}:\n"
+          f"  nbgrader generate_assignment {args.assignment}\n"
+          f"  (students' work goes to submitted/<student>/{args.assignment}/)\n"
+          f"  nbgrader autograde {args.assignment}\n"
+          f"Keep {out} from students: its notebooks hold the solutions and the hidden seeds.")
     return 0
 
 

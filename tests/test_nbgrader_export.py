@@ -4,12 +4,15 @@ perfect, a blank and a wrong student, read the gradebook. nbgrader runs in a thr
 
 import fnmatch
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 
 import nbformat
 import pytest
-from cached_venv import cached_venv, run
+from cached_venv import ROOT, cached_venv, run
 
 from course import nbgrader_export
 from course.tasks import all_tasks
@@ -58,11 +61,53 @@ def test_every_task_gets_a_locked_test_cell_with_its_points_and_hidden_cases():
         assert "seed=" not in public and re.search(r"seed=\d+\)\n### END HIDDEN TESTS$", hidden)
 
 
+def _export(cwd, *args, env=None):
+    """`python -m course.nbgrader_export nbgrader-course ARGS` run in `cwd`, as a person would."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "course.nbgrader_export", "nbgrader-course",
+                           *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def _hidden_seeds(folder):
+    return sorted(re.findall(r"seed=(\d+)\)", "".join(
+        p.read_text() for p in sorted(folder.glob("nbgrader-course/source/*/*.ipynb")))))
+
+
+def test_the_secret_comes_from_a_file_or_the_environment_never_the_command_line(tmp_path):
+    refused = _export(tmp_path, "--secret", "s3cret")
+    assert refused.returncode == 2 and "refusing --secret" in refused.stderr
+    assert "COURSE_GRADE_SECRET" in refused.stderr and "--secret-file" in refused.stderr
+    assert not (tmp_path / "nbgrader-course").exists()
+    runs = {}
+    for name, args, env in (("file", ["--secret-file", "../secret"], {}),
+                            ("env", [], {"COURSE_GRADE_SECRET": "s3cret"}),
+                            ("other", [], {"COURSE_GRADE_SECRET": "other"})):
+        (tmp_path / name).mkdir()
+        (tmp_path / "secret").write_text("s3cret\n")
+        done = _export(tmp_path / name, *args, env=env)
+        assert done.returncode == 0, done.stderr
+        assert max(len(line) for line in done.stdout.splitlines()) <= 90, done.stdout
+        runs[name] = _hidden_seeds(tmp_path / name)
+    assert runs["file"] and runs["file"] == runs["env"] != runs["other"]
+
+
+def _readme_install_line():
+    """The README's line that installs the course and nbgrader, meant to work from any folder."""
+    readme = (ROOT / "README.md").read_text()
+    line = re.search(r"^\(cd \"\$COURSE\" && .*$", readme, re.MULTILINE).group(0)
+    assert NBGRADER in line, f"README installs another nbgrader than the tested {NBGRADER}"
+    return line
+
+
 @pytest.fixture(scope="module")
-def nbgrader_env():
-    def build(py, env):
-        run([py, "-m", "pip", "install", "-q", NBGRADER, "-r", "requirements.txt"], env)
-    return cached_venv("nbgrader", INPUTS, build, extra_key=NBGRADER)
+def nbgrader_env(tmp_path_factory):
+    line = _readme_install_line()
+
+    def build(py, env):  # the README's line, run from a folder that is not the repository
+        elsewhere = tmp_path_factory.mktemp("elsewhere")
+        run(["bash", "-c", line.replace("pip install", "pip install -q")],
+            {**env, "COURSE": str(ROOT)}, cwd=elsewhere)
+    return cached_venv("nbgrader", INPUTS, build, extra_key=line)
 
 
 def _answer(cell):
@@ -95,7 +140,9 @@ def graded(nbgrader_env, tmp_path_factory):
     """The course folder after autograde, and {student: (code score, max code score)}."""
     py, env = nbgrader_env
     course = tmp_path_factory.mktemp("nbgrader-course")
-    assert nbgrader_export.main([str(course), "--secret", "test", "--timeout", "60"]) == 0
+    secret = course.parent / "secret"
+    secret.write_text("test\n")
+    assert nbgrader_export.main([str(course), "--secret-file", str(secret), "--timeout", "60"]) == 0
     nbgrader = [py.with_name("nbgrader")]
     run([*nbgrader, "generate_assignment", ASSIGNMENT], env, cwd=course)
     sources = {p.stem: {c.metadata["nbgrader"]["grade_id"]: _answer(c)
@@ -122,22 +169,24 @@ def graded(nbgrader_env, tmp_path_factory):
     # notebooks executed again).
     _submit(course, "wrong", wrong, notebooks=WRONG_SUBMITS)
     _submit(course, "tamper", tamper, notebooks=WRONG[0])  # one notebook: the others are missing
-    run([*nbgrader, "autograde", ASSIGNMENT], env, cwd=course, timeout=1200)
+    done = run([*nbgrader, "autograde", ASSIGNMENT], env, cwd=course, timeout=1200)
     scores = json.loads(run([py, "-c", GRADEBOOK], env, cwd=course).stdout)
-    return course, {s: tuple(v) for s, v in scores.items()}
+    return course, {s: tuple(v) for s, v in scores.items()}, done.stdout + done.stderr
 
 
 @SLOW
 def test_autograde_awards_every_point_to_the_perfect_student_and_none_to_the_blank(graded):
-    _, scores = graded
-    assert TOTAL == 41  # notebooks 02-07; a change here is a change of the gradebook
+    _, scores, _ = graded
+    # notebooks 02-07; a change here is a change of the gradebook
+    assert TOTAL == 41, ("the course's auto-graded points changed: update this number and the "
+                         "README's counts (README, 'Adding a notebook or an exercise')")
     assert scores["perfect"] == (TOTAL, TOTAL)
     assert scores["blank"] == (0, TOTAL)
 
 
 @SLOW
 def test_autograde_takes_off_exactly_the_wrong_exercise_with_the_course_message(graded):
-    course, scores = graded
+    course, scores, _ = graded
     lost = all_tasks()[WRONG[:2]].points
     submitted = sum(t.points for t in all_tasks().values()
                     if fnmatch.fnmatch(t.notebook, WRONG_SUBMITS))
@@ -151,7 +200,7 @@ def test_autograde_takes_off_exactly_the_wrong_exercise_with_the_course_message(
 
 @SLOW
 def test_the_hidden_cases_ran_at_autograde(graded):
-    course, _ = graded
+    course, _, _ = graded
     nb = nbformat.read(course / "autograded" / "perfect" / ASSIGNMENT / f"{WRONG[0]}.ipynb", 4)
     test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
                 == f"test_{WRONG[1]}")
@@ -160,14 +209,27 @@ def test_the_hidden_cases_ran_at_autograde(graded):
 
 
 @SLOW
+def test_checksum_warnings_come_from_the_hidden_tests_not_from_students(graded):
+    """The README's sentence: autograde warns about every test cell of every student, because the
+    stored checksum includes the hidden cases the released copy lacks (the perfect student
+    changed no test cell), and about no other cell."""
+    _, _, log = graded
+    warned = re.findall(r"Attribute 'checksum' for cell (\S+) has changed", log)
+    assert warned and all(cell.startswith("test_") for cell in warned), log[-3000:]
+    tests = {f"test_{gid}" for _, gid in all_tasks()}
+    assert set(warned) == tests
+    assert len(warned) >= len(all_tasks())  # each submitted test cell, perfect student included
+
+
+@SLOW
 def test_student_code_can_tamper_with_the_tests_as_the_readme_warns(graded):
-    _, scores = graded
+    _, scores, _ = graded
     assert scores["tamper"] == (all_tasks()[WRONG[:2]].points, TOTAL)  # nothing solved
 
 
 @SLOW
 def test_validate_fails_for_the_wrong_student_with_the_course_message(graded, nbgrader_env):
-    course, _ = graded
+    course, _, _ = graded
     py, env = nbgrader_env
     path = course / "submitted" / "wrong" / ASSIGNMENT / f"{WRONG[0]}.ipynb"
     shutil.copy(path, course / "wrong.ipynb")  # validate runs it; keep the submission as it was

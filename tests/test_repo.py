@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from course.release import RECIPE
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -43,13 +45,19 @@ def test_binder_uses_the_student_pins_plus_a_notebook_that_accepts_our_jupyterla
     assert "-e" not in (ROOT / "binder/requirements.txt").read_text()
 
 
-def test_binder_start_sets_one_blas_thread_and_runs_the_command():
+def test_binder_start_sets_one_blas_thread_and_the_lab_settings_and_runs_the_command(tmp_path):
     start = ROOT / "binder/start"
     assert start.stat().st_mode & stat.S_IXUSR
-    out = subprocess.run([str(start), sys.executable, "-c",
-                          "import os; print(os.environ['OPENBLAS_NUM_THREADS'])"],
-                         capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "1"
+    show = ("import os; print(os.environ['OPENBLAS_NUM_THREADS']); "
+            "print(os.environ['JUPYTER_CONFIG_PATH'])")
+    for before, after in ((None, []), ("/hub/etc", ["/hub/etc"])):  # Binder's own path is kept
+        env = {k: v for k, v in os.environ.items() if k != "JUPYTER_CONFIG_PATH"}
+        if before:
+            env["JUPYTER_CONFIG_PATH"] = before
+        out = subprocess.run([str(start), sys.executable, "-c", show], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert out[0] == "1"
+        assert out[1].split(os.pathsep) == [str(ROOT / "jupyter-config"), *after]
 
 
 def test_binder_post_build_installs_the_package_without_touching_pins():
@@ -72,6 +80,8 @@ def test_make_lab_passes_allow_root_exactly_when_running_as_root():
     assert ("--allow-root" in lab) == (os.geteuid() == 0)
     assert "OPENBLAS_NUM_THREADS=1" in lab  # one BLAS thread per kernel, as in make test
     assert "notebooks/01_why_normalize.ipynb" in lab
+    # the settings tests/test_lab.py checks in a running server: a terminal's python, no news
+    assert f'JUPYTER_CONFIG_PATH="{ROOT}/jupyter-config' in lab
 
 
 def test_ruff_is_clean():
@@ -134,7 +144,12 @@ def test_the_readme_module_map_names_every_module():
         stem = "nbNN" if re.fullmatch(r"nb\d\d", p.stem) else p.stem
         return f"`{stem}.py`" in readme or f"`{stem}`" in readme or f"{stem}.py" in readme
     missing = [str(p.relative_to(ROOT)) for p in modules if not named(p)]
-    assert not missing, missing
+    assert not missing, f"name {missing} in the README's module map ({RECIPE})"
+
+
+def test_messages_pointing_to_the_recipe_name_a_readme_section_that_exists():
+    section = re.search(r"'(.*)'", RECIPE).group(1)
+    assert f"### {section}\n" in (ROOT / "README.md").read_text()
 
 
 def test_the_readme_counts_what_the_course_has():
@@ -145,10 +160,24 @@ def test_the_readme_counts_what_the_course_has():
     readme = " ".join((ROOT / "README.md").read_text().split())  # line breaks folded
     words = {6: "six", 7: "seven", 8: "eight", 9: "nine"}
     n = len(solution_paths())
-    assert f"{words.get(n, n)} Jupyter notebooks" in readme
+    assert f"{words.get(n, n)} Jupyter notebooks" in readme, f"count the notebooks ({RECIPE})"
     total = sum(t.points for t in all_tasks().values())
     # notebook 02's classic slip, ddof=1, loses that exercise's points
     ddof_lost = all_tasks()[("02_forward_pass", "batchnorm_forward")].points
-    assert f"holds the {total} auto-graded points" in readme
-    assert f"a perfect student {total}," in readme
+    assert f"holds the {total} auto-graded points" in readme, f"state {total} points ({RECIPE})"
+    assert f"a perfect student {total}," in readme, f"state {total} points ({RECIPE})"
     assert f"`ddof=1` loses exactly that exercise's {ddof_lost:g} points" in readme
+
+
+def test_what_instructors_write_in_the_clone_is_ignored_by_git():
+    """Submissions, the nbgrader course (solutions, hidden seeds), the grader's output (its
+    secret) and a student edition written in the clone never end up in a commit."""
+    for path in ("submissions/alice/02_forward_pass.ipynb", "submissions/bob.ipynb",
+                 "nbgrader-course/source/batchnorm/02_forward_pass.ipynb",
+                 "nbgrader-course/gradebook.db", "grading-out/.secret",
+                 "student-edition/README.md"):
+        done = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
+        assert done.returncode == 0, f"{path} is not ignored by .gitignore"
+    tracked = subprocess.run(["git", "check-ignore", "-q", "notebooks/02_forward_pass.ipynb"],
+                             cwd=ROOT)
+    assert tracked.returncode == 1  # the patterns are not so broad that they hide the course
