@@ -54,6 +54,10 @@ class BatchNorm1d:
 
     def forward(self, x):
         """Normalise x with batch statistics (training) or running statistics (evaluation)."""
+        if self.training and not self.frozen and x.size // self.gamma.size < 2:  # values per unit
+            # The function's own message names its bn_param switch; a layer's switch is its flag.
+            raise ValueError("training mode needs at least 2 examples per batch; for one example "
+                             "switch the layer to evaluation: layer.training = False")
         bn_param = self.bn_param()
         out, self._cache = self.forward_fn(x, self.gamma, self.beta, bn_param)  # same shape as x
         self.running_mean, self.running_var = bn_param["running_mean"], bn_param["running_var"]

@@ -124,7 +124,9 @@ class Convention:
 
 COURSE = Convention("this course", DEFAULT_MOMENTUM, "old", DEFAULT_EPS, "biased")
 PYTORCH = Convention("PyTorch BatchNorm1d", 0.1, "new", 1e-5, "unbiased")
-KERAS = Convention("Keras BatchNormalization", 0.99, "old", 1e-3, "biased")
+# Keras 3 (keras.layers.BatchNormalization); tf.keras in TensorFlow 2 with its fused kernel may
+# feed another variance to its moving average: not checked here.
+KERAS = Convention("Keras 3 BatchNormalization", 0.99, "old", 1e-3, "biased")
 CONVENTIONS = (COURSE, PYTORCH, KERAS)
 
 

@@ -144,6 +144,12 @@ def scale_study(X, y, weights, scales=SCALES):
     return study
 
 
+def standardised_gain(study, scale):
+    """Per hidden layer, the standardised net's |dW_l| / |W_l| over the plain net's at one scale."""
+    rel = [study[v][scale]["rel_grad_norms"][:-1] for v in ("standardised", "plain")]  # (6,) each
+    return rel[0] / rel[1]  # (6,)
+
+
 def claims(study):
     """What notebook 01 reads from scale_study: the two failure modes and what fixes each."""
     plain, sat = study["plain"], study["saturated"]
@@ -157,6 +163,7 @@ def claims(study):
     fixed_out = {s: r["rel_grad_norms"][:-1]
                  for s, r in study["standardised, output at c = 1"].items()}
     inv_c2 = {s: float(np.median(fixed_out[s] / fixed_out[1.0]) * s**2) for s in rel if s != 1.0}
+    gain = {s: standardised_gain(study, s) for s in (1.0, 8.0)}  # (6,) each, hidden layers
     return [
         Claim("at scale 1 almost nothing saturates, but the spread collapses layer by layer",
               sat["plain"][1.0].max() < 0.01 and spread1[-1] < 0.01 * spread1[0],
@@ -192,6 +199,16 @@ def claims(study):
               "saturates: over ten times smaller at scale 1 than at scales 4 and 8",
               ratio[1.0] < min(ratio[s] for s in ratio if s != 1.0) / 10,
               {f"|dW_1| / |dW_out| at scale {s:g}": r for s, r in ratio.items()}),
+        Claim("at scale 1 standardising rescues the gradient: every hidden layer's relative "
+              "gradient grows, layer 1's over a thousandfold",
+              gain[1.0].min() > 1 and gain[1.0][0] > 1000,
+              {f"layer {l}": g for l, g in enumerate(gain[1.0], 1)},
+              "standardised / plain, |dW_l| / |W_l|"),
+        Claim("at scale 8 it is no rescue: the standardised net's relative gradient is smaller "
+              "than the plain net's in layers 2-6, and layer 1's grows less than twofold",
+              np.all(gain[8.0][1:] < 1) and 1 < gain[8.0][0] < 2,
+              {f"layer {l}": g for l, g in enumerate(gain[8.0], 1)},
+              "standardised / plain, |dW_l| / |W_l|"),
         Claim("standardised, every hidden layer gets about the same relative gradient "
               "(no decay with depth)", depth_flat < 1.3,
               {"largest max / min over the hidden layers": depth_flat}),
@@ -279,9 +296,9 @@ def linear_r2(x, y):
 def and_readout(gammas, seed=1):
     """What gamma changes for a fixed next layer: two units, each the standardised two-group
     feature of standardized_sample times gamma, read by a next layer that sums their sigmoid
-    outputs and thresholds the sum (best threshold) to say "both in their upper group".
-    Returns {gamma: (share of one unit's output variance that lies between its groups, error
-    rate of that readout)}."""
+    outputs with fixed weights (1, 1) and thresholds the sum (the best threshold per gamma, over
+    every cut) to say "both in their upper group". Returns {gamma: (share of one unit's output
+    variance that lies between its groups, errors of that readout out of len(sample))}."""
     x1 = standardized_sample(seed=0)  # (n,) groups: first half lower, second half upper
     n = len(x1)
     upper1 = np.arange(n) >= n // 2
@@ -293,11 +310,19 @@ def and_readout(gammas, seed=1):
         s1 = sigmoid(g * x1)  # (n,)
         within = 0.5 * (s1[upper1].var() + s1[~upper1].var())  # equal group sizes
         total = sigmoid(g * x1) + sigmoid(g * x2)  # (n,) the next layer's fixed sum
-        order = np.sort(total)
-        cuts = (order[1:] + order[:-1]) / 2  # every distinct threshold
-        errors = [np.mean((total > t) != both) for t in cuts[::8]]
-        out[g] = (float(1 - within / s1.var()), float(min(errors)))
+        out[g] = (float(1 - within / s1.var()), best_threshold_errors(total, both))
     return out
+
+
+def best_threshold_errors(score, positive):
+    """Fewest errors of the rule "positive iff score > t" over every threshold t (a count)."""
+    order = np.argsort(score, kind="stable")
+    pos = positive[order].astype(int)  # (n,) labels from the lowest score up
+    # t just above the k lowest scores: the positives among them and the negatives above err.
+    missed = np.concatenate([[0], np.cumsum(pos)])  # (n + 1,)
+    false = (len(pos) - pos.sum()) - np.concatenate([[0], np.cumsum(1 - pos)])  # (n + 1,)
+    valid = np.concatenate([[True], np.diff(score[order]) > 0, [True]])  # cut between ties: no
+    return int((missed + false)[valid].min())
 
 
 def and_readout_claims(r):
@@ -307,4 +332,4 @@ def and_readout_claims(r):
                   "layer that sums two units errs at least three times less often at gamma 5 "
                   "than at gamma 1", share5 > share1 and err5 < err1 / 3,
                   {"between-group share, gamma 1": share1, "between-group share, gamma 5": share5,
-                   "errors, gamma 1": err1, "errors, gamma 5": err5})]
+                   "errors, gamma 1": err1, "errors, gamma 5": err5}, "errors out of 4000")]

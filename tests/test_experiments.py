@@ -67,6 +67,18 @@ def test_the_two_plain_failure_modes_are_compared_at_the_same_budget():
     assert_all_hold(ex.claims(r))
 
 
+def test_recalibration_control_at_batches_of_two_uses_the_same_runs_and_its_claim_holds():
+    r = ex.small_batch_recalibration(ex.batch_size_sweep(batch_sizes=(2,)))
+    sweep_bn = ex.batch_size_sweep(batch_sizes=(2,))["acc"][True][:, 0]
+    np.testing.assert_array_equal(r["before"], sweep_bn)  # the sweep's own BN runs, retrained
+    model, _ = ex.run(True, lr=ex.scaled_lr(2), batch_size=2, epochs=2, seed=0)
+    from course.running_stats import population_statistics
+
+    mean, var = population_statistics(model, ex.digits().X_train, 64, 0, True)[0]
+    assert not np.allclose(model.bn[0].running_mean, mean)  # the control changes something
+    assert_all_hold(ex.claims(r))
+
+
 def test_sweep_table_prints_the_ddof_1_spread():
     r = ex.sweep("lr", (0.1, 1.0), epochs=1, seeds=(0, 1))
     table = ex.sweep_table(r)

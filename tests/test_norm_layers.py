@@ -5,7 +5,7 @@ import pytest
 
 from course.batchnorm import batchnorm_backward, batchnorm_forward
 from course.gradcheck import numerical_gradient_array, rel_error
-from course.norm_layers import BatchNorm1d
+from course.norm_layers import BatchNorm1d, SpatialBatchNorm
 from course.tasks.base import random_gamma_beta
 
 
@@ -90,9 +90,20 @@ def test_eval_output_of_an_example_does_not_depend_on_its_batch_mates():
     np.testing.assert_allclose(bn(x)[:2], bn(x[:2]), rtol=1e-12)
 
 
-def test_train_mode_refuses_a_single_example():
-    with pytest.raises(ValueError, match="at least 2"):
-        BatchNorm1d(3).forward(np.ones((1, 3)))
+def test_train_mode_refuses_a_single_example_and_names_the_layers_switch():
+    bn = BatchNorm1d(3)
+    with pytest.raises(ValueError, match=r"at least 2.*layer\.training = False") as err:
+        bn.forward(np.ones((1, 3)))
+    assert "mode=" not in str(err.value)  # the layer has no mode argument
+    bn.training = False  # the switch the message names works
+    assert bn.forward(np.ones((1, 3))).shape == (1, 3)
+
+
+def test_spatial_train_mode_accepts_one_image_with_several_pixels():
+    out = SpatialBatchNorm(2).forward(np.random.default_rng(0).normal(size=(1, 2, 3, 3)))
+    np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match="layer.training = False"):
+        SpatialBatchNorm(2).forward(np.ones((1, 2, 1, 1)))  # one value per channel
 
 
 def test_backward_matches_the_reference_and_stores_parameter_gradients():

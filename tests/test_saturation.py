@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -212,3 +212,13 @@ def test_drift_claims_hold():
     drift = sat.drift_study(d.X_train, d.y_train, sat.demo_data()[2])
     assert drift["plain"]["record"].shape == (31, 128, 64)
     assert_all_hold(sat.drift_claims(drift))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.booleans()), min_size=1, max_size=30))
+def test_best_threshold_errors_is_the_brute_force_minimum_over_every_cut(pairs):
+    score = np.array([p[0] for p in pairs], dtype=float)  # (n,) small integers: many ties
+    positive = np.array([p[1] for p in pairs])  # (n,)
+    cuts = np.concatenate([[score.min() - 1], np.unique(score) + 0.5])  # below all, between, above
+    brute = min(int(np.sum((score > t) != positive)) for t in cuts)
+    assert sat.best_threshold_errors(score, positive) == brute

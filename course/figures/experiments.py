@@ -50,6 +50,11 @@ def plot_sweep(ax, result, xlabel, log=True):
         ax.plot(values, mean, "o-" if bn else "s--", color=COLORS[bn],
                 label=f"{LABELS[bn]} (mean ± sd, n = {len(acc)})")
         ax.fill_between(values, mean - s, mean + s, color=COLORS[bn], alpha=0.2, lw=0)
+    if "he_output" in result:  # the control of init_scale_sweep, at its largest scale
+        acc = result["he_output"]  # (seeds,)
+        ax.errorbar(values[-1], acc.mean(), yerr=sd(acc), marker="*", ms=11, mfc="white",
+                    color=COLORS[True], capsize=3, ls="none",
+                    label=f"{LABELS[True]}, output layer reset to He (n = {len(acc)})")
     if log:
         ax.set_xscale("log")
     _chance(ax)

@@ -90,6 +90,7 @@ def draw_scale_rows(fig, results, color="C0", label="c = {scale:g}"):
                                                       "bottom": 0.1, "hspace": 0.55})
     for ax, (scale, r) in zip(np.atleast_1d(axes), results.items(), strict=True):
         draw_layers(ax, r["z"], color=color, label=label.format(scale=scale))
+    fig.supylabel("histogram of z per layer (tallest bar = 1)", fontsize=9, x=0.005)
     return axes
 
 
@@ -122,12 +123,16 @@ def draw_drift(fig, study, units=5):
     for ax, name in zip(axes, ("plain", "standardised"), strict=True):
         rec = study[name]["record"]  # (steps + 1, batch, units)
         steps = np.arange(len(rec))
-        for u in range(units):
+        # Units by grey level and line style: the notebook's colours stand for its variants.
+        for u, ls in zip(range(units), ("-", "--", ":", "-.", (0, (5, 1, 1, 1))), strict=False):
             m, sd = rec[:, :, u].mean(axis=1), rec[:, :, u].std(axis=1)  # (steps + 1,) each
-            ax.plot(steps, m, color=f"C{u}")
-            ax.fill_between(steps, m - sd, m + sd, color=f"C{u}", alpha=0.2)
+            grey = str(round(0.6 * u / max(units - 1, 1), 2))
+            ax.plot(steps, m, color=grey, ls=ls, label=f"unit {u + 1}")
+            ax.fill_between(steps, m - sd, m + sd, color=grey, alpha=0.12, lw=0)
         ax.set(title=f"{name}: layer-4 inputs to the sigmoid", xlabel="SGD step")
-    axes[0].set_ylabel("mean ± std over the fixed batch")
+    axes[0].set_ylabel("unit's mean ± std over the fixed batch")
+    axes[0].legend(title="line: mean; band: ± std", fontsize=8, title_fontsize=8, ncols=2,
+                   loc="lower right", bbox_to_anchor=(1.0, 0.14))
     return axes
 
 
