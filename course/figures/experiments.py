@@ -54,7 +54,7 @@ def plot_sweep(ax, result, xlabel, log=True):
         acc = result["he_output"]  # (seeds,)
         ax.errorbar(values[-1], acc.mean(), yerr=sd(acc), marker="*", ms=11, mfc="white",
                     color=COLORS[True], capsize=3, ls="none",
-                    label=f"{LABELS[True]}, output layer reset to He (n = {len(acc)})")
+                    label=f"{LABELS[True]}, output layer reset to He (mean ± sd, n = {len(acc)})")
     if log:
         ax.set_xscale("log")
     _chance(ax)
