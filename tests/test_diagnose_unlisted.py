@@ -914,6 +914,15 @@ NB = {"01": "01_why_normalize", "02": "02_forward_pass", "03": "03_backward_pass
       "04": "04_running_stats", "05": "05_cnn_and_layernorm", "06": "06_in_practice",
       "07": "07_why_bn_helps"}
 
+# ------------------------------------------ a forward that updates a copy of the caller's dict
+def spatial_param_copied(x, gamma, beta, bn_param):
+    # the running statistics land in a copy: the caller's bn_param never gets them
+    return norms.spatial_batchnorm_forward(x, gamma, beta, dict(bn_param))
+
+
+COPIED = "train mode must write the running statistics back into that dict"
+
+
 # (notebook, task, the student's function, the words every failing case's message must hold,
 #  or LOCATED: no cause may be named)
 WRONG = [
@@ -960,6 +969,9 @@ WRONG = [
     ("04", "pytorch_running_update", torch_std, "standard deviation was averaged"),
     ("04", "pytorch_running_update", torch_mean_per_example, "reduced over the wrong axis"),
     ("05", "spatial_batchnorm_forward", spatial_dx_layout, "wrong axis order"),
+    # the checker reads the buffers back: their absence is the student's slip, not a KeyError
+    ("05", "spatial_batchnorm_forward", (spatial_param_copied, norms.spatial_batchnorm_backward),
+     COPIED),
     ("05", "spatial_batchnorm_forward", spatial_running_unbiased, "divides by N − 1"),
     ("05", "spatial_batchnorm_forward", spatial_divided_by_gamma, "divided by γ"),
     ("05", "spatial_batchnorm_forward", spatial_test_no_eps, "ε is missing in test mode"),

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 DEV_TOOLS = {"pytest", "pytest-xdist", "pytest-timeout", "playwright", "hypothesis", "ruff",
-             "nbval", "nbclient", "nbstripout", "psutil"}
+             "nbval", "nbclient", "nbstripout", "psutil", "pyseccomp"}
 
 
 def _pins(path):

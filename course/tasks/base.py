@@ -151,6 +151,26 @@ class _OutputType(Exception):
     pass
 
 
+NOT_WRITTEN = "BuffersNotWritten"
+
+
+class BuffersNotWritten(Exception):
+    """Raised by a Task's run, never by student code: the forward left the caller's param dict
+    without its running statistics (it wrote them into a copy, or not at all)."""
+
+
+def written_buffers(param, where="bn_param"):
+    """(running_mean, running_var) the forward wrote into the caller's `param`; a verdict naming
+    the slip when they are not there (reading them would raise a KeyError that is ours)."""
+    missing = [k for k in ("running_mean", "running_var") if k not in param]
+    if missing:
+        raise BuffersNotWritten(
+            f"after the call the {where} you were given has no {' and no '.join(missing)}: "
+            "train mode must write the running statistics back into that dict (updating a "
+            "copy or a new dict leaves the caller's unchanged)")
+    return param["running_mean"], param["running_var"]
+
+
 def _as_array(name, value):
     """One returned value as a float64 array; _OutputType naming what it is when it is not
     real numbers in at least double precision."""
@@ -193,6 +213,8 @@ def run_case(task, fns, case):
         return Result(error=f"NotImplementedError: {exc}")
     except _OutputType as exc:
         return Result(error=f"{OUTPUT_TYPE}: {exc}")
+    except BuffersNotWritten as exc:
+        return Result(error=f"{NOT_WRITTEN}: {exc}")
     except Exception as exc:  # noqa: BLE001 - any failure of student code is a verdict
         return Result(error=f"{type(exc).__name__}: {exc}")
     mutated = tuple(k for k in case.inputs
@@ -294,6 +316,8 @@ def _judge(task, case, result):
             return Verdict(False, f"`{name}` is not implemented yet", "not_implemented"), None
         if result.error.startswith(f"{OUTPUT_TYPE}: "):
             return Verdict(False, result.error.partition(": ")[2], "output_type"), None
+        if result.error.startswith(f"{NOT_WRITTEN}: "):
+            return Verdict(False, result.error.partition(": ")[2], "buffers_not_written"), None
         return Verdict(False, f"raised {diagnose.explain_error(task, result.error, case.inputs)}",
                        "exception"), None
     expected = run_case(task, task.reference, case)

@@ -7,7 +7,14 @@ import numpy as np
 
 from course.batchnorm import DEFAULT_EPS, DEFAULT_MOMENTUM, batchnorm_forward
 from course.running_stats import pytorch_running_update
-from course.tasks.base import Case, Mistake, Task, explicit_bn_param, random_gamma_beta
+from course.tasks.base import (
+    Case,
+    Mistake,
+    Task,
+    explicit_bn_param,
+    random_gamma_beta,
+    written_buffers,
+)
 from course.tasks.diagnose import Alternatives, Running, batchnorm_view
 
 NOTEBOOK = "04_running_stats"
@@ -95,8 +102,7 @@ def _modes_run(fns, inputs):
         result["out_test"], _ = forward(inputs["x_test"], inputs["gamma"], inputs["beta"],
                                         bn_param)
     if had_stats:  # what the layer will use next time: the buffers left in bn_param
-        result["running_mean"] = bn_param["running_mean"]
-        result["running_var"] = bn_param["running_var"]
+        result["running_mean"], result["running_var"] = written_buffers(bn_param)
     return result
 
 

@@ -13,7 +13,7 @@ from course.batchnorm import (
 from course.bn_net import bn_net_loss
 from course.layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
 from course.rmsnorm import rmsnorm_backward, rmsnorm_forward
-from course.tasks.base import Case, Mistake, Task, random_gamma_beta
+from course.tasks.base import Case, Mistake, Task, random_gamma_beta, written_buffers
 from course.tasks.diagnose import (
     Gradient,
     Normalised,
@@ -110,7 +110,7 @@ def _net_run(fns, inputs):
     loss, grads = loss_fn(inputs["X"], inputs["params"], bn_params, inputs["y"], inputs["reg"])
     out = {"loss": loss, **{f"d{k}": grads[k] for k in inputs["params"] if k in grads}}
     for i, p in enumerate(bn_params, start=1):
-        out[f"running_mean{i}"], out[f"running_var{i}"] = p["running_mean"], p["running_var"]
+        out[f"running_mean{i}"], out[f"running_var{i}"] = written_buffers(p, f"bn_params[{i - 1}]")
     return out
 
 
@@ -334,8 +334,8 @@ def _brn_run(fns, inputs):
     bn_param = inputs["bn_param"]
     out, _ = forward(inputs["x"], inputs["gamma"], inputs["beta"], bn_param)
     key = "out_test" if bn_param.get("mode") == "test" else "out"  # two views of one output
-    return {key: out, "running_mean": bn_param["running_mean"],
-            "running_var": bn_param["running_var"]}
+    running_mean, running_var = written_buffers(bn_param)
+    return {key: out, "running_mean": running_mean, "running_var": running_var}
 
 
 def _brn_parts(inputs):
