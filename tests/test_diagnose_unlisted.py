@@ -382,7 +382,16 @@ def torch_loop(running_mean, running_var, x, momentum):  # correct: per feature,
     return rm, rv
 
 
-def torch_tuple_of_lists(running_mean, running_var, x, momentum):  # correct, plain lists
+def torch_einsum(running_mean, running_var, x, momentum):  # correct, with einsum
+    n = x.shape[0]
+    mu = np.einsum("nd->d", x) / n  # (D,)
+    centred = x - mu  # (N, D)
+    var = np.einsum("nd,nd->d", centred, centred) / (n - 1)  # (D,)
+    return (1 - momentum) * running_mean + momentum * mu, \
+        (1 - momentum) * running_var + momentum * var
+
+
+def torch_tuple_of_lists(running_mean, running_var, x, momentum):  # right numbers, plain lists
     rm, rv = pytorch_running_update(running_mean, running_var, x, momentum)
     return list(rm), list(rv)
 
@@ -914,6 +923,32 @@ NB = {"01": "01_why_normalize", "02": "02_forward_pass", "03": "03_backward_pass
       "04": "04_running_stats", "05": "05_cnn_and_layernorm", "06": "06_in_practice",
       "07": "07_why_bn_helps"}
 
+# ------------------------------------------ what comes back is not one NumPy array
+def std_as_list(x, eps=DEFAULT_EPS):
+    # right numbers, but a Python list: every later cell that uses it as an array breaks
+    return ((x - x.mean(0)) / np.sqrt(x.var(0) + eps)).tolist()
+
+
+def fwd_out_as_list(x, gamma, beta, bn_param):
+    out, cache = batchnorm_forward(x, gamma, beta, bn_param)
+    return out.tolist(), cache
+
+
+def closed_dx_as_rows(dout, cache):
+    dx, dgamma, dbeta = batchnorm_backward_alt(dout, cache)
+    return list(dx), dgamma, dbeta
+
+
+def sync_bwd_partial_sums(douts, cache):
+    # dγ and dβ left as one partial sum per device: the all-reduce is missing
+    dxs, _, _ = sync_batchnorm_backward(douts, cache)
+    return (dxs, [(d * xh).sum(0) for d, xh in zip(douts, cache["x_hat"], strict=True)],
+            [d.sum(0) for d in douts])
+
+
+LIST_NOT_ARRAY = "not a NumPy array: return an array"
+
+
 # ------------------------------------------ a forward that updates a copy of the caller's dict
 def spatial_param_copied(x, gamma, beta, bn_param):
     # the running statistics land in a copy: the caller's bn_param never gets them
@@ -940,10 +975,12 @@ WRONG = [
     ("01", "standardize", std_not_centred, "the mean was not subtracted"),
     ("01", "standardize", std_rounded, "rounded to 3 decimals"),
     ("01", "standardize", std_one_pass, "E[x²] − E[x]²"),
+    ("01", "standardize", std_as_list, LIST_NOT_ARRAY),
     ("02", "batchnorm_forward", fwd_beta_inside, "β was added before scaling"),
     ("02", "batchnorm_forward", fwd_float32_out, "is float32"),
     ("02", "batchnorm_forward", fwd_mean_per_example, "the mean was taken per example"),
     ("02", "batchnorm_forward", fwd_one_pass, "E[x²] − E[x]²"),
+    ("02", "batchnorm_forward", fwd_out_as_list, LIST_NOT_ARRAY),
     ("02", "batchnorm_forward", fwd_complex, "complex numbers"),
     # the axis is right: no reminder of where the statistics belong
     ("02", "batchnorm_forward", fwd_var_over_n_plus_1, Not("statistics belong")),
@@ -955,6 +992,7 @@ WRONG = [
     ("03", "batchnorm_backward_alt", closed_mean_term_times_N, "−Σdout term (the path through "
                                                                "the mean) is N"),
     ("03", "batchnorm_backward_alt", closed_prefactor_var, "divides by σ once, not twice"),
+    ("03", "batchnorm_backward_alt", closed_dx_as_rows, "`dx` came back as a list of"),
     ("03", "batchnorm_backward_alt", closed_var_term_with_x, LOCATED),
     # test mode reads the running buffers (only rescaled): no reminder that it should
     ("04", "batchnorm_forward", modes_test_rescaled_running_var, Not("test mode uses")),
@@ -966,6 +1004,8 @@ WRONG = [
     ("04", "pytorch_running_update", torch_float32, "is float32"),
     ("04", "pytorch_running_update", torch_replaced, "replaced by the batch statistic"),
     ("04", "pytorch_running_update", torch_one_pass, "E[x²] − E[x]²"),
+    # the next update would compute momentum * list: a list is not an accepted answer
+    ("04", "pytorch_running_update", torch_tuple_of_lists, LIST_NOT_ARRAY),
     ("04", "pytorch_running_update", torch_std, "standard deviation was averaged"),
     ("04", "pytorch_running_update", torch_mean_per_example, "reduced over the wrong axis"),
     ("05", "spatial_batchnorm_forward", spatial_dx_layout, "wrong axis order"),
@@ -1005,6 +1045,8 @@ WRONG = [
     ("06", "sync_batchnorm_backward", sync_bwd_concatenated, "one array of shape"),
     ("06", "sync_batchnorm_backward", sync_bwd_var_sign, "x̂·Σ(dout·x̂) term"),
     ("06", "sync_batchnorm_backward", sync_bwd_dgamma_local, "one device's rows only"),
+    ("06", "sync_batchnorm_backward", sync_bwd_partial_sums,
+     "`dgamma` came back as a list of"),
     ("07", "bn_net_loss", net_l2_on_biases, "covers the weight matrices W only"),
     ("07", "bn_net_loss", net_sum_over_batch, "summed over the N examples"),
     ("07", "bn_net_loss", net_naive_softmax, "np.exp overflows"),
@@ -1034,7 +1076,7 @@ RIGHT = [
     ("03", "batchnorm_backward_alt", closed_loop), ("03", "batchnorm_backward_alt", closed_means),
     ("04", "batchnorm_forward", modes_setdefault), ("04", "batchnorm_forward", modes_tuple_cache),
     ("04", "pytorch_running_update", torch_loop),
-    ("04", "pytorch_running_update", torch_tuple_of_lists),
+    ("04", "pytorch_running_update", torch_einsum),
     ("05", "spatial_batchnorm_forward", (spatial_moveaxis, spatial_moveaxis_backward)),
     ("05", "spatial_batchnorm_forward", spatial_einsum_backward),
     ("05", "layernorm_forward", (ln_loop_forward, ln_loop_backward)),

@@ -197,6 +197,11 @@ def _outputs(raw):
         if isinstance(v, (list, tuple)) and v and all(isinstance(e, np.ndarray) and e.ndim
                                                       for e in v):
             out.update({f"{k}[{i}]": _as_array(f"{k}[{i}]", e) for i, e in enumerate(v)})
+        elif isinstance(v, (list, tuple)):
+            # Numbers in a Python list (say from .tolist()) compare equal but break every cell
+            # that uses the result as an array: never a right answer.
+            raise _OutputType(f"`{k}` is a Python {type(v).__name__} of numbers, not a NumPy "
+                              "array: return an array (np.asarray(...) if you built a list)")
         else:
             out[k] = _as_array(k, v)
     return out
@@ -340,7 +345,7 @@ def _judge(task, case, result):
         return Verdict(False, f"changed its input {names} in place; compute on new arrays "
                               "(e.g. x - mu, not x -= mu)", "mutates_input"), None
     missing = [k for k in want if k not in got]
-    facts = [_missing(k) for k in missing] + [t for _, t in facts]
+    facts = [_missing(k, got, want) for k in missing] + [t for _, t in facts]
     readings = {k: _read(task, case, k, got, want) for k in want
                 if k in got and k not in right}
     return None, _Pending(summary, facts, readings, bool(structural))
@@ -349,11 +354,17 @@ def _judge(task, case, result):
 _CACHE_ENTRY = re.compile(r"^cache\['(\w+)'\]$")
 
 
-def _missing(key):
-    """The sentence for an expected output that was not returned (a cache key, or an output)."""
+def _missing(key, got=(), want=None):
+    """The sentence for an expected output that was not returned (a cache key, or an output,
+    or one array that came back as a list of arrays)."""
     m = _CACHE_ENTRY.match(key)
     if m:
         return f"the returned cache has no key '{m.group(1)}', which the backward pass reads"
+    parts = _sequences(got).get(key, [])
+    if parts:
+        shape = "" if want is None else f" of shape {tuple(np.shape(want[key]))}"
+        return (f"`{key}` came back as a list of {len(parts)} arrays, not one array{shape}: "
+                "return a single NumPy array")
     return f"no `{key}` was returned"
 
 
