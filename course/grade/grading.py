@@ -1,10 +1,12 @@
 """Turn raw student outputs into points: evaluate and score in the grader's own process."""
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass, field
 
 from course.grade import submission, text
+from course.grade.sandbox import copy as grading_copy
 from course.grade.sandbox import runner
 from course.grade.sandbox.failures import Failure, from_error
 from course.tasks.base import PUBLIC_SEED, evaluate_all, score
@@ -69,12 +71,36 @@ def _case_status(q, verdicts):
     return None
 
 
+def run_groups(course, nb_id, plan, cases, limits, deadline=float("inf")):
+    """runner.run_plan for each group of the notebook's questions (copy.groups) in processes of
+    its own, every answer cell run in each; one notebook time limit shared by all the groups."""
+    outcome = runner.Outcome()
+    end = time.monotonic() + limits.total_timeout
+    for gids in grading_copy.groups(course.tasks, nb_id):
+        todo = [g for g in plan.questions if g in gids]
+        if not todo:
+            continue
+        cells = [runner.Cell(c.source, c.label, tuple(q for q in c.questions if q in gids))
+                 for c in plan.cells]
+        part = runner.run_plan(dataclasses.replace(plan, cells=cells, questions=todo),
+                               {g: cases[g] for g in todo},
+                               dataclasses.replace(limits, total_timeout=max(
+                                   0.0, end - time.monotonic())), deadline)
+        outcome.results.update(part.results)
+        outcome.failures.update(part.failures)
+        outcome.mutated.update(part.mutated)
+        for gid, err in part.cell_errors.items():
+            outcome.cell_errors.setdefault(gid, err)
+        outcome.error = outcome.error or part.error
+    return outcome
+
+
 def grade_notebook(course, nb_id, nb, secret, limits, deadline=float("inf")):
     """Grade one student notebook; a failure costs only the question it happened in."""
     ex = submission.extract(course, nb_id, nb)
     seeds = {g: hidden_seed(secret, f"{nb_id}:{g}") for g in ex.plan.questions}
     cases = {g: course.tasks[nb_id, g].cases(seeds[g]) for g in ex.plan.questions}  # sent
-    outcome = runner.run_plan(ex.plan, cases, limits, deadline)
+    outcome = run_groups(course, nb_id, ex.plan, cases, limits, deadline)
     grades = []
     for q in course.questions_of(nb_id):
         g = QuestionGrade(q, notes=list(ex.notes.get(q.grade_id, [])),

@@ -28,7 +28,7 @@ class GradeBook:
     def __init__(self, out_dir, questions, resume=False):
         self.path = Path(out_dir) / "grades.csv"
         self.columns = ["student", "status"] + [q.column for q in questions] + \
-            ["total", "max_total"]
+            ["total", "max_total", "review"]  # review: answers flagged for a human (review.py)
         self.lock = threading.Lock()
         self.done = set()
         self.torn = None  # the student whose cut-off row --resume dropped, if any
@@ -80,8 +80,9 @@ class GradeBook:
         cells = {q.question.column: "" if q.points is None else _fmt(q.points)
                  for q in grade.graded}
         row = [key(grade.student), csv_cell(status(grade.status))] + \
-            [cells.get(c, "") for c in self.columns[2:-2]] + \
-            [_fmt(grade.total), _fmt(grade.max_total)]
+            [cells.get(c, "") for c in self.columns[2:-3]] + \
+            [_fmt(grade.total), _fmt(grade.max_total), csv_cell(status("; ".join(
+                f"{q.question.column} {q.flag}" for q in grade.graded if q.flag)))]
         self._write(row)
         self.done.add(row[0])
 

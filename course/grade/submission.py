@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 
+from course.grade import review
 from course.grade.sandbox.harness import strip_magics
 from course.grade.sandbox.runner import Cell, Plan
 from course.grade.text import inline
@@ -25,7 +26,6 @@ MAX_NOTEBOOK_BYTES = 20 * 2**20
 MAX_ENTRIES = 2000  # directory entries looked at in one submission folder
 MAX_DEPTH = 6  # folder levels below the submission folder
 MAX_CELL_CHARS = 200_000  # a bigger cell is never parsed by the grader (the student process may)
-SUSPICIOUS = {"use_or_reference", "__import__", "importlib"}
 CELL_TYPES = {"code", "markdown", "raw"}
 
 
@@ -309,21 +309,6 @@ def definitions_only(tree, text):
     return "".join(parts)
 
 
-def suspicious(tree):
-    """Why an answer looks like it hands back the course's own reference, or None."""
-    for node in ast.walk(tree) if tree is not None else []:
-        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "course"
-                                                for a in node.names):
-            return "imports from the course package"
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "course":
-            return "imports from the course package"
-        if isinstance(node, ast.Name) and node.id in SUSPICIOUS:
-            return f"uses {node.id}"
-        if isinstance(node, ast.Attribute) and node.attr in SUSPICIOUS:
-            return f"uses {node.attr}"
-    return None
-
-
 @dataclass
 class Extracted:
     """The plan to run for one notebook plus what the feedback should mention."""
@@ -343,6 +328,7 @@ def extract(course, nb_id, nb):
               if grade_id(c) in official or any(n in c.source for n in names)}
     trees = {i: parsed.get(i, (None, None))[0] for i, _ in code}
     chosen = {}  # cell index -> [full source?, questions]
+    setup_names = review.setup_names(course.setup(nb_id))  # course names the answers can see
     out = Extracted(Plan(nb_id, course.setup(nb_id), [], [], course.registry, course.path))
     for q in course.questions_of(nb_id):
         if q.manual:
@@ -371,7 +357,7 @@ def extract(course, nb_id, nb):
             entry[0] = entry[0] or full
             if q.grade_id not in entry[1]:
                 entry[1].append(q.grade_id)
-            reason = suspicious(trees[i])
+            reason = review.flag(trees[i], course.tasks.get((nb_id, q.grade_id)), setup_names)
             if reason:
                 out.flags[q.grade_id] = reason
     for i in sorted(chosen):

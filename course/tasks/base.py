@@ -97,6 +97,9 @@ class Task:
     views: dict = field(default_factory=dict)  # output name -> diagnose.Normalised / Gradient
     symbols: Callable | None = default_symbols  # inputs -> {"N": .., "γ": .., "β": .., "σ": ..}
     cache_keys: tuple = ()  # keys of a dict cache the task hands to the student's function
+    # The course functions (or installed packages, by name) the student's code may call: the
+    # grader's sandbox holds these and nothing else of `course` that could compute an answer.
+    may_use: tuple = ()
     # Derived, so the grade-id rule holds by construction: the names the student defines are the
     # references' names, and the grade_id is the first of them.
     functions: tuple = field(init=False)  # e.g. ("batchnorm_forward",)

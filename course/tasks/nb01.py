@@ -78,6 +78,7 @@ SATURATION = Task(
            "threshold and at the default 4",
     reference=(saturation_fraction,), make_cases=_saturation_cases, run=_saturation_run,
     views=SATURATION_VIEWS,
+    may_use=(),
     mistakes=(
         Mistake("one_sided", "only z > threshold is counted; a unit is saturated in both tails, "
                 "so test |z| > threshold (np.abs)", (_one_sided,)),
@@ -142,6 +143,7 @@ STANDARDIZE = Task(
     notebook=NOTEBOOK, points=2,
     checks="per-feature standardisation of random batches, including a nearly constant feature",
     reference=(standardize,), make_cases=_standardize_cases, run=_standardize_run,
+    may_use=(),
     views={"out": batchnorm_view(params="(none)", affine=False)},
     mistakes=(
         Mistake("ddof1", "variance computed with ddof=1 (unbiased, divide by N-1); normalise "

@@ -185,4 +185,9 @@ TASKS = [
          views={"dx": Gradient(terms=_view_terms, **STAGED), "dgamma": _DGAMMA}, **_COMMON),
     Task(reference=(batchnorm_backward_alt,), mistakes=_mistakes(staged=False),
          views={"dx": Gradient(terms=_view_terms, **CLOSED), "dgamma": _DGAMMA}, **_COMMON),
+         may_use=(),
+         views={"dx": Gradient(terms=_view_terms, **STAGED)}, **_COMMON),
+    Task(reference=(batchnorm_backward_alt,), mistakes=_mistakes(staged=False),
+         may_use=(),
+         views={"dx": Gradient(terms=_view_terms, **CLOSED)}, **_COMMON),
 ]

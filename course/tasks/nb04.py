@@ -222,6 +222,7 @@ TASKS = [
     Task(notebook=NOTEBOOK, points=3,
          checks="train steps that update the running statistics, then test-mode outputs",
          reference=(batchnorm_forward,), make_cases=_modes_cases, run=_modes_run,
+         may_use=(),
          mistakes=_MODE_MISTAKES, mutable=("bn_param",), symbols=_modes_symbols,
          views={"out_train": batchnorm_view(lambda inputs: inputs["xs"][-1],
                                             running=lambda inputs: _trained_buffers(inputs, -1)),
@@ -238,4 +239,6 @@ TASKS = [
                            keep=lambda inputs: 1 - inputs["momentum"],  # PyTorch: weight of new
                            stat=k[len("running_"):], unbiased=True)
                 for k in ("running_mean", "running_var")}),
+         may_use=(),
+         mistakes=_TORCH_MISTAKES),
 ]

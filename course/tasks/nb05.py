@@ -316,6 +316,7 @@ TASKS = [
          checks="forward, backward (random upstream gradient), running statistics and test mode "
                 "on random (N, C, H, W) feature maps",
          reference=(spatial_batchnorm_forward, spatial_batchnorm_backward),
+         may_use=(batchnorm_forward, "course.batchnorm.batchnorm_backward", batchnorm_backward_alt),
          make_cases=_spatial_cases, run=_spatial_run, mutable=("bn_param",),
          symbols=_spatial_symbols, views={"out": _spatial_view("batch"),
                                           "out_test": _spatial_view("running"),
@@ -348,6 +349,7 @@ TASKS = [
     Task(notebook=NOTEBOOK, points=3,
          checks="forward and backward (random upstream gradient) on random (N, D) batches",
          reference=(layernorm_forward, layernorm_backward),
+         may_use=(),
          make_cases=_ln_cases, run=_ln_run, mutable=("ln_param",),
          symbols=_ln_symbols, views={"out": _LN_VIEW, "dx": _LN_GRADIENT,
                                      "dgamma": dgamma_view(_ln_dgamma_parts)},

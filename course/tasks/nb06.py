@@ -108,6 +108,8 @@ FOLD_TASK = Task(
     checks="folded weights and bias of random layers with random γ, β and running statistics",
     reference=(fold_batchnorm,), make_cases=_fold_cases, run=_fold_run, mistakes=_FOLD_MISTAKES,
     symbols=_fold_symbols, views={"b_folded": Alternatives(_fold_bias_forms)})
+    may_use=(),
+    symbols=_fold_symbols)
 
 # ---------------------------------------------------------------------------------------------
 # sync_batchnorm_forward
@@ -261,6 +263,7 @@ FORWARD_TASK = Task(
     checks="outputs and running statistics of synchronised BN on uneven shards (must equal BN "
            "of the concatenated batch)",
     reference=(sync_batchnorm_forward,), make_cases=_forward_cases, run=_forward_run,
+    may_use=(),
     mistakes=_FORWARD_MISTAKES, mutable=("bn_param",), rtol=1e-9, atol=1e-11,
     symbols=_sync_symbols, views={"out": _SYNC_VIEW, "running_mean": _sync_buffer("mean"),
                                   "running_var": _sync_buffer("var")})
@@ -364,6 +367,7 @@ BACKWARD_TASK = Task(
     checks="dx, dgamma and dbeta of synchronised BN on uneven shards with random upstream "
            "gradients (must equal BN of the concatenated batch)",
     reference=(sync_batchnorm_backward,), make_cases=_backward_cases, run=_backward_run,
+    may_use=(),
     mistakes=_BACKWARD_MISTAKES, mutable=("cache",), rtol=1e-9, atol=1e-11,
     symbols=_sync_symbols, views={"dx": _SYNC_GRADIENT, "dgamma": dgamma_view(
         lambda inputs: (np.concatenate(_as_list(inputs["douts"])),

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from course.grade.sandbox.copy import python_paths
+from course.grade.sandbox.copy import python_paths, site_view
 
 COPY = "/grade/copy"  # where the grading copy of `course` appears inside
 MPL = "/grade/mpl"  # a read-only copy of matplotlib's font cache
@@ -52,7 +52,7 @@ def command(argv, copy, extra=(), mpl=None, tmpfs_bytes=256 * 2**20, env=None):
             # The scratch tmpfs first: the read-only binds after it stay visible even when the
             # environment itself lives below /tmp (a CI clone, a throwaway venv).
             "--size", str(int(tmpfs_bytes)), "--tmpfs", SCRATCH,
-            *_system_binds(), "--proc", "/proc", "--dev", "/dev",
+            *_system_binds(), *site_view(copy), "--proc", "/proc", "--dev", "/dev",
             "--ro-bind", str(copy), COPY]
     if mpl is not None:
         args += ["--ro-bind", str(mpl), MPL]

@@ -68,7 +68,7 @@ def _registry_tasks(registry):
 
 def _argv(plan, zygote, work=None):
     """(argv, config): the command that starts a harness for this plan."""
-    copy = grading_copy(_registry_tasks(plan.registry), plan.notebook)
+    copy = grading_copy(_registry_tasks(plan.registry), plan.notebook, plan)  # per group
     if CONFINED:
         path = [bwrap.COPY] + [f"{bwrap.EXTRA}/{i}" for i in range(len(plan.path))]
         config = {"path": path, "registry": plan.registry, "confined": True,
@@ -206,7 +206,8 @@ def launch(plan, env, work, log):
     """A student process: forked from this thread's zygote where possible, else spawned."""
     if not FORK:
         return Spawned(plan, env, work, log)
-    key = (threading.get_ident(), plan.notebook, plan.registry, tuple(plan.path))
+    key = (threading.get_ident(), plan.notebook, tuple(plan.questions), plan.registry,
+           tuple(plan.path))  # one sandbox per group of questions (copy.groups)
     for _ in range(2):
         with _zygote_lock:
             zygote = _zygotes.get(key)
