@@ -105,7 +105,7 @@ def similarity(a, b):
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _reference_tokens(fn):
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))

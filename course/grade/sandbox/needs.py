@@ -1,4 +1,4 @@
-"""What a notebook's grading run needs of `course` and of the installed packages, found by running it.
+"""What a notebook's grading run needs of `course` and of installed packages, found by running it.
 
 The student process runs the task registry's import, the notebook's official setup cells (their
 imports and `use_style()`) and then only the student's code. So the grader runs the same start
