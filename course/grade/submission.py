@@ -357,6 +357,9 @@ def extract(course, nb_id, nb):
             entry[0] = entry[0] or full
             if q.grade_id not in entry[1]:
                 entry[1].append(q.grade_id)
+        # Reviewed: the cells graded, and the answer cell itself even when it defines nothing
+        # (a function made by exec is not graded, and still worth a look).
+        for i in dict.fromkeys([i for i, _ in picks] + by_id):
             reason = review.flag(trees[i], course.tasks.get((nb_id, q.grade_id)), setup_names)
             if reason:
                 out.flags[q.grade_id] = reason

@@ -6,6 +6,7 @@ exercises are covered without changes here.
 
 import copy
 import csv
+import importlib
 import inspect
 import os
 import subprocess
@@ -16,6 +17,7 @@ import nbformat
 
 from course import notebook as nbtools
 from course.grade.questions import Course
+from course.grade.sandbox.copy import closure
 from course.release import student_version
 
 PY = sys.executable
@@ -71,13 +73,20 @@ def stub_functions(functions, body):
 def mistake_source(q, k):
     """The k-th known mistake of a task, as answer-cell source calling the mistake's code.
 
-    The grading copy's task modules hold no mistakes, so the cell carries the task module's own
-    source and runs it in a namespace of its own (its imports get the copy's stubs, which no
-    mistake calls)."""
-    module = sys.modules[COURSE.tasks[q.notebook, q.grade_id].run.__module__]
+    The grading copy's task modules hold no mistakes and its course functions are stubs, so the
+    cell carries the task module's own source and the source of every course function the
+    mistake calls, and runs them in a namespace of its own."""
+    task_obj = COURSE.tasks[q.notebook, q.grade_id]
+    module = sys.modules[task_obj.run.__module__]
+    needed = {}
+    for mod, unit in sorted(closure(task_obj.mistakes[k].impl)):
+        if mod != module.__name__ and not unit.startswith("<lambda>"):
+            obj = getattr(importlib.import_module(mod), unit.split(".")[0])
+            needed[inspect.getsource(obj)] = None
     task = f"_task_{q.grade_id}"  # one name per answer cell: a notebook may have several
     lines = ["_ns = {'__name__': 'planted_mistakes'}",
              f"exec(compile({inspect.getsource(module)!r}, 'planted_mistakes', 'exec'), _ns)",
+             *[f"exec(compile({src!r}, 'planted_mistakes', 'exec'), _ns)" for src in needed],
              f"{task} = next(t for t in _ns['TASKS'] if t.grade_id == {q.grade_id!r})", ""]
     for j, name in enumerate(q.functions):
         lines += [f"def {name}(*args, **kwargs):",

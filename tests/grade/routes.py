@@ -57,6 +57,14 @@ SYNC_ONE_SHARD_BACKWARD = _src("""
         return dxs[0], dg, db
 """)
 
+ABLATION_CENTRE_THEN_SCALE = _src("""
+    from course.ablations import center_forward, scale_forward
+    def batchnorm_forward(x, gamma, beta, bn_param):
+        D = x.shape[1]
+        centred, _ = center_forward(x, np.ones(D), np.zeros(D), bn_param)
+        return scale_forward(centred, gamma, beta, bn_param)
+""")
+
 ROUTES = [
     # ---- 01: saturation_fraction, standardize
     (NB01, "saturation_fraction", "course_module_from_setup", _src("""
@@ -137,6 +145,7 @@ ROUTES = [
                 training=True, eps=bn_param.get("eps", 1e-5))
             return out.numpy(), None
     """)),
+    (NB02, "batchnorm_forward", "ablation_centre_then_scale", ABLATION_CENTRE_THEN_SCALE),
     # ---- 03: batchnorm_backward, batchnorm_backward_alt
     (NB03, "batchnorm_backward", "staged_from_setup", _src("""
         def batchnorm_backward(dout, cache):
@@ -165,6 +174,7 @@ ROUTES = [
             out, cache = spatial_batchnorm_forward(x[:, :, None, None], gamma, beta, bn_param)
             return out[:, :, 0, 0], cache
     """)),
+    (NB04, "batchnorm_forward", "ablation_centre_then_scale", ABLATION_CENTRE_THEN_SCALE),
     (NB04, "pytorch_running_update", "module_from_setup", _src("""
         def pytorch_running_update(running_mean, running_var, x, momentum):
             return rs.pytorch_running_update(running_mean, running_var, x, momentum)
@@ -268,6 +278,34 @@ ROUTES = [
             value = loss(params)
             scores(params, True)
             return value, grads
+    """)),
+    (NB07, "bn_net_loss", "course_mlp", _src("""
+        from course.mlp import MLP
+        def bn_net_loss(X, params, bn_params, y=None, reg=0.0):
+            L = len(bn_params)
+            net = MLP([params["W1"].shape[0]] + [params[f"W{i}"].shape[1] for i in range(1, L + 2)],
+                      batchnorm=True)
+            net.W = [params[f"W{i}"] for i in range(1, L + 2)]
+            net.b = [params[f"b{i}"] for i in range(1, L + 2)]
+            for bn, p, i in zip(net.bn, bn_params, range(1, L + 1)):
+                bn.gamma, bn.beta = params[f"gamma{i}"], params[f"beta{i}"]
+                bn.running_mean, bn.running_var = p["running_mean"], p["running_var"]
+            net.train(y is not None)
+            scores = net.forward(X)
+            for bn, p in zip(net.bn, bn_params):
+                p["running_mean"], p["running_var"] = bn.running_mean, bn.running_var
+            if y is None:
+                return scores
+            loss, dscores = softmax_loss(scores, y)
+            net.backward(dscores)
+            grads = {}
+            for i in range(1, L + 2):
+                grads[f"W{i}"] = net.grads[f"W{i - 1}"] + reg * params[f"W{i}"]
+                grads[f"b{i}"] = net.grads[f"b{i - 1}"]
+                loss += 0.5 * reg * np.sum(params[f"W{i}"] ** 2)
+            for bn, i in zip(net.bn, range(1, L + 1)):
+                grads[f"gamma{i}"], grads[f"beta{i}"] = bn.dgamma, bn.dbeta
+            return loss, grads
     """)),
     (NB07, "bn_net_loss", "mlp_module", _src("""
         import course.bn_net as _net

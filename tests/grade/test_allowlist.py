@@ -2,17 +2,14 @@
 real package (the control) and 0 through the grader, with real sandboxed processes; a pasted
 reference is reported with its similarity; the sandbox holds only what the question may use."""
 
-import ast
 import csv
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-from grade_helpers import COURSE, PY, SOURCES, answer_index, auto, with_answer, write
+from grade_helpers import COURSE, PY, SOURCES, auto, with_answer, write
 from routes import ROUTES, pasted
 
-from course.grade import review
 from course.grade.sandbox import bwrap, copy
 from course.grade.sandbox.harness import strip_magics
 from course.tasks.base import evaluate, run_case
@@ -102,7 +99,7 @@ def test_each_route_earns_nothing_in_the_sandbox(routes_batch, nb_id, gid, name,
 
 def test_every_reaching_route_is_flagged_for_review(routes_batch):
     """Imports of anything but numpy, exec, importlib, __import__, names the setup imported from
-    course: every route but the two of the wrong dtype reaches past its own code, and is reported."""
+    course: every route but the two of the wrong dtype reaches past its own code: reported."""
     rows, _, _ = routes_batch
     for nb_id, gid, name, _source in ROUTES:
         if name not in ("complex_output", "object_strings"):
@@ -124,28 +121,6 @@ def test_a_pasted_reference_is_reported_with_its_similarity(routes_batch):
         assert f"{nb_id}:{gid} " in rows[student]["review"], student
         assert "100% similar to the course's reference" in rows[student]["review"], student
         assert "100% similar" in (out / "feedback" / f"{student}.md").read_text()
-
-
-def test_the_solutions_are_not_flagged_as_copies():
-    """Where an honest answer falls: the official solutions stay below the threshold, except
-    where a few lines leave no other way to write them (noted, never a deduction)."""
-    scores = {}
-    for nb_id, nb in SOURCES.items():
-        for q in auto(nb_id):
-            tree = ast.parse(nb.cells[answer_index(nb, q.grade_id)].source)
-            scores[q.column] = review.closest(tree, COURSE.tasks[nb_id, q.grade_id].reference)[0]
-    flagged = sorted(c for c, s in scores.items() if s >= review.SIMILAR)
-    assert flagged == ["06_in_practice:sync_batchnorm_backward"], scores
-    assert np.median(list(scores.values())) < 0.7
-
-
-def test_renaming_and_docstrings_do_not_hide_a_copy():
-    ref = "def f(x, eps):\n    '''Doc.'''\n    mu = x.mean(0)\n    return (x - mu) / (x.var(0) + eps)\n"
-    renamed = "def g(a, e):\n    m = a.mean(0)  # mine\n    return (a - m) / (a.var(0) + e)\n"
-    other = "def g(a, e):\n    return np.tanh(a) * e + np.cumsum(a, axis=1)\n"
-    tokens = [review.tokens(ast.parse(s).body[0]) for s in (ref, renamed, other)]
-    assert review.similarity(tokens[0], tokens[1]) == 1.0
-    assert review.similarity(tokens[0], tokens[2]) < 0.6
 
 
 @pytest.mark.parametrize("nb_id", sorted(SOURCES))
