@@ -4,9 +4,9 @@ Everything is derived from whatever solutions/ and the task registry hold, so ne
 exercises are covered without changes here.
 """
 
+import ast
 import copy
 import csv
-import importlib
 import inspect
 import os
 import subprocess
@@ -70,23 +70,43 @@ def stub_functions(functions, body):
     return "\n".join(lines) + "\n"
 
 
+def _in_import_order(modules):
+    """Module names ordered so that each comes after the ones among them it imports from."""
+    deps = {m: {n.module for n in ast.walk(ast.parse(inspect.getsource(sys.modules[m])))
+                if isinstance(n, ast.ImportFrom) and n.module in modules and n.module != m}
+            for m in modules}
+    order = []
+    while deps:
+        ready = sorted(m for m, d in deps.items() if not d - set(order))
+        order += ready or sorted(deps)  # a cycle: any order (never in this course)
+        deps = {m: d for m, d in deps.items() if m not in order}
+    return order
+
+
 def mistake_source(q, k):
     """The k-th known mistake of a task, as answer-cell source calling the mistake's code.
 
     The grading copy's task modules hold no mistakes and its course functions are stubs, so the
-    cell carries the task module's own source and the source of every course function the
-    mistake calls, and runs them in a namespace of its own."""
+    cell carries the task module's source and the real source of every course module the mistake
+    calls into, runs those as modules of their own while the task module is imported, then puts
+    the copy's modules back: only this answer's functions see the real code."""
     task_obj = COURSE.tasks[q.notebook, q.grade_id]
     module = sys.modules[task_obj.run.__module__]
-    needed = {}
-    for mod, unit in sorted(closure(task_obj.mistakes[k].impl)):
-        if mod != module.__name__ and not unit.startswith("<lambda>"):
-            obj = getattr(importlib.import_module(mod), unit.split(".")[0])
-            needed[inspect.getsource(obj)] = None
+    needed = {mod for mod, _ in closure(task_obj.mistakes[k].impl) if mod != module.__name__}
+    sources = [(m, inspect.getsource(sys.modules[m])) for m in _in_import_order(needed)]
     task = f"_task_{q.grade_id}"  # one name per answer cell: a notebook may have several
-    lines = ["_ns = {'__name__': 'planted_mistakes'}",
-             f"exec(compile({inspect.getsource(module)!r}, 'planted_mistakes', 'exec'), _ns)",
-             *[f"exec(compile({src!r}, 'planted_mistakes', 'exec'), _ns)" for src in needed],
+    lines = ["import sys as _sys, types as _types",
+             f"_saved = {{_m: _sys.modules.get(_m) for _m in {sorted(needed)!r}}}",
+             "try:",
+             f"    for _name, _src in {sources!r}:",
+             "        _sys.modules[_name] = _mod = _types.ModuleType(_name)",
+             "        exec(compile(_src, _name, 'exec'), _mod.__dict__)",
+             "    _ns = {'__name__': 'planted_mistakes'}",
+             f"    exec(compile({inspect.getsource(module)!r}, 'planted_mistakes', 'exec'), _ns)",
+             "finally:",
+             "    for _name, _old in _saved.items():",
+             "        _sys.modules.pop(_name, None) if _old is None else "
+             "_sys.modules.__setitem__(_name, _old)",
              f"{task} = next(t for t in _ns['TASKS'] if t.grade_id == {q.grade_id!r})", ""]
     for j, name in enumerate(q.functions):
         lines += [f"def {name}(*args, **kwargs):",

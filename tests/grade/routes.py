@@ -99,6 +99,25 @@ ROUTES = [
             return torch.nn.functional.batch_norm(torch.tensor(x), None, None, training=True,
                                                   eps=eps).numpy()
     """)),
+    (NB01, "standardize", "reference_found_on_disk", _src("""
+        import os, sys
+        def standardize(x, eps=1e-5):
+            seen = 0
+            for top in sys.path:  # the folders Python looks in, and one level up
+                for start in {top, os.path.dirname(top)}:
+                    for d, dirs, files in os.walk(start):
+                        dirs[:] = [n for n in dirs if not n.startswith(".")][:50]
+                        seen += 1
+                        if seen > 3000:
+                            break
+                        if "saturation.py" in files:
+                            src = open(os.path.join(d, "saturation.py")).read()
+                            if "return (x - mu) / np.sqrt(var + eps)" in src:
+                                ns = {}
+                                exec(src, ns)
+                                return ns["standardize"](x, eps)
+            raise RuntimeError("no reference on disk")
+    """)),
     (NB01, "standardize", "complex_output", _src("""
         def standardize(x, eps=1e-5):
             right = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)
