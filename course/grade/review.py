@@ -5,8 +5,9 @@ The course is open: the package a student installs holds every reference, so pas
 prevented, only seen. Both checks read the answer's syntax tree in the grader (nothing runs) and
 never change points: they add a sentence to the feedback and an entry to the gradebook's `review`
 column. Reaching out: any import other than numpy and math, `exec`, `eval`, `compile`,
-`__import__`, `importlib`, `globals`, `sys.modules`, ... or a name that the notebook's setup cells
-imported from `course` and the question may not use. Copying: each graded function, its docstring
+`__import__`, `importlib`, `globals`, `sys.modules`, any dunder name or attribute
+(`().__class__.__subclasses__()`), ... or a name that the notebook's setup cells imported from
+`course` and the question may not use. Copying: each graded function, its docstring
 dropped and every name renamed in order of appearance, compared token by token with the course's
 reference (`similarity`, 0 to 1); at SIMILAR or above it is flagged with the figure.
 """
@@ -59,11 +60,12 @@ def reaching(tree, course_names=None, allowed=()):
             if node.level or (node.module or "").split(".")[0] not in ALLOWED_MODULES:
                 found.append(f"imports from `{'.' * node.level}{node.module or ''}`")
         elif isinstance(node, ast.Name):
-            if node.id in REACHING:
+            if node.id in REACHING or node.id.startswith("__"):
                 found.append(f"uses `{node.id}`")
             elif node.id in course_names and course_names[node.id] not in allowed:
                 found.append(f"uses `{node.id}` (from `{course_names[node.id]}`)")
-        elif isinstance(node, ast.Attribute) and node.attr in REACHING:
+        elif isinstance(node, ast.Attribute) and (node.attr in REACHING or (
+                node.attr.startswith("__") and node.attr.endswith("__"))):
             found.append(f"uses `.{node.attr}`")
     found = list(dict.fromkeys(found))
     return ", ".join(found[:4]) + (", ..." if len(found) > 4 else "") if found else None

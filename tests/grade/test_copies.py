@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from grade_helpers import COURSE, SOURCES, answer_index, auto
 
-from course.grade import review
+from course.grade import review, submission
 
 SETUP_NAMES = {"reference_forward": "course.batchnorm.batchnorm_forward", "course": "course",
                "batchnorm_forward": "course.batchnorm.batchnorm_forward"}
@@ -26,6 +26,8 @@ SETUP_NAMES = {"reference_forward": "course.batchnorm.batchnorm_forward", "cours
     ("g = globals()['x']", "uses `globals`"),
     ("m = sys.modules['course']", "uses `sys`"),
     ("f = np.__dict__", "uses `.__dict__`"),
+    ("k = ().__class__.__base__.__subclasses__()", "uses `.__subclasses__`"),
+    ("b = __builtins__", "uses `__builtins__`"),
     ("def f(x):\n    return reference_forward(x)", "uses `reference_forward` (from"),
     ("def f(x):\n    return course.batchnorm.batchnorm_forward(x)", "uses `course` (from"),
 ])
@@ -78,3 +80,14 @@ def test_renaming_and_docstrings_do_not_hide_a_copy():
     assert review.similarity(tokens[0], tokens[2]) < 0.6
 
 
+
+
+def test_the_official_answers_reach_for_nothing_they_may_not_use():
+    """The solutions call only numpy and the building blocks their Task declares: no flag but
+    the one similarity the threshold cannot avoid (see above)."""
+    flags = {}
+    for nb_id, nb in SOURCES.items():
+        flags.update({f"{nb_id}:{g}": f for g, f in submission.extract(COURSE, nb_id, nb)
+                      .flags.items()})
+    assert list(flags) == ["06_in_practice:sync_batchnorm_backward"], flags
+    assert "similar" in flags["06_in_practice:sync_batchnorm_backward"]
