@@ -14,7 +14,9 @@ from course.grade.sandbox import bwrap, copy
 from course.grade.sandbox.harness import strip_magics
 from course.tasks.base import evaluate, run_case
 
-pytestmark = pytest.mark.skipif(bwrap.probe() is not None, reason="needs bubblewrap")
+# One grading run of ~100 single-notebook students: minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800),
+              pytest.mark.skipif(bwrap.probe() is not None, reason="needs bubblewrap")]
 HIDDEN_LIKE = 987654321  # a seed other than the public one: a route must not depend on it
 # What a route earns with its own code alone: the numerical-gradient network wires its test-mode
 # forward pass itself from the layers it may use, so the test-mode case (1 of 4) is its own.

@@ -12,7 +12,7 @@ from test_installed import installed  # noqa: F401 - the fixture: the wheel in a
 
 from course.grade.sandbox import bwrap
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800),
               pytest.mark.skipif(bwrap.probe() is not None, reason="needs bubblewrap")]
 NB = "02_forward_pass"
 
