@@ -20,6 +20,7 @@ private temp folder that the sandbox mounts read-only; the real package is never
 
 import ast
 import atexit
+import compileall
 import functools
 import glob
 import importlib
@@ -265,6 +266,8 @@ def build(tasks, nb_id, dest, questions=None, setup=(), registry="course.tasks",
         if module.split(".")[0] == PACKAGE:
             target = dest.joinpath(*module.split(".")).with_suffix(".py")
             target.write_text(task_module_source(module_tasks))
+    # Compiled once here: every student process imports the copy, read-only, from the .pyc.
+    compileall.compile_dir(str(top), quiet=2, workers=1)
     packages = {v for t in group for v in map(_resolve, getattr(t, "may_use", ()))
                 if isinstance(v, str)}
     _sites[str(dest)] = site_entries(files, packages)
@@ -360,12 +363,15 @@ def site_dirs():
     return sorted(found)
 
 
+@functools.cache
 def _owners(site):
-    """{top-level entry: every top-level entry of the distributions that installed it} in site."""
+    """{top-level entry: every top-level entry of the distributions that installed it} in site,
+    read from each distribution's RECORD (once per run: reading them is the slow part)."""
     out = {}
     for dist in importlib.metadata.distributions(path=[site]):
-        tops = {Path(str(f)).parts[0] for f in dist.files or () if Path(str(f)).parts}
-        tops = {t for t in tops if not t.startswith("..")}
+        record = dist.read_text("RECORD") or dist.read_text("top_level.txt") or ""
+        tops = {line.split(",", 1)[0].split("/", 1)[0] for line in record.splitlines()}
+        tops = {t for t in tops if t and not t.startswith("..")}
         for t in tops:
             out.setdefault(t, set()).update(tops)
     return out
