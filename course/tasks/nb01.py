@@ -77,8 +77,8 @@ SATURATION = Task(
     checks="fraction of saturated entries of random pre-activation arrays, at the given "
            "threshold and at the default 4",
     reference=(saturation_fraction,), make_cases=_saturation_cases, run=_saturation_run,
-    views=SATURATION_VIEWS,
     may_use=(),
+    views=SATURATION_VIEWS,
     mistakes=(
         Mistake("one_sided", "only z > threshold is counted; a unit is saturated in both tails, "
                 "so test |z| > threshold (np.abs)", (_one_sided,)),

@@ -143,9 +143,8 @@ TASKS = [
     Task(notebook=NOTEBOOK, points=3,
          checks="train-mode output `out` on random batches with random gamma and beta",
          reference=(batchnorm_forward,), make_cases=_cases, run=_run, mutable=("bn_param",),
-         views={"out": batchnorm_view(running=_buffers)},
          may_use=(),
-         views={"out": batchnorm_view()},
+         views={"out": batchnorm_view(running=_buffers)},
          mistakes=(
              Mistake("ddof1", "the variance was computed with ddof=1 (dividing by N - 1); "
                      "batch normalisation uses the biased variance: divide by N "

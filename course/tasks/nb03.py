@@ -182,12 +182,9 @@ _COMMON = dict(notebook=NOTEBOOK, points=3, make_cases=_cases, run=_run,
 
 TASKS = [
     Task(reference=(batchnorm_backward,), mistakes=_mistakes(staged=True),
+         may_use=(),
          views={"dx": Gradient(terms=_view_terms, **STAGED), "dgamma": _DGAMMA}, **_COMMON),
     Task(reference=(batchnorm_backward_alt,), mistakes=_mistakes(staged=False),
+         may_use=(),
          views={"dx": Gradient(terms=_view_terms, **CLOSED), "dgamma": _DGAMMA}, **_COMMON),
-         may_use=(),
-         views={"dx": Gradient(terms=_view_terms, **STAGED)}, **_COMMON),
-    Task(reference=(batchnorm_backward_alt,), mistakes=_mistakes(staged=False),
-         may_use=(),
-         views={"dx": Gradient(terms=_view_terms, **CLOSED)}, **_COMMON),
 ]

@@ -232,6 +232,7 @@ TASKS = [
     Task(notebook=NOTEBOOK, points=2,
          checks="one update of the running statistics in PyTorch's convention",
          reference=(pytorch_running_update,), make_cases=_torch_cases, run=_torch_run,
+         may_use=(),
          mistakes=_TORCH_MISTAKES,
          symbols=lambda inputs: {"N": inputs["x"].shape[0]},
          views={k: Running(start=lambda inputs, k=k: inputs[k],
@@ -239,6 +240,4 @@ TASKS = [
                            keep=lambda inputs: 1 - inputs["momentum"],  # PyTorch: weight of new
                            stat=k[len("running_"):], unbiased=True)
                 for k in ("running_mean", "running_var")}),
-         may_use=(),
-         mistakes=_TORCH_MISTAKES),
 ]

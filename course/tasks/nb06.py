@@ -107,9 +107,8 @@ FOLD_TASK = Task(
     notebook=NOTEBOOK, points=2,
     checks="folded weights and bias of random layers with random γ, β and running statistics",
     reference=(fold_batchnorm,), make_cases=_fold_cases, run=_fold_run, mistakes=_FOLD_MISTAKES,
-    symbols=_fold_symbols, views={"b_folded": Alternatives(_fold_bias_forms)})
     may_use=(),
-    symbols=_fold_symbols)
+    symbols=_fold_symbols, views={"b_folded": Alternatives(_fold_bias_forms)})
 
 # ---------------------------------------------------------------------------------------------
 # sync_batchnorm_forward

@@ -159,9 +159,9 @@ NET_TASK = Task(
     checks="loss, the gradient of every parameter and the running statistics in train mode "
            "(random networks with non-zero biases, random γ/β, reg 0 to 0.5), and test-mode scores",
     reference=(bn_net_loss,), make_cases=_net_cases, run=_net_run, mutable=("bn_params",),
-    views=_net_views(), symbols=lambda inputs: {"N": inputs["X"].shape[0]},
     may_use=(affine_forward, affine_backward, relu_forward, relu_backward, softmax_loss,
              batchnorm_forward, batchnorm_backward, "course.batchnorm.batchnorm_backward_alt"),
+    views=_net_views(), symbols=lambda inputs: {"N": inputs["X"].shape[0]},
     mistakes=(
         Mistake("reg_grad_missing", "the L2 term is in the loss but not in the gradients: "
                 "d(0.5·reg·ΣW²)/dW = reg·W must be added to every dW", _net_variant(reg_grad=0.0)),
@@ -258,11 +258,10 @@ RMS_TASK = Task(
     notebook=NOTEBOOK, points=3,
     checks="forward and backward (random upstream gradient, random γ) on random (N, D) batches",
     reference=(rmsnorm_forward, rmsnorm_backward), make_cases=_rms_cases, run=_rms_run,
+    may_use=(),
     # no β; a statistic runs over the D features of one example
     symbols=lambda inputs: {"γ": inputs["gamma"], "N": inputs["x"].shape[1], "count": "D"},
     views=_RMS_VIEWS,
-    may_use=(),
-    symbols=lambda inputs: {"γ": inputs["gamma"]},  # no β, and no statistics over the batch
     mistakes=(
         Mistake("mean_subtracted", "the mean was subtracted: that is layer norm (without β); "
                 "RMSNorm divides x itself by sqrt(mean(x²) + eps)", _rms_variant(center=True)),
@@ -363,8 +362,8 @@ BRN_TASK = Task(
     checks="train-mode output and running statistics with and without clipping of r and d, "
            "and test mode, on random (N, D) batches with random γ/β",
     reference=(batch_renorm_forward,), make_cases=_brn_cases, run=_brn_run, mutable=("bn_param",),
-    views=_BRN_VIEWS,
     may_use=(batchnorm_forward,),
+    views=_BRN_VIEWS,
     mistakes=(
         Mistake("not_clipped", "r and d were not clipped: r = clip(σ_B/σ, 1/r_max, r_max) and "
                 "d = clip((μ_B − μ)/σ, −d_max, d_max)", _brn_variant(clip=False)),

@@ -34,7 +34,7 @@ NUMERICAL_BN_BACKWARD = _src("""
     def {name}(dout, cache):
         x, g, b, eps = cache["x"].copy(), cache["gamma"].copy(), cache["beta"].copy(), cache["eps"]
         f = lambda x_, g_, b_: batchnorm_forward(x_, g_, b_, {{"mode": "train", "eps": eps}})[0]
-        dx = numerical_gradient_array(lambda v: f(v, g, b), x, dout)
+        dx = numerical_gradient_array(lambda v: f(v, g, b), x, dout, h=1e-7)
         dg = numerical_gradient_array(lambda v: f(x, v, b), g, dout)
         db = numerical_gradient_array(lambda v: f(x, g, v), b, dout)
         return dx, dg, db
@@ -189,6 +189,7 @@ ROUTES = [
             return reference_forward(x, gamma, beta, bn_param)
     """)),
     (NB04, "batchnorm_forward", "spatial_view_from_setup", _src("""
+        from course.norms import spatial_batchnorm_forward
         def batchnorm_forward(x, gamma, beta, bn_param):
             out, cache = spatial_batchnorm_forward(x[:, :, None, None], gamma, beta, bn_param)
             return out[:, :, 0, 0], cache
@@ -276,6 +277,7 @@ ROUTES = [
     """)),
     # ---- 07: bn_net_loss (may use the layers), rmsnorm (may not), batch_renorm_forward
     (NB07, "bn_net_loss", "numerical_gradient_from_setup_net", _src("""
+        from course.gradcheck import numerical_gradient
         def bn_net_loss(X, params, bn_params, y=None, reg=0.0):
             L = len(bn_params)
             def scores(p, keep):
@@ -332,7 +334,7 @@ ROUTES = [
             return _net.bn_net_loss(X, params, bn_params, y, reg)
     """)),
     (NB07, "rmsnorm_forward", "layernorm_of_x_and_minus_x_from_setup", _src("""
-        from course.norms import layernorm_backward
+        from course.norms import layernorm_backward, layernorm_forward
         def rmsnorm_forward(x, gamma, rms_param):
             D = x.shape[1]
             out, c = layernorm_forward(np.hstack([x, -x]), np.ones(2 * D), np.zeros(2 * D),

@@ -21,6 +21,9 @@ HIDDEN_LIKE = 987654321  # a seed other than the public one: a route must not de
 # What a route earns with its own code alone: the numerical-gradient network wires its test-mode
 # forward pass itself from the layers it may use, so the test-mode case (1 of 4) is its own.
 EARNS = {"numerical_gradient_from_setup_net": 1.0}
+# Finite differences are not exact on the cases whose spread is comparable to ε: these two routes
+# earn most, not all, of the points on the real package (still 0 through the grader).
+APPROXIMATE = {"numerical_gradient", "numerical_gradient_from_setup_net"}
 
 
 def _control_namespace(nb_id, source):
@@ -32,9 +35,11 @@ def _control_namespace(nb_id, source):
 
 
 @pytest.mark.parametrize("nb_id, gid, name, source",
-                         [r for r in ROUTES if r[2] not in ("complex_output", "object_strings")],
+                         [r for r in ROUTES if r[2] not in ("complex_output", "object_strings")
+                          and r[2] not in APPROXIMATE],
                          ids=[f"{r[1]}-{r[2]}" for r in ROUTES
-                              if r[2] not in ("complex_output", "object_strings")])
+                              if r[2] not in ("complex_output", "object_strings")
+                              and r[2] not in APPROXIMATE])
 def test_each_route_earns_full_marks_on_the_real_package(nb_id, gid, name, source):
     """The control: with the real package (and torch) the route is right on every case."""
     if "torch" in source:
@@ -56,8 +61,8 @@ def test_outputs_that_are_not_real_numbers_are_refused_in_the_check_cells_too(so
     ns = _control_namespace("01_why_normalize", source)
     for case in task.cases():
         verdict = evaluate(task, case, run_case(task, [ns["standardize"]], case))
-        assert not verdict.passed and verdict.mistake == "non_real"
-        assert "only real floating-point arrays are graded" in verdict.message
+        assert not verdict.passed and verdict.mistake == "output_type"
+        assert "the expected values are real float64 numbers" in verdict.message
 
 
 def _student(nb_id, gid, source):
@@ -112,7 +117,7 @@ def test_non_real_outputs_have_a_clear_status(routes_batch):
     rows, _, out = routes_batch
     for name in ("complex_output", "object_strings"):
         feedback = (out / "feedback" / f"01_why_normalize-standardize-{name}.md").read_text()
-        assert "only real floating-point arrays are graded" in feedback
+        assert "the expected values are real float64 numbers" in feedback
 
 
 def test_a_pasted_reference_is_reported_with_its_similarity(routes_batch):
