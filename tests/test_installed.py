@@ -3,6 +3,7 @@ venv, used from a folder that is not the repository. The grader must grade exact
 repository (it reads the shipped student notebooks), and release must stop with a clear error."""
 
 import csv
+import re
 import shutil
 import subprocess
 import sys
@@ -23,13 +24,21 @@ def _student_pins(tmp):
     return pins
 
 
+def _grader_pins():
+    """The `grader` extra of pyproject.toml, at the versions requirements-dev.txt pins."""
+    pins = {ln.split("==")[0]: ln.split(";")[0].strip()
+            for ln in (ROOT / "requirements-dev.txt").read_text().splitlines() if "==" in ln}
+    extra = re.search(r"^grader = \[(.*)\]", (ROOT / "pyproject.toml").read_text(), re.M)
+    return [pins[name.strip().strip('"')] for name in extra.group(1).split(",")]
+
+
 @pytest.fixture(scope="module")
 def installed(module_tmp):
     pins = _student_pins(module_tmp)
 
-    def build(py, env):
-        run([py, "-m", "pip", "install", "-q", "-r", pins, "psutil"], env)
-    py, env = cached_venv("installed", ["requirements.txt"], build)
+    def build(py, env):  # the student pins plus the grader extra's, pinned where make test's are
+        run([py, "-m", "pip", "install", "-q", "-r", pins, *_grader_pins()], env)
+    py, env = cached_venv("installed", ["requirements.txt", "requirements-dev.txt"], build)
     wheels = module_tmp / "wheels"
     run([py, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, ROOT], env)
     (wheel,) = wheels.glob("bn_course-*.whl")
